@@ -1,0 +1,116 @@
+"""A TrainerCallback that turns the Trainer's loop into sentitune events and honours a stop request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from transformers import TrainerCallback
+
+from core.events import CheckpointSaved, Event, EvalCompleted, StepLogged
+from core.metrics import REPORTED, MetricsComputer
+
+
+class EventCallback(TrainerCallback):
+    """Emits StepLogged about once a second (or per `logging_steps`), EvalCompleted and CheckpointSaved."""
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        stop_event: threading.Event,
+        metrics: MetricsComputer,
+        samples_per_step: int,
+        log_interval: float | None = 1.0,
+        gpu_memory: Callable[[], tuple[int, int] | None] | None = None,
+    ):
+        self.emit = emit
+        self.stop_event = stop_event
+        self.metrics = metrics
+        self.samples_per_step = samples_per_step
+        self.log_interval = log_interval  # None: the Trainer's logging_steps decide
+        self.gpu_memory = gpu_memory
+        self.stopped = False
+        self.in_training = False
+        self._start = self._last_log = 0.0
+        self._eval_seconds = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.in_training = True
+        self._start = self._last_log = time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.in_training = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop_event.is_set() and not self.stopped:
+            # Evaluate and checkpoint the model so far, then leave the loop.
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True
+            control.should_log = True
+        now = time.perf_counter()
+        if self.log_interval is not None and now - self._last_log >= self.log_interval:
+            control.should_log = True
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
+
+    def training_seconds(self) -> float:
+        """Wall time in the optimizer loop, evaluation excluded."""
+        return max(time.perf_counter() - self._start - self._eval_seconds, 1e-9)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = dict(logs or {})  # other callbacks pop keys from the shared dict
+        if "loss" not in logs or not self.in_training:
+            return
+        self._last_log = time.perf_counter()
+        seconds = self.training_seconds()
+        step = state.global_step
+        rate = step / seconds
+        memory = self.gpu_memory() if self.gpu_memory else None
+        self.emit(
+            StepLogged(
+                step=step,
+                total_steps=state.max_steps,
+                epoch=float(state.epoch or 0.0),
+                loss=_number(logs.get("loss")),
+                learning_rate=_number(logs.get("learning_rate")),
+                grad_norm=_number(logs.get("grad_norm")),
+                samples_per_second=rate * self.samples_per_step,
+                elapsed=time.perf_counter() - self._start,
+                eta=(state.max_steps - step) / rate if rate > 0 else 0.0,
+                gpu_memory_used=memory[0] if memory else None,
+                gpu_memory_total=memory[1] if memory else None,
+            )
+        )
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not self.in_training:
+            return
+        metrics = dict(metrics or {})
+        self._eval_seconds += float(metrics.get("eval_runtime", 0.0))
+        report = self.metrics.last or {}
+        values = {k[5:]: float(v) for k, v in metrics.items() if k[5:] in REPORTED and isinstance(v, (int, float))}
+        self.emit(
+            EvalCompleted(
+                split="validation",
+                step=state.global_step,
+                epoch=float(state.epoch or 0.0),
+                metrics=values,
+                confusion_matrix=report.get("confusion_matrix", []),
+                label_names=list(self.metrics.label_names),
+            )
+        )
+
+    def on_save(self, args, state, control, **kwargs):
+        path = f"{args.output_dir}/checkpoint-{state.global_step}"
+        self.emit(CheckpointSaved(step=state.global_step, epoch=float(state.epoch or 0.0), path=path))
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,349 @@
+"""The headless command line: train, predict, evaluate, data, runs (no Textual import)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from core.config import TrainConfig, load_toml
+from core.errors import ConfigError, CoreError
+
+COMMANDS = ("train", "predict", "evaluate", "data", "runs")
+
+# CLI flag -> config field, for the flags that override config values.
+CONFIG_FLAGS = {
+    "model": "model", "dataset": "dataset", "text_columns": "text_columns", "label_column": "label_column",
+    "max_samples": "max_samples", "epochs": "epochs", "batch_size": "batch_size",
+    "learning_rate": "learning_rate", "max_length": "max_length", "seed": "seed",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"sentitune: error: {message} (see sentitune {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sentitune", description="Fine-tune and query a sentiment classifier.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags override it)")
+        p.add_argument("--model", metavar="ID|DIR", help="hub model id or local model folder")
+        p.add_argument("--dataset", metavar="ID|FILE", help="hub dataset name or local .csv/.tsv/.json/.jsonl/.parquet")
+        p.add_argument("--text-columns", metavar="a,b", help="text columns joined in order")
+        p.add_argument("--label-column", metavar="C", help="label column")
+        p.add_argument("--max-samples", metavar="N", help="stratified subset size (0 or 'all' for every row)")
+        p.add_argument("--max-length", metavar="L", help="max tokens per review")
+        p.add_argument("--seed", metavar="S")
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    train = sub.add_parser("train", help="fine-tune a model and save the run")
+    data_flags(train)
+    train.add_argument("--epochs", metavar="E")
+    train.add_argument("--batch-size", metavar="B")
+    train.add_argument("--learning-rate", metavar="LR")
+    train.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+    train.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
+    predict = sub.add_parser("predict", help="predict sentiment with a run's model or a model folder")
+    predict.add_argument("target", metavar="RUN_OR_MODEL_DIR")
+    predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument("--file", metavar="FILE", help="a .txt (one review per line) or .csv with a text column")
+    predict.add_argument("--save", metavar="OUT.csv", help="also write the predictions to a CSV file")
+    predict.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder to look RUN up in")
+    predict.add_argument("--json", action="store_true", help="one JSON line per text")
+    predict.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    evaluate = sub.add_parser("evaluate", help="score a run's model on its test split or another dataset")
+    evaluate.add_argument("run", metavar="RUN")
+    evaluate.add_argument("--dataset", metavar="ID|FILE", help="evaluate on every row of this dataset instead")
+    evaluate.add_argument("--output-dir", metavar="DIR", default="runs")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    data = sub.add_parser("data", help="load a dataset and print preview statistics")
+    data_flags(data)
+    data.add_argument("--json", action="store_true")
+
+    runs = sub.add_parser("runs", help="list runs with status and headline metrics")
+    runs.add_argument("--output-dir", metavar="DIR", default="runs")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config file (or defaults) with command-line flags applied on top."""
+    base = load_toml(args.config) if getattr(args, "config", None) else TrainConfig()
+    overrides = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
+    return TrainConfig.from_dict(overrides, base=base) if overrides else base
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    try:
+        return COMMAND_FUNCS[args.command](args)
+    except CoreError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"sentitune: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sentitune: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: CoreError) -> str:
+    if isinstance(exc, ConfigError):
+        return "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+    return str(exc)
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.train import train
+
+    config = config_from_args(args)
+    stop = threading.Event()
+    printer = _JsonPrinter() if args.json else _ProgressPrinter()
+    previous = _install_stop_handlers(stop, printer)
+    try:
+        result = train(config, args.output_dir, on_event=printer, stop_event=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not args.json:
+        print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _install_stop_handlers(stop: threading.Event, printer) -> dict:
+    """First Ctrl+C (or SIGTERM) stops at the next step and saves; a second Ctrl+C aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handle(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        printer.note("stopping at the next step; the model so far will be evaluated and saved (Ctrl+C again aborts)")
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handle)
+    return previous
+
+
+class _JsonPrinter:
+    """Prints each event as one JSON line."""
+
+    def __call__(self, event) -> None:
+        print(json.dumps(event.to_dict(), default=str), flush=True)
+
+    def note(self, message: str) -> None:
+        print(json.dumps({"event": "Note", "message": message}), file=sys.stderr, flush=True)
+
+
+class _ProgressPrinter:
+    """One readable line per event."""
+
+    def __call__(self, event) -> None:
+        line = format_event(event)
+        if line:
+            print(line, flush=True)
+
+    def note(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    parts = [f"accuracy {m['accuracy']:.4f}"]
+    if "accuracy_ci_low" in m:
+        parts[0] += f" (95% CI {m['accuracy_ci_low']:.3f}-{m['accuracy_ci_high']:.3f})"
+    parts += [f"{k} {m[k]:.4f}" for k in ("precision", "recall", "f1") if k in m]
+    if m.get("loss") is not None and m.get("loss") == m.get("loss"):
+        parts.append(f"loss {m['loss']:.4f}")
+    return "  ".join(parts)
+
+
+def format_event(event) -> str | None:
+    name = type(event).__name__
+    if name == "StageChanged":
+        return f"[{event.stage}] {event.detail}"
+    if name == "TrainingStarted":
+        s = event.samples
+        return (f"training {event.model} on {event.device} ({event.precision}): {event.epochs} epoch{'s' if event.epochs != 1 else ''}, "
+                f"{event.total_steps} steps, effective batch {event.effective_batch}; "
+                f"train/validation/test = {s['train']}/{s['validation']}/{s['test']}\nrun folder: {event.run_dir}")
+    if name == "StepLogged":
+        loss = f"{event.loss:.4f}" if event.loss is not None else "-"
+        lr = f"{event.learning_rate:.2e}" if event.learning_rate is not None else "-"
+        width = len(str(event.total_steps))
+        return (f"step {event.step:>{width}}/{event.total_steps}  epoch {event.epoch:.2f}  loss {loss}  lr {lr}  "
+                f"{event.samples_per_second:.1f} samples/s  elapsed {format_duration(event.elapsed)}  "
+                f"ETA {format_duration(event.eta)}")
+    if name == "EvalCompleted":
+        label = {"validation": f"validation (epoch {event.epoch:.2f})", "baseline": "baseline before fine-tuning (test)",
+                 "test": "test"}.get(event.split, event.split)
+        return f"{label}: {format_metrics(event.metrics)}"
+    if name == "CheckpointSaved":
+        return f"checkpoint saved at step {event.step}"
+    if name == "TrainingFinished":
+        return f"finished: {event.train_samples_per_second:.1f} train samples/s, training took {format_duration(event.train_runtime)}"
+    if name == "TrainingStopped":
+        return f"stopped at step {event.step}" + ("; model saved" if event.test else "; no model saved")
+    if name == "TrainingFailed":
+        return f"failed: {event.message}"
+    return None
+
+
+# ---------------------------------------------------------------- predict / evaluate
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.errors import PredictError
+    from core.predict import Predictor, read_reviews, write_predictions_csv
+    from core.runs import resolve_run
+
+    texts = list(args.texts)
+    if args.file:
+        texts += read_reviews(args.file)[0]
+    if not texts and not sys.stdin.isatty():
+        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not texts:
+        raise PredictError("give reviews to predict: sentitune predict RUN \"great film\" (or --file reviews.txt)")
+    target = Path(args.target)
+    if not target.exists():
+        target = resolve_run(args.target, args.output_dir)
+    predictor = Predictor(target)
+    predictions = predictor.predict(texts)
+    for p in predictions:
+        if args.json:
+            print(json.dumps(p.to_dict()))
+        else:
+            print(f"{p.label:<10} {p.confidence:6.1%}  {_clip(p.text, 70)}")
+    if args.save:
+        write_predictions_csv(predictions, args.save)
+        if not args.json:
+            print(f"saved {len(predictions)} predictions to {args.save}")
+    return 0
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluate import evaluate_run
+    from core.runs import load_run
+
+    report = evaluate_run(load_run(args.run, args.output_dir), args.dataset)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['dataset']}: {report['n']} reviews")
+    print(format_metrics(report))
+    print(format_confusion(report["confusion_matrix"], report["label_names"]))
+    return 0
+
+
+def format_confusion(matrix: list[list[int]], names: list[str]) -> str:
+    width = max(len(n) for n in names + ["true \\ pred"]) + 2
+    lines = ["true \\ pred".ljust(width) + "".join(n.rjust(width) for n in names)]
+    for name, row in zip(names, matrix):
+        lines.append(name.ljust(width) + "".join(str(v).rjust(width) for v in row))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- data / runs
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from core.data import prepare
+    from core.errors import ModelError
+    from core.model import load_tokenizer
+    from core.stats import data_stats
+
+    config = config_from_args(args)
+    data = prepare(config)
+    tokenizer, note = None, None
+    try:
+        tokenizer = load_tokenizer(config.model)
+    except ModelError as exc:
+        note = f"token lengths need the model's tokenizer: {exc}"
+    stats = data_stats(data, tokenizer, config.max_length)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps({"source": data.source, "notes": data.notes, "cleaning": asdict(data.cleaning),
+                          "label_names": data.label_names, **asdict(stats)}))
+        return 0
+    print(f"source: {data.source}")
+    for line in data.notes:
+        print(line)
+    print("cleaning: " + "; ".join(data.cleaning.lines()))
+    print("split       rows  " + "  ".join(f"{n:>10}" for n in data.label_names))
+    for split, count in stats.rows.items():
+        print(f"{split:<10} {count:>5}  " + "  ".join(f"{stats.balance[split][n]:>10}" for n in data.label_names))
+    c = stats.chars
+    print(f"characters: mean {c.mean:.0f}, median {c.p50:.0f}, p95 {c.p95:.0f}, max {c.max}")
+    if stats.tokens:
+        t = stats.tokens
+        print(f"tokens: mean {t.mean:.0f}, median {t.p50:.0f}, p95 {t.p95:.0f}, max {t.max}; "
+              f"{stats.truncated_share:.1%} truncated at max_length {config.max_length}")
+    if note:
+        print(note)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.runs import list_runs
+
+    runs = list_runs(args.output_dir)
+    if args.json:
+        for r in runs:
+            print(json.dumps({**r.__dict__, "path": str(r.path), "name": r.name}))
+        return 0
+    if not runs:
+        print(f"no runs in {args.output_dir}")
+        return 0
+
+    def pct(v):
+        return f"{v:.3f}" if v is not None else "-"
+
+    print(f"{'run':<52} {'status':<10} {'val acc':>7} {'val f1':>7} {'test acc':>8} {'test f1':>7}")
+    for r in runs:
+        print(f"{r.name:<52} {r.status:<10} {pct(r.val_accuracy):>7} {pct(r.val_f1):>7} "
+              f"{pct(r.test_accuracy):>8} {pct(r.test_f1):>7}")
+    return 0
+
+
+COMMAND_FUNCS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs}
+
+
+def created_text(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Errors that `core` raises: each message is one line that tells the user what to do."""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Base of every error sentitune reports to a user (as opposed to a bug)."""
+
+    title = "Error"
+    #: Process exit code the CLI uses: 2 for bad input, 1 for a failure while running.
+    exit_code = 2
+
+
+class ConfigError(CoreError):
+    """One or more configuration values are invalid."""
+
+    title = "Invalid configuration"
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+class DatasetError(CoreError):
+    """The dataset cannot be found, read or turned into labelled rows."""
+
+    title = "Dataset problem"
+
+
+class ModelError(CoreError):
+    """The model or its tokenizer cannot be loaded."""
+
+    title = "Model problem"
+
+
+class RunError(CoreError):
+    """A run folder is missing, incomplete or unreadable."""
+
+    title = "Run problem"
+
+
+class PredictError(CoreError):
+    """A prediction request cannot be served (empty text, bad file...)."""
+
+    title = "Prediction problem"
+
+
+class TrainingError(CoreError):
+    """Training started but failed (out of memory, NaN loss...)."""
+
+    title = "Training failed"
+    exit_code = 1

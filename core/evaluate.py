@@ -1,0 +1,40 @@
+"""Score a saved run's model on its own test split or on another dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import DatasetError
+from core.metrics import evaluate_predictions
+from core.runs import Run
+
+
+def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64) -> dict[str, Any]:
+    """A metrics report for `run`'s model: on its test split, or on every row of `dataset`."""
+    from core.data import load_clean, prepare
+    from core.predict import Predictor
+
+    config = run.train_config()
+    predictor = Predictor(run.path)
+    if dataset is None:
+        rows = prepare(config).splits["test"]
+        names = list(run.config_record.get("label_names") or predictor.label_names)
+    else:
+        loaded = load_clean(config.replace(dataset=dataset, dataset_config="", text_columns=(), label_column=""))
+        names = loaded.mapping.names
+        rows = loaded.rows
+        if config.max_samples and len(rows) > config.max_samples:
+            rows = rows.sample(n=config.max_samples, random_state=config.seed)
+    unknown = [n for n in names if n not in predictor.label_names]
+    if unknown:
+        raise DatasetError(
+            f"labels {', '.join(unknown)} of {dataset or config.dataset} are not ones the model knows "
+            f"({', '.join(predictor.label_names)})"
+        )
+    predictions = predictor.predict(rows["text"].tolist(), batch_size=batch_size)
+    y_true = [predictor.label_names.index(names[i]) for i in rows["label"]]
+    y_pred = [predictor.label_names.index(p.label) for p in predictions]
+    report = evaluate_predictions(y_true, y_pred, predictor.label_names)
+    report["dataset"] = str(Path(dataset)) if dataset else config.dataset
+    return report

@@ -1,0 +1,117 @@
+"""Turn the labels real files contain into class ids with names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.errors import DatasetError
+
+NEGATIVE_WORDS = {"negative", "neg", "bad", "0", "false", "no"}
+POSITIVE_WORDS = {"positive", "pos", "good", "1", "true", "yes"}
+ORDERED_WORDS = ["negative", "neg", "bad", "neutral", "neu", "mixed", "positive", "pos", "good"]
+
+
+@dataclass(frozen=True)
+class LabelMapping:
+    """How raw label values became class ids."""
+
+    kind: str  # "binary", "stars", "multiclass"
+    names: list[str]
+    description: str
+    dropped_neutral: int = 0
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number
+
+
+def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None) -> tuple[pd.Series, LabelMapping]:
+    """Map a label column (no missing values) to integer ids; -1 marks rows to drop (neutral stars)."""
+    if class_names:  # a hub ClassLabel: ids are already right
+        ids = raw.astype(int)
+        kind = "binary" if len(class_names) == 2 else "multiclass"
+        return ids, LabelMapping(kind, list(class_names), f"class ids with names {', '.join(class_names)}")
+
+    distinct = list(pd.unique(raw))
+    numbers = [_as_number(v) for v in distinct]
+    if all(n is not None for n in numbers) and not _all_words(distinct):
+        return _map_numeric(raw, column, sorted(set(numbers)))
+    return _map_strings(raw, column)
+
+
+def _all_words(values) -> bool:
+    """True for string labels such as 'true'/'false' that also parse as numbers."""
+    return all(isinstance(v, str) and v.strip().lower() in ("true", "false") for v in values)
+
+
+def _map_numeric(raw: pd.Series, column: str, values: list[float]) -> tuple[pd.Series, LabelMapping]:
+    numbers = raw.map(_as_number)
+    if len(values) < 2:
+        raise _one_class(column, values)
+    if len(values) == 2:
+        low, high = values
+        ids = (numbers == high).astype(int)
+        desc = f"{_fmt(low)} -> negative, {_fmt(high)} -> positive"
+        return ids, LabelMapping("binary", ["negative", "positive"], desc)
+    if set(values) <= {1.0, 2.0, 3.0, 4.0, 5.0}:
+        ids = numbers.map(lambda n: 0 if n <= 2 else (1 if n >= 4 else -1)).astype(int)
+        neutral = int((ids == -1).sum())
+        if ids[ids >= 0].nunique() < 2:
+            raise _one_class(column, values)
+        desc = f"star ratings: 1-2 -> negative, 4-5 -> positive, {neutral} rated 3 dropped"
+        return ids, LabelMapping("stars", ["negative", "positive"], desc, neutral)
+    if all(v.is_integer() for v in values):
+        index = {v: i for i, v in enumerate(values)}
+        names = [_fmt(v) for v in values]
+        return numbers.map(index).astype(int), LabelMapping("multiclass", names, f"{len(names)} classes: {', '.join(names)}")
+    raise DatasetError(
+        f"column '{column}' holds {len(values)} different non-integer numbers; "
+        "choose the label column with --label-column"
+    )
+
+
+def _map_strings(raw: pd.Series, column: str) -> tuple[pd.Series, LabelMapping]:
+    text = raw.map(lambda v: str(v).strip().lower())
+    distinct = sorted(set(text), key=_word_order)
+    if len(distinct) < 2:
+        raise _one_class(column, distinct)
+    if len(distinct) > 50:
+        raise DatasetError(
+            f"column '{column}' has {len(distinct)} different values, too many for labels; "
+            "choose the label column with --label-column"
+        )
+    index = {name: i for i, name in enumerate(distinct)}
+    kind = "binary" if len(distinct) == 2 else "multiclass"
+    desc = ", ".join(f"{n} -> {i}" for n, i in index.items())
+    return text.map(index).astype(int), LabelMapping(kind, distinct, desc)
+
+
+def _word_order(word: str) -> tuple[int, str]:
+    """Negative-like names first, positive-like last, anything else alphabetically between."""
+    if word in NEGATIVE_WORDS:
+        return (0, word)
+    if word in POSITIVE_WORDS:
+        return (3, word)
+    if word in ORDERED_WORDS:
+        return (1, word)
+    return (2, word)
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _one_class(column: str, values) -> DatasetError:
+    shown = ", ".join(_fmt(v) if isinstance(v, float) else str(v) for v in values) or "none"
+    return DatasetError(
+        f"only one label ({shown}) in column '{column}' after cleaning; "
+        "a classifier needs at least two classes"
+    )

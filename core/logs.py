@@ -1,0 +1,85 @@
+"""Send transformers/datasets logging and Python warnings to the run's train.log, never the terminal."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+LIBRARY_LOGGERS = ("transformers", "datasets", "accelerate", "huggingface_hub", "torch", "py.warnings", "sentitune")
+log = logging.getLogger("sentitune")
+
+
+class RunLogHandler(logging.Handler):
+    """Buffers records until the run folder exists, then appends them to its train.log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._buffer: list[str] = []
+        self._fh = None
+
+    def attach(self, path: str | Path) -> None:
+        self.acquire()
+        try:
+            self._fh = open(path, "a", encoding="utf-8")
+            for line in self._buffer:
+                self._fh.write(line + "\n")
+            self._fh.flush()
+            self._buffer.clear()
+        finally:
+            self.release()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a bad log call must never break training
+            return
+        if self._fh is None:
+            self._buffer.append(line)
+        else:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        super().close()
+
+
+@contextmanager
+def capture_library_logs() -> Iterator[RunLogHandler]:
+    """Route library logs and warnings to a RunLogHandler for the duration; restore them after."""
+    import datasets
+    import transformers
+
+    handler = RunLogHandler()
+    saved = []
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_default_handler()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.disable_progress_bar()
+    logging.captureWarnings(True)
+    try:
+        yield handler
+    finally:
+        logging.captureWarnings(False)
+        transformers.utils.logging.enable_default_handler()
+        if bars[0]:
+            transformers.utils.logging.enable_progress_bar()
+        if bars[1]:
+            datasets.utils.logging.enable_progress_bar()
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        handler.close()

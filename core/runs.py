@@ -1,0 +1,240 @@
+"""Run folders: creation, atomic JSON files, status, listing and loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import RunError
+from core.events import Event, read_events
+
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file so readers see the old or the new content, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Atomically write `data` as indented JSON."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, raising RunError with the file named when it is missing or corrupt."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path.name} is missing from {path.parent}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise RunError(f"{path} is not valid JSON; the run folder is damaged") from None
+
+
+def slugify(text: str) -> str:
+    """A short, file-name-safe version of a model or dataset name."""
+    path = Path(text.rstrip("/"))
+    name = path.name or text
+    if name in ("model", "models", "checkpoint") and path.parent.name:
+        name = path.parent.name  # a package's model/ folder: its parent says which model
+    name = re.sub(r"\.(csv|tsv|jsonl?|parquet)$", "", name)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower()[:40] or "run"
+
+
+def create_run_dir(root: str | Path, model: str, dataset: str) -> Path:
+    """A new, empty `root/<YYYYmmdd-HHMMSS>-<model>-<dataset>` folder."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{datetime.now():%Y%m%d-%H%M%S}-{slugify(model)}-{slugify(dataset)}"
+    for n in range(1, 1000):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a run folder under {root}")
+
+
+def write_status(run_dir: str | Path, status: str, error: str | None = None, **extra: Any) -> None:
+    """Record the run's state in status.json."""
+    write_json_atomic(
+        Path(run_dir) / "status.json",
+        {"status": status, "error": error, "updated": time.time(), "pid": os.getpid(), **extra},
+    )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as listed: where it is, its state and headline metrics."""
+
+    path: Path
+    status: str
+    created: float
+    model: str
+    dataset: str
+    device: str
+    val_accuracy: float | None
+    val_f1: float | None
+    test_accuracy: float | None
+    test_f1: float | None
+    error: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model" / "config.json").exists()
+
+
+def _best_validation(metrics: dict[str, Any]) -> dict[str, float]:
+    """The validation metrics of the best (highest F1) evaluation, if any."""
+    history = metrics.get("validation") or []
+    if not history:
+        return {}
+    return max(history, key=lambda m: m.get("f1", 0.0))
+
+
+def run_info(path: str | Path) -> RunInfo:
+    """Summarise one run folder; damaged files give an `unreadable` status instead of an error."""
+    path = Path(path)
+    try:
+        config = read_json(path / "config.json")
+        status = read_json(path / "status.json")
+    except RunError as exc:
+        return RunInfo(path, "unreadable", path.stat().st_mtime, "?", "?", "?", None, None, None, None, str(exc))
+    try:
+        metrics = read_json(path / "metrics.json")
+    except RunError:
+        metrics = {}
+    val = _best_validation(metrics)
+    test = metrics.get("test") or {}
+    cfg = config.get("config", {})
+    return RunInfo(
+        path=path,
+        status=status.get("status", "unknown"),
+        created=config.get("created", path.stat().st_mtime),
+        model=cfg.get("model", "?"),
+        dataset=cfg.get("dataset", "?"),
+        device=config.get("device", "?"),
+        val_accuracy=val.get("accuracy"),
+        val_f1=val.get("f1"),
+        test_accuracy=test.get("accuracy"),
+        test_f1=test.get("f1"),
+        error=status.get("error"),
+    )
+
+
+def list_runs(root: str | Path) -> list[RunInfo]:
+    """Every run folder under `root`, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    return sorted(runs, key=lambda r: (r.created, r.name), reverse=True)
+
+
+def resolve_run(ref: str | Path, root: str | Path = "runs") -> Path:
+    """A run folder from a path or a name (or unique prefix) under `root`."""
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    root = Path(root)
+    if (root / str(ref)).is_dir():
+        return root / str(ref)
+    matches = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(str(ref))] if root.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RunError(f"'{ref}' matches {len(matches)} runs in {root}; give more of the name")
+    raise RunError(f"no run folder '{ref}' (looked in . and {root}); `sentitune runs` lists them")
+
+
+class Run:
+    """One run folder, read lazily: config, status, metrics, events and test predictions."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise RunError(f"run folder not found: {self.path}")
+        if not (self.path / "config.json").exists():
+            raise RunError(f"{self.path} is not a sentitune run (no config.json)")
+
+    @property
+    def info(self) -> RunInfo:
+        return run_info(self.path)
+
+    @property
+    def config_record(self) -> dict[str, Any]:
+        """config.json: the effective config, library versions, device."""
+        return read_json(self.path / "config.json")
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return read_json(self.path / "status.json")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json, or an empty dict while the run has written none."""
+        path = self.path / "metrics.json"
+        return read_json(path) if path.exists() else {}
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    def events(self) -> list[Event]:
+        return read_events(self.path / "events.jsonl")
+
+    def test_predictions(self) -> list[dict[str, Any]]:
+        """Saved test predictions (text, label, predicted, confidence, probabilities)."""
+        path = self.path / "test_predictions.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+        return rows
+
+    def train_config(self):
+        """The run's TrainConfig."""
+        from core.config import TrainConfig
+
+        return TrainConfig.from_dict(self.config_record.get("config", {}))
+
+
+def load_run(ref: str | Path, root: str | Path = "runs") -> Run:
+    """Open a run by path or name."""
+    return Run(resolve_run(ref, root))
+
+
+def latest_finished(root: str | Path) -> RunInfo | None:
+    """The newest run that has a saved model."""
+    for info in list_runs(root):
+        if info.status in (FINISHED, STOPPED) and info.has_model:
+            return info
+    return None

@@ -1,0 +1,67 @@
+"""Statistics for the dataset preview: split sizes, label balance, text lengths, truncation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.data import SPLITS, PreparedData
+
+
+@dataclass(frozen=True)
+class LengthStats:
+    """Quantiles and a histogram of lengths (characters or tokens)."""
+
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: int
+    bin_edges: list[float]
+    counts: list[int]
+
+    @classmethod
+    def of(cls, lengths: list[int] | np.ndarray, bins: int = 20) -> LengthStats:
+        values = np.asarray(lengths, dtype=float)
+        if values.size == 0:
+            return cls(0, 0, 0, 0, 0, 0, [0.0, 1.0], [0])
+        counts, edges = np.histogram(values, bins=bins)
+        q = np.percentile(values, [50, 90, 95, 99])
+        return cls(float(values.mean()), *map(float, q), int(values.max()), edges.tolist(), counts.tolist())
+
+
+@dataclass(frozen=True)
+class DataStats:
+    """Everything the dataset preview shows besides the rows themselves."""
+
+    rows: dict[str, int]
+    balance: dict[str, dict[str, int]]
+    chars: LengthStats
+    tokens: LengthStats | None
+    max_length: int
+    truncated_share: float | None
+
+
+def token_lengths(texts: list[str], tokenizer) -> list[int]:
+    """Untruncated token counts (special tokens included) of `texts`."""
+    encoded = tokenizer(texts, truncation=False, add_special_tokens=True, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256) -> DataStats:
+    """Statistics over all splits; token figures only when a tokenizer is given."""
+    rows = {s: len(data.splits[s]) for s in SPLITS}
+    balance = {
+        s: {data.label_names[i]: int((data.splits[s]["label"] == i).sum()) for i in range(len(data.label_names))}
+        for s in SPLITS
+    }
+    texts = [t for s in SPLITS for t in data.splits[s]["text"].tolist()]
+    chars = LengthStats.of([len(t) for t in texts])
+    tokens = truncated = None
+    if tokenizer is not None:
+        lengths = token_lengths(texts, tokenizer)
+        tokens = LengthStats.of(lengths)
+        truncated = float(np.mean(np.asarray(lengths) > max_length)) if lengths else 0.0
+    return DataStats(rows, balance, chars, tokens, max_length, truncated)

@@ -1,0 +1,83 @@
+"""Tokenize the splits once (cached on disk), without padding: batches are padded as they are built."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from core.data import SPLITS, PreparedData
+
+MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "label")
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash that changes whenever the tokenizer would produce different ids."""
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        digest.update(backend.to_str().encode())
+    else:
+        digest.update(repr(sorted(tokenizer.get_vocab().items())).encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(data: PreparedData, tokenizer, max_length: int) -> str:
+    return f"{data.fingerprint()}-{tokenizer_fingerprint(tokenizer)}-{max_length}"
+
+
+def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: str | Path | None = None):
+    """A DatasetDict of the three splits with input ids, labels, texts and token lengths.
+
+    Validation and test are ordered by length so evaluation batches carry little padding.
+    Returns (datasets, from_cache).
+    """
+    import datasets
+
+    path = Path(cache_dir) / cache_key(data, tokenizer, max_length) if cache_dir else None
+    if path is not None and (path / "dataset_dict.json").exists():
+        try:
+            return datasets.load_from_disk(str(path)), True
+        except Exception:  # a damaged cache entry is rebuilt, not fatal
+            shutil.rmtree(path, ignore_errors=True)
+
+    def encode(batch):
+        out = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        out["length"] = [len(ids) for ids in out["input_ids"]]
+        return out
+
+    splits = {}
+    for name in SPLITS:
+        frame = data.splits[name]
+        ds = datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()})
+        ds = ds.map(encode, batched=True, batch_size=1000)
+        if name != "train":
+            ds = ds.sort("length")
+        splits[name] = ds
+    result = datasets.DatasetDict(splits)
+    if path is not None:
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        result.save_to_disk(str(tmp))
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
+        result = datasets.load_from_disk(str(path))
+    return result, False
+
+
+def model_inputs(ds):
+    """The dataset without the columns the model does not take (text); `length` stays for the sampler."""
+    keep = set(MODEL_COLUMNS) | {"length"}
+    return ds.remove_columns([c for c in ds.column_names if c not in keep])
+
+
+class PaddingCollator:
+    """Pads each batch to its own longest sequence and drops the `length` helper column."""
+
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
+        from transformers import DataCollatorWithPadding
+
+        self._pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def __call__(self, features):
+        return self._pad([{k: v for k, v in f.items() if k != "length"} for f in features])

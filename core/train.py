@@ -1,0 +1,361 @@
+"""Run the whole fine-tuning job: data -> tokenize -> baseline -> train -> test -> save, emitting events."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from core import __version__
+from core.config import TrainConfig
+from core.errors import CoreError, TrainingError
+from core.events import (
+    Event, EvalCompleted, EventLog, StageChanged, TrainingFailed, TrainingFinished,
+    TrainingStarted, TrainingStopped,
+)
+from core.logs import capture_library_logs, log
+from core.metrics import REPORTED
+from core.runs import FAILED, FINISHED, RUNNING, STOPPED, create_run_dir, write_json_atomic, write_status
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended."""
+
+    run_dir: Path
+    status: str
+    test: dict[str, Any] | None
+
+
+class _Emitter:
+    """Hands events to the caller and appends them to events.jsonl once the run folder exists."""
+
+    def __init__(self, on_event: Callable[[Event], None] | None):
+        self.on_event = on_event
+        self.log: EventLog | None = None
+        self._pending: list[Event] = []
+
+    def open(self, path: Path) -> None:
+        self.log = EventLog(path)
+        for event in self._pending:
+            self.log.write(event)
+        self._pending.clear()
+
+    def __call__(self, event: Event) -> None:
+        if self.log is None:
+            self._pending.append(event)
+        else:
+            self.log.write(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a broken listener must not break training
+                log.exception("event listener failed")
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+def library_versions() -> dict[str, str]:
+    import datasets
+    import torch
+    import transformers
+
+    return {
+        "sentitune": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def oom_message(config: TrainConfig) -> str:
+    half = max(config.batch_size // 2, 1)
+    return (
+        f"the GPU ran out of memory at batch_size {config.batch_size}; set batch_size {half} and "
+        f"gradient_accumulation {config.gradient_accumulation * 2} (same effective batch) or lower max_length"
+    )
+
+
+def _gpu_memory() -> tuple[int, int] | None:
+    import torch
+
+    free, total = torch.cuda.mem_get_info()
+    return total - free, total
+
+
+def _check_stop(stop_event: threading.Event) -> None:
+    if stop_event.is_set():
+        raise _StoppedEarly
+
+
+class _StoppedEarly(Exception):
+    """The user stopped the run before the optimizer loop began."""
+
+
+def train(
+    config: TrainConfig,
+    runs_root: str | Path = "runs",
+    on_event: Callable[[Event], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> TrainResult:
+    """Fine-tune `config.model` on `config.dataset`; raises CoreError for bad input (no run folder made)."""
+    stop_event = stop_event or threading.Event()
+    emit = _Emitter(on_event)
+    with capture_library_logs() as handler:
+        try:
+            return _train(config, Path(runs_root), emit, stop_event, handler)
+        finally:
+            emit.close()
+
+
+def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler) -> TrainResult:
+    from core.data import prepare
+    from core.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
+
+    emit(StageChanged("data", f"loading {config.dataset}"))
+    data = prepare(config)
+    for note in data.notes + ["; ".join(data.cleaning.lines())]:
+        emit(StageChanged("data", note))
+    device = resolve_device(config.device)
+    precision = choose_precision(config.precision, device)
+    emit(StageChanged("model", f"loading {config.model}"))
+    tokenizer = load_tokenizer(config.model)
+    import transformers
+
+    transformers.set_seed(config.seed)
+    model = load_model(config.model, data.label_names)
+
+    run_dir = create_run_dir(runs_root, config.model, config.dataset)
+    handler.attach(run_dir / "train.log")
+    emit.open(run_dir / "events.jsonl")
+    write_status(run_dir, RUNNING)
+    samples = {name: len(frame) for name, frame in data.splits.items()}
+    write_json_atomic(run_dir / "config.json", {
+        "config": config.to_dict(),
+        "created": time.time(),
+        "device": device_description(device),
+        "precision": precision,
+        "versions": library_versions(),
+        "label_names": data.label_names,
+        "text_columns": data.text_columns,
+        "label_column": data.label_column,
+        "source": data.source,
+        "notes": data.notes,
+        "cleaning": asdict(data.cleaning),
+        "samples": samples,
+    })
+    job = _Job(config, run_dir, emit, stop_event, data, tokenizer, model, device, precision)
+    job.device_desc = device_description(device)
+    try:
+        return job.run()
+    except _StoppedEarly:
+        write_status(run_dir, STOPPED, "stopped before training began; no model was saved")
+        emit(TrainingStopped(run_dir=str(run_dir), step=0, test=None))
+        return TrainResult(run_dir, STOPPED, None)
+    except Exception as exc:  # every failure after the folder exists is recorded in it
+        message = _failure_message(exc, config)
+        log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
+        write_status(run_dir, FAILED, message)
+        emit(TrainingFailed(run_dir=str(run_dir), title=TrainingError.title, message=message))
+        raise TrainingError(message) from exc
+
+
+def _failure_message(exc: BaseException, config: TrainConfig) -> str:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return oom_message(config)
+    if isinstance(exc, CoreError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first} (details in train.log)"
+
+
+class _Job:
+    """The steps after the run folder exists."""
+
+    def __init__(self, config, run_dir, emit, stop_event, data, tokenizer, model, device, precision):
+        self.config: TrainConfig = config
+        self.run_dir: Path = run_dir
+        self.emit: _Emitter = emit
+        self.stop_event = stop_event
+        self.data = data
+        self.tokenizer = tokenizer
+        self.model = model
+        self.device = device
+        self.precision = precision
+        self.device_desc = device
+        self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
+
+    def run(self) -> TrainResult:
+        from core.metrics import MetricsComputer
+        from core.tokenize import tokenize_splits
+
+        config = self.config
+        self.emit(StageChanged("tokenize", "tokenizing splits"))
+        tokenized, cached = tokenize_splits(
+            self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized"
+        )
+        self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
+        _check_stop(self.stop_event)
+        computer = MetricsComputer(self.data.label_names)
+        trainer, callback = self._trainer(tokenized, computer)
+
+        if config.baseline:
+            self.emit(StageChanged("baseline", "scoring the untuned model on the test split"))
+            self.metrics["baseline"] = self._evaluate(trainer, tokenized["test"], computer, "baseline", 0, 0.0)
+            _check_stop(self.stop_event)
+
+        self.emit(TrainingStarted(
+            run_dir=str(self.run_dir), model=config.model, dataset=config.dataset,
+            device=self.device_desc, precision=self.precision,
+            epochs=config.epochs, total_steps=trainer.state.max_steps or self._total_steps(trainer),
+            steps_per_epoch=self._steps_per_epoch(trainer), effective_batch=self._effective_batch(trainer),
+            samples={k: len(v) for k, v in tokenized.items()}, label_names=self.data.label_names,
+        ))
+        self.emit(StageChanged("train", "training"))
+        output = trainer.train()
+        self.metrics["validation"] = [
+            {"step": e["step"], "epoch": e["epoch"], **{k[5:]: v for k, v in e.items() if k[5:] in REPORTED}}
+            for e in trainer.state.log_history if "eval_loss" in e
+        ]
+        self.metrics["train_runtime"] = callback.training_seconds()
+        self.metrics["train_samples_per_second"] = output.global_step * self._effective_batch(trainer) / callback.training_seconds()
+        self.metrics["global_step"] = output.global_step
+        self.metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+
+        self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
+        test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
+                              float(trainer.state.epoch or 0), predictions_file=self.run_dir / "test_predictions.jsonl")
+        self.metrics["test"] = test
+        self.emit(StageChanged("save", "saving the model"))
+        trainer.save_model(str(self.run_dir / "model"))
+        self.tokenizer.save_pretrained(str(self.run_dir / "model"))
+        write_json_atomic(self.run_dir / "metrics.json", self.metrics)
+        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
+        if callback.stopped:
+            write_status(self.run_dir, STOPPED, None, step=output.global_step)
+            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline))
+            return TrainResult(self.run_dir, STOPPED, test)
+        # A finished run keeps only its best model; checkpoints matter only for resuming.
+        shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
+        write_status(self.run_dir, FINISHED, None, step=output.global_step)
+        self.emit(TrainingFinished(
+            run_dir=str(self.run_dir), test=headline,
+            train_runtime=self.metrics["train_runtime"],
+            train_samples_per_second=self.metrics["train_samples_per_second"],
+        ))
+        return TrainResult(self.run_dir, FINISHED, test)
+
+    def _trainer(self, tokenized, computer):
+        from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+
+        from core.callback import EventCallback
+        from core.tokenize import PaddingCollator, model_inputs
+
+        config = self.config
+        strategy = "steps" if config.eval_steps else "epoch"
+        args = TrainingArguments(
+            output_dir=str(self.run_dir / "checkpoints"),
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.eval_batch_size,
+            num_train_epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the total steps
+            lr_scheduler_type=config.lr_scheduler,
+            gradient_accumulation_steps=config.gradient_accumulation,
+            seed=config.seed,
+            data_seed=config.seed,
+            eval_strategy=strategy,
+            save_strategy=strategy,
+            eval_steps=config.eval_steps or None,
+            save_steps=config.eval_steps or 500,
+            save_total_limit=2,
+            load_best_model_at_end=True,
+            metric_for_best_model="f1",
+            greater_is_better=True,
+            logging_strategy="steps",
+            logging_steps=config.logging_steps or 10**9,
+            logging_first_step=True,
+            disable_tqdm=True,
+            report_to="none",
+            bf16=self.precision == "bf16",
+            fp16=self.precision == "fp16",
+            use_cpu=self.device == "cpu",
+            train_sampling_strategy="group_by_length",
+            length_column_name="length",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+        )
+        callback = EventCallback(
+            self.emit, self.stop_event, computer,
+            samples_per_step=config.batch_size * config.gradient_accumulation * max(args.world_size, 1),
+            log_interval=None if config.logging_steps else 1.0,
+            gpu_memory=_gpu_memory if self.device == "cuda" else None,
+        )
+        callbacks = [callback]
+        if config.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        trainer = Trainer(
+            model=self.model,
+            args=args,
+            data_collator=PaddingCollator(self.tokenizer, pad_to_multiple_of=8 if self.device == "cuda" else None),
+            train_dataset=model_inputs(tokenized["train"]),
+            eval_dataset=model_inputs(tokenized["validation"]),
+            processing_class=self.tokenizer,
+            compute_metrics=computer,
+            callbacks=callbacks,
+        )
+        trainer.remove_callback(PrinterCallback)
+        return trainer, callback
+
+    def _effective_batch(self, trainer) -> int:
+        args = trainer.args
+        return args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
+
+    def _steps_per_epoch(self, trainer) -> int:
+        import math
+
+        batches = math.ceil(len(trainer.train_dataset) / (trainer.args.per_device_train_batch_size * max(trainer.args.world_size, 1)))
+        return max(batches // trainer.args.gradient_accumulation_steps, 1)
+
+    def _total_steps(self, trainer) -> int:
+        return self._steps_per_epoch(trainer) * self.config.epochs
+
+    def _evaluate(self, trainer, ds, computer, split, step, epoch, predictions_file: Path | None = None):
+        """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report."""
+        import numpy as np
+
+        from core.metrics import softmax
+        from core.tokenize import model_inputs
+
+        output = trainer.predict(model_inputs(ds), metric_key_prefix=split)
+        report = dict(computer.last or {})
+        report["loss"] = float(output.metrics.get(f"{split}_loss", float("nan")))
+        self.emit(EvalCompleted(
+            split=split, step=step, epoch=epoch,
+            metrics={k: float(v) for k, v in report.items() if isinstance(v, (int, float))},
+            confusion_matrix=report.get("confusion_matrix", []), label_names=self.data.label_names,
+        ))
+        if predictions_file is not None:
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            probs = softmax(np.asarray(logits, dtype=np.float64))
+            names = self.data.label_names
+            with open(predictions_file, "w", encoding="utf-8") as fh:
+                for text, label, row in zip(ds["text"], ds["label"], probs):
+                    pred = int(row.argmax())
+                    fh.write(json.dumps({
+                        "text": text, "label": names[label], "predicted": names[pred],
+                        "confidence": float(row[pred]), "correct": pred == label,
+                        "probabilities": {n: float(p) for n, p in zip(names, row)},
+                    }) + "\n")
+        return report

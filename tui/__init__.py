@@ -1,0 +1,1 @@
+"""sentitune's Textual app. Importing this package imports nothing heavy; see tui.app."""

@@ -1,0 +1,28 @@
+"""The `sentitune` command: a subcommand runs headless (core.cli); no subcommand opens the app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from core.cli import COMMANDS
+from core.cli import main as cli_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in COMMANDS for a in argv[:2]) or any(a in ("-h", "--help") for a in argv[:1]):
+        return cli_main(argv)
+    parser = argparse.ArgumentParser(prog="sentitune", description="Open the sentitune app.")
+    parser.add_argument("--config", metavar="FILE.toml", help="open the app with this config")
+    parser.add_argument("--run", metavar="RUN", help="open a run on its report")
+    parser.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+    args = parser.parse_args(argv)
+    from tui.app import run_app
+
+    return run_app(config_path=args.config, run=args.run, runs_root=args.output_dir)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
