@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from core.errors import DatasetError
@@ -24,7 +25,7 @@ class LabelMapping:
 
 
 def _as_number(value) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return float(value)
     try:
         number = float(str(value).strip())

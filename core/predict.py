@@ -43,14 +43,18 @@ class Predictor:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from core.logs import capture_library_logs
         from core.model import resolve_device
 
         self.model_dir = model_dir_of(path)
         if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
             raise ModelError(f"no tokenizer in {self.model_dir}; save one with tokenizer.save_pretrained there")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), trust_remote_code=False)
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False)
+            with capture_library_logs():  # no progress bars or warnings on the user's terminal
+                self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), trust_remote_code=False)
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    str(self.model_dir), trust_remote_code=False
+                )
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the model in {self.model_dir}: {str(exc).splitlines()[0]}") from None
         self.device = torch.device(resolve_device(device or "auto"))

@@ -179,6 +179,25 @@ def _failure_message(exc: BaseException, config: TrainConfig) -> str:
     return f"{type(exc).__name__}: {first} (details in train.log)"
 
 
+def _sequential_eval_trainer():
+    """A Trainer whose evaluation reads datasets in order.
+
+    transformers 5 applies `group_by_length` to evaluation too, with shuffled mega-batches;
+    our evaluation splits are already sorted by length, and test predictions must line up
+    with their texts.
+    """
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer
+
+    class SequentialEvalTrainer(Trainer):
+        def _get_eval_sampler(self, eval_dataset):
+            if self.args.world_size > 1:
+                return super()._get_eval_sampler(eval_dataset)
+            return SequentialSampler(eval_dataset)
+
+    return SequentialEvalTrainer
+
+
 class _Job:
     """The steps after the run folder exists."""
 
@@ -256,7 +275,7 @@ class _Job:
         return TrainResult(self.run_dir, FINISHED, test)
 
     def _trainer(self, tokenized, computer):
-        from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+        from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
         from core.callback import EventCallback
         from core.tokenize import PaddingCollator, model_inputs
@@ -305,7 +324,7 @@ class _Job:
         callbacks = [callback]
         if config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-        trainer = Trainer(
+        trainer = _sequential_eval_trainer()(
             model=self.model,
             args=args,
             data_collator=PaddingCollator(self.tokenizer, pad_to_multiple_of=8 if self.device == "cuda" else None),

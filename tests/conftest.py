@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny offline model, generated review files, and one trained run reused by many tests."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import build_tiny_model, reviews_frame
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def reviews_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "reviews.csv"
+    reviews_frame(300).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_model, reviews_csv):
+    """A config that trains the tiny model to high accuracy in a couple of seconds."""
+    from core.config import TrainConfig
+
+    return TrainConfig(
+        model=str(tiny_model), dataset=str(reviews_csv), epochs=3, batch_size=8,
+        learning_rate=5e-3, max_length=64, eval_batch_size=32,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_config):
+    """(TrainResult, events received by the listener) of one finished run."""
+    from core.train import train
+
+    events = []
+    root = tmp_path_factory.mktemp("runs")
+    result = train(tiny_config.replace(logging_steps=5), root, on_event=events.append, stop_event=threading.Event())
+    return result, events

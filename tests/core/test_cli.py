@@ -1,0 +1,110 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.cli import main
+from tests.tiny import reviews_frame
+
+
+def run_cli(capsys, *args):
+    try:
+        code = main(list(map(str, args)))
+    except SystemExit as exc:  # argparse exits on a bad flag
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture()
+def minus_one_csv(tmp_path):
+    """A file with other column names and -1/1 labels."""
+    path = tmp_path / "opinions.csv"
+    reviews_frame(200, text_col="comment", label_col="verdict", labels=(-1, 1)).to_csv(path, index=False)
+    return path
+
+
+def test_train_json_then_predict_and_runs(capsys, tmp_path, tiny_model, minus_one_csv):
+    code, out, err = run_cli(
+        capsys, "train", "--model", tiny_model, "--dataset", minus_one_csv, "--text-columns", "comment",
+        "--label-column", "verdict", "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3",
+        "--max-length", "64", "--output-dir", tmp_path / "runs", "--json",
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[-1]["event"] == "TrainingFinished"
+    run_dir = lines[-1]["run_dir"]
+    assert any(e["event"] == "StepLogged" for e in lines)
+
+    code, out, _ = run_cli(capsys, "predict", run_dir, "great wonderful", "awful dull", "--json")
+    preds = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [p["text"] for p in preds] == ["great wonderful", "awful dull"]
+    assert preds[0]["label"] == "positive" and set(preds[0]) == {"text", "label", "confidence", "probabilities"}
+
+    code, out, _ = run_cli(capsys, "runs", "--output-dir", tmp_path / "runs")
+    assert code == 0 and "finished" in out
+
+    code, out, _ = run_cli(capsys, "evaluate", run_dir)
+    assert code == 0 and "accuracy" in out and "true \\ pred" in out
+
+
+def test_train_readable_output(capsys, tmp_path, tiny_config):
+    code, out, _ = run_cli(
+        capsys, "train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--epochs", "1",
+        "--max-samples", "100", "--learning-rate", "5e-3", "--output-dir", tmp_path,
+    )
+    assert code == 0
+    assert "baseline before fine-tuning (test): accuracy" in out
+    assert "validation (epoch 1.00)" in out and "test: accuracy" in out
+    assert out.strip().splitlines()[-1].startswith("run folder: ")
+
+
+def test_config_file_with_flag_override(capsys, tmp_path, tiny_config):
+    from core.config import save_toml
+
+    path = save_toml(tiny_config.replace(epochs=5, max_samples=60), tmp_path / "job.toml")
+    code, out, _ = run_cli(capsys, "data", "--config", path, "--max-samples", "80", "--json")
+    stats = json.loads(out)
+    assert code == 0 and sum(stats["rows"].values()) == 80
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--epochs", "three"], "invalid settings: epochs: must be a whole number, not 'three'"),
+        (["train", "--learning-rate", "-1"], "invalid settings: learning_rate: must be at least"),
+        (["train", "--dataset", "missing.csv"], "dataset file not found: missing.csv"),
+        (["train", "--config", "nope.toml"], "config: file not found: nope.toml"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["predict", "no-such-run", "hi"], "no run folder 'no-such-run'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_column_and_one_class(capsys, tmp_path, tiny_model, minus_one_csv):
+    code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--dataset", minus_one_csv,
+                           "--text-columns", "comment", "--label-column", "stars", "--output-dir", tmp_path / "runs")
+    assert code == 2 and "label column 'stars' not found; columns are: comment, verdict" in err
+    one = tmp_path / "one.csv"
+    reviews_frame(50, labels=("positive", "positive")).to_csv(one, index=False)
+    code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--dataset", one, "--output-dir", tmp_path / "runs")
+    assert code == 2 and "only one label" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_predict_empty_review(capsys, trained_run):
+    code, _, err = run_cli(capsys, "predict", trained_run[0].run_dir, "  ")
+    assert code == 2 and "the review is empty" in err
+
+
+def test_console_script_runs_headless_without_textual(tmp_path):
+    code = "import sys; from tui.launch import main; rc = main(['runs', '--output-dir', sys.argv[1]]); print('textual' in sys.modules); sys.exit(rc)"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs in {tmp_path}", "False"]

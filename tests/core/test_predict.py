@@ -1,0 +1,54 @@
+import pytest
+
+from core.errors import ModelError, PredictError
+from core.predict import Predictor, read_reviews, write_predictions_csv
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_run):
+    return Predictor(trained_run[0].run_dir)
+
+
+def test_predictions_keep_order_and_sum_to_one(predictor):
+    texts = ["awful terrible boring dull", "great wonderful excellent superb", "the plot"]
+    preds = predictor.predict(texts)
+    assert [p.text for p in preds] == texts
+    assert preds[0].label == "negative" and preds[1].label == "positive"
+    for p in preds:
+        assert sum(p.probabilities.values()) == pytest.approx(1.0)
+        assert p.confidence == max(p.probabilities.values())
+
+
+def test_empty_review_is_a_clear_error(predictor):
+    with pytest.raises(PredictError, match="the review is empty"):
+        predictor.predict("   ")
+    with pytest.raises(PredictError, match=r"\(text 2\)"):
+        predictor.predict(["fine", ""])
+
+
+def test_model_folder_and_bad_paths(trained_run, tmp_path):
+    model_dir = trained_run[0].run_dir / "model"
+    assert Predictor(model_dir).label_names == ["negative", "positive"]
+    with pytest.raises(ModelError, match="no run or model folder"):
+        Predictor(tmp_path / "nothing")
+    no_tok = tmp_path / "bare"
+    no_tok.mkdir()
+    (no_tok / "config.json").write_text((model_dir / "config.json").read_text())
+    with pytest.raises(ModelError, match="no tokenizer"):
+        Predictor(no_tok)
+
+
+def test_review_files_and_csv_output(predictor, tmp_path):
+    txt = tmp_path / "r.txt"
+    txt.write_text("great film\n\n  \nawful film\n")
+    texts, blanks = read_reviews(txt)
+    assert texts == ["great film", "awful film"] and blanks == 2
+    csv_in = tmp_path / "r.csv"
+    csv_in.write_text("id,review\n1,lovely\n2,dreadful\n")
+    assert read_reviews(csv_in)[0] == ["lovely", "dreadful"]
+    out = write_predictions_csv(predictor.predict(texts), tmp_path / "out.csv")
+    lines = out.read_text().splitlines()
+    assert lines[0] == "text,label,confidence,p_negative,p_positive" and len(lines) == 3
+    with pytest.raises(PredictError, match="holds no reviews"):
+        (tmp_path / "blank.txt").write_text("\n\n")
+        read_reviews(tmp_path / "blank.txt")

@@ -1,0 +1,108 @@
+import json
+import threading
+
+import pytest
+
+from core.errors import DatasetError, ModelError
+from core.events import (
+    EvalCompleted, StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events,
+)
+from core.predict import Predictor
+from core.runs import FINISHED, STOPPED, Run, list_runs
+from core.train import train
+
+
+def test_training_learns_and_reports(trained_run):
+    result, events = trained_run
+    assert result.status == FINISHED
+    steps = [e for e in events if isinstance(e, StepLogged)]
+    assert steps[0].loss > steps[-1].loss  # the loss falls
+    assert steps[-1].step == steps[-1].total_steps
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    assert started.samples == {"train": 210, "validation": 45, "test": 45} and started.epochs == 3
+    validation = [e for e in events if isinstance(e, EvalCompleted) and e.split == "validation"]
+    assert [round(e.epoch) for e in validation] == [1, 2, 3]
+    baseline = next(e for e in events if isinstance(e, EvalCompleted) and e.split == "baseline")
+    test = next(e for e in events if isinstance(e, EvalCompleted) and e.split == "test")
+    assert test.metrics["accuracy"] > 0.9 > baseline.metrics["accuracy"]
+    assert sum(map(sum, test.confusion_matrix)) == 45
+    assert isinstance(events[-1], TrainingFinished)
+
+
+def test_events_file_rebuilds_what_the_listener_saw(trained_run):
+    result, events = trained_run
+    on_disk = read_events(result.run_dir / "events.jsonl")
+    assert on_disk == events
+
+
+def test_run_folder_is_complete_and_self_describing(trained_run):
+    result, _ = trained_run
+    run = Run(result.run_dir)
+    record = run.config_record
+    assert record["config"]["epochs"] == 3 and record["label_names"] == ["negative", "positive"]
+    assert {"torch", "transformers", "datasets"} <= set(record["versions"]) and record["device"].startswith("CPU")
+    assert run.status["status"] == FINISHED and run.status["error"] is None
+    metrics = run.metrics
+    assert len(metrics["validation"]) == 3 and metrics["train_samples_per_second"] > 0
+    assert metrics["test"]["n"] == 45 and metrics["baseline"]["n"] == 45
+    rows = run.test_predictions()
+    assert len(rows) == 45 and {"text", "label", "predicted", "confidence", "probabilities"} <= set(rows[0])
+    assert (run.path / "train.log").read_text().strip()
+    assert not (run.path / "checkpoints").exists()  # a finished run keeps only its best model
+    assert [r.path for r in list_runs(run.path.parent)] == [run.path]
+    info = list_runs(run.path.parent)[0]
+    assert info.test_accuracy == metrics["test"]["accuracy"] and info.has_model
+
+
+def test_saved_model_predicts_what_training_saw(trained_run):
+    result, _ = trained_run
+    rows = Run(result.run_dir).test_predictions()[:10]
+    predictor = Predictor(result.run_dir)
+    predictions = predictor.predict([r["text"] for r in rows])
+    for row, pred in zip(rows, predictions):
+        assert pred.label == row["predicted"]
+        for name, p in row["probabilities"].items():
+            assert pred.probabilities[name] == pytest.approx(p, abs=1e-4)
+
+
+def test_saved_model_loads_in_a_transformers_pipeline(trained_run):
+    from transformers import pipeline
+
+    result, _ = trained_run
+    classify = pipeline("text-classification", model=str(result.run_dir / "model"), device="cpu")
+    out = classify("wonderful excellent superb")
+    assert out[0]["label"] in ("negative", "positive") and 0 <= out[0]["score"] <= 1
+
+
+def test_stop_event_gives_a_stopped_run_with_a_model(tiny_config, tmp_path):
+    stop = threading.Event()
+    events = []
+
+    def listen(event):
+        events.append(event)
+        if isinstance(event, StepLogged) and event.step >= 2:
+            stop.set()
+
+    result = train(tiny_config.replace(logging_steps=1), tmp_path, on_event=listen, stop_event=stop)
+    assert result.status == STOPPED
+    stopped = events[-1]
+    assert isinstance(stopped, TrainingStopped) and stopped.test is not None
+    assert stopped.step < next(e for e in events if isinstance(e, TrainingStarted)).total_steps
+    assert json.loads((result.run_dir / "status.json").read_text())["status"] == STOPPED
+    assert Predictor(result.run_dir).predict("great")[0].label in ("negative", "positive")
+
+
+def test_bad_dataset_or_model_creates_no_run_folder(tiny_config, tmp_path):
+    with pytest.raises(DatasetError):
+        train(tiny_config.replace(dataset=str(tmp_path / "nope.csv")), tmp_path / "runs")
+    with pytest.raises(ModelError, match="model folder not found"):
+        train(tiny_config.replace(model="./no-such-model"), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_tokenized_splits_are_cached(tiny_config, tmp_path):
+    seen = []
+    train(tiny_config.replace(epochs=1, baseline=False), tmp_path, on_event=seen.append)
+    train(tiny_config.replace(epochs=1, baseline=False), tmp_path, on_event=seen.append)
+    details = [e.detail for e in seen if getattr(e, "stage", None) == "tokenize"]
+    assert "tokenized splits cached" in details and "tokenized splits loaded from cache" in details
