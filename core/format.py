@@ -1,0 +1,72 @@
+"""Plain-text formatting of events, metrics and durations, shared by the CLI and the app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    parts = [f"accuracy {m['accuracy']:.4f}"]
+    if "accuracy_ci_low" in m:
+        parts[0] += f" (95% CI {m['accuracy_ci_low']:.3f}-{m['accuracy_ci_high']:.3f})"
+    parts += [f"{k} {m[k]:.4f}" for k in ("precision", "recall", "f1") if k in m]
+    if m.get("loss") is not None and m.get("loss") == m.get("loss"):
+        parts.append(f"loss {m['loss']:.4f}")
+    return "  ".join(parts)
+
+
+def format_event(event) -> str | None:
+    name = type(event).__name__
+    if name == "StageChanged":
+        return f"[{event.stage}] {event.detail}"
+    if name == "TrainingStarted":
+        s = event.samples
+        return (f"training {event.model} on {event.device} ({event.precision}): {event.epochs} epoch{'s' if event.epochs != 1 else ''}, "
+                f"{event.total_steps} steps, effective batch {event.effective_batch}; "
+                f"train/validation/test = {s['train']}/{s['validation']}/{s['test']}\nrun folder: {event.run_dir}")
+    if name == "StepLogged":
+        loss = f"{event.loss:.4f}" if event.loss is not None else "-"
+        lr = f"{event.learning_rate:.2e}" if event.learning_rate is not None else "-"
+        width = len(str(event.total_steps))
+        return (f"step {event.step:>{width}}/{event.total_steps}  epoch {event.epoch:.2f}  loss {loss}  lr {lr}  "
+                f"{event.samples_per_second:.1f} samples/s  elapsed {format_duration(event.elapsed)}  "
+                f"ETA {format_duration(event.eta)}")
+    if name == "EvalCompleted":
+        label = {"validation": f"validation (epoch {event.epoch:.2f})", "baseline": "baseline before fine-tuning (test)",
+                 "test": "test"}.get(event.split, event.split)
+        return f"{label}: {format_metrics(event.metrics)}"
+    if name == "CheckpointSaved":
+        return f"checkpoint saved at step {event.step}"
+    if name == "TrainingFinished":
+        return f"finished: {event.train_samples_per_second:.1f} train samples/s, training took {format_duration(event.train_runtime)}"
+    if name == "TrainingStopped":
+        return f"stopped at step {event.step}" + ("; model saved" if event.test else "; no model saved")
+    if name == "TrainingFailed":
+        return f"failed: {event.message}"
+    return None
+
+
+def format_confusion(matrix: list[list[int]], names: list[str]) -> str:
+    width = max(len(n) for n in names + ["true \\ pred"]) + 2
+    lines = ["true \\ pred".ljust(width) + "".join(n.rjust(width) for n in names)]
+    for name, row in zip(names, matrix):
+        lines.append(name.ljust(width) + "".join(str(v).rjust(width) for v in row))
+    return "\n".join(lines)
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_time(timestamp: float) -> str:
+    """A run's creation time as shown in lists."""
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,107 @@
+"""The state of a run as a dashboard shows it, rebuilt by folding its events in order."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from core.events import (
+    CheckpointSaved, EvalCompleted, Event, StageChanged, StepLogged, TrainingFailed, TrainingFinished,
+    TrainingStarted, TrainingStopped,
+)
+from core.format import format_event
+
+LOG_LINES = 200
+
+
+@dataclass
+class RunProgress:
+    """Everything a training dashboard needs, built only from events (live or from events.jsonl)."""
+
+    run_dir: str | None = None
+    stage: str = "idle"
+    detail: str = ""
+    status: str = "idle"  # idle, running, finished, stopped, failed
+    started: TrainingStarted | None = None
+    last_step: StepLogged | None = None
+    train_loss: list[tuple[int, float]] = field(default_factory=list)
+    validation: list[EvalCompleted] = field(default_factory=list)
+    baseline: EvalCompleted | None = None
+    test: EvalCompleted | None = None
+    checkpoints: list[CheckpointSaved] = field(default_factory=list)
+    error: TrainingFailed | None = None
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    version: int = 0  # bumped by every event, so a view can tell whether to redraw
+
+    @classmethod
+    def from_events(cls, events: list[Event]) -> RunProgress:
+        progress = cls()
+        for event in events:
+            progress.apply(event)
+        return progress
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state."""
+        self.version += 1
+        line = format_event(event)
+        if line and not isinstance(event, StepLogged):
+            self.log.extend(line.splitlines())
+        if self.status == "idle":
+            self.status = "running"
+        if isinstance(event, StageChanged):
+            self.stage, self.detail = event.stage, event.detail
+        elif isinstance(event, TrainingStarted):
+            self.started = event
+            self.run_dir = event.run_dir
+        elif isinstance(event, StepLogged):
+            self.last_step = event
+            if event.loss is not None:
+                self.train_loss.append((event.step, event.loss))
+        elif isinstance(event, EvalCompleted):
+            if event.split == "validation":
+                self.validation.append(event)
+            elif event.split == "baseline":
+                self.baseline = event
+            elif event.split == "test":
+                self.test = event
+        elif isinstance(event, CheckpointSaved):
+            self.checkpoints.append(event)
+        elif isinstance(event, TrainingFinished):
+            self.status, self.stage, self.run_dir = "finished", "finished", event.run_dir
+        elif isinstance(event, TrainingStopped):
+            self.status, self.stage, self.run_dir = "stopped", "stopped", event.run_dir
+        elif isinstance(event, TrainingFailed):
+            self.status, self.stage, self.error = "failed", "failed", event
+            self.run_dir = event.run_dir or self.run_dir
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "failed")
+
+    @property
+    def step(self) -> int:
+        return self.last_step.step if self.last_step else 0
+
+    @property
+    def total_steps(self) -> int:
+        if self.last_step:
+            return self.last_step.total_steps
+        return self.started.total_steps if self.started else 0
+
+    @property
+    def epoch(self) -> float:
+        return self.last_step.epoch if self.last_step else 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of optimizer steps done."""
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def validation_loss(self) -> list[tuple[int, float]]:
+        return [(e.step, e.metrics["loss"]) for e in self.validation if "loss" in e.metrics]
+
+    @property
+    def latest_eval(self) -> EvalCompleted | None:
+        """The newest evaluation worth showing: test once it exists, else the last validation."""
+        return self.test or (self.validation[-1] if self.validation else None)
