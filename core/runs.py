@@ -238,3 +238,17 @@ def latest_finished(root: str | Path) -> RunInfo | None:
         if info.status in (FINISHED, STOPPED) and info.has_model:
             return info
     return None
+
+
+def estimate_train_seconds(root: str | Path, model: str, device: str, train_samples: int, epochs: int) -> tuple[float, str] | None:
+    """Estimated training time from the newest earlier run of `model` on `device`: (seconds, that run's name)."""
+    for info in list_runs(root):
+        if info.model != model or info.device != device:
+            continue
+        try:
+            rate = float(read_json(info.path / "metrics.json").get("train_samples_per_second") or 0)
+        except RunError:
+            continue
+        if rate > 0:
+            return train_samples * epochs / rate, info.name
+    return None

@@ -1,0 +1,19 @@
+"""Messages from the training thread to the UI."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from core.events import Event
+
+
+class TrainingEvent(Message):
+    """A core event, posted from the training thread with `post_message` (thread-safe, non-blocking).
+
+    Events arrive about once a second, and each is folded into the app's RunProgress so charts
+    keep every point; redraws are throttled by the views instead of dropping events here.
+    """
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event

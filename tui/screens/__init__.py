@@ -1,0 +1,1 @@
+"""One screen per file; each only renders what core reports."""

@@ -1,0 +1,20 @@
+"""Plain containers for what the app shares between screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A dataset loaded for preview: core's PreparedData, its DataStats, and why token stats may be missing."""
+
+    data: Any  # core.data.PreparedData (typed loosely so importing this module stays cheap)
+    stats: Any  # core.stats.DataStats
+    source: str
+    token_note: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.data.cleaning.rows_clean
