@@ -196,6 +196,15 @@ def parse_value(name: str, raw: Any) -> tuple[Any, str | None]:
     return value, check_value(name, value)
 
 
+def format_value(name: str, value: Any) -> str:
+    """A field's value as the text a form input holds; `parse_value` reads it back."""
+    if FIELDS[name].type == "tuple[str, ...]":
+        return ", ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _parse_int(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ValueError

@@ -128,3 +128,36 @@ def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Pa
         for p in predictions:
             writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities[n]:.4f}" for n in names]])
     return path
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a file of reviews came to: how many were predicted, per-label counts, blanks skipped, speed."""
+
+    reviews: int
+    counts: dict[str, int]
+    blanks: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.reviews / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        """One line, e.g. "3 reviews: negative 2 (66.7%), positive 1 (33.3%) · 1 blank line skipped · 250 reviews/s"."""
+        share = ", ".join(f"{label} {n} ({n / self.reviews:.1%})" for label, n in self.counts.items()) if self.reviews else ""
+        parts = [f"{self.reviews} review{'s' if self.reviews != 1 else ''}" + (f": {share}" if share else "")]
+        if self.blanks:
+            parts.append(f"{self.blanks} blank line{'s' if self.blanks != 1 else ''} skipped")
+        if self.seconds > 0:
+            parts.append(f"{self.per_second:,.0f} reviews/s")
+        return " · ".join(parts)
+
+
+def summarize_batch(predictions: list[Prediction], blanks: int = 0, seconds: float = 0.0,
+                    label_names: list[str] | None = None) -> BatchSummary:
+    """Count a batch's predictions per label (every name in `label_names` listed, in that order, even at 0)."""
+    counts: dict[str, int] = dict.fromkeys(label_names or [], 0)
+    for p in predictions:
+        counts[p.label] = counts.get(p.label, 0) + 1
+    return BatchSummary(len(predictions), counts, blanks, seconds)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +43,17 @@ class DataStats:
     tokens: LengthStats | None
     max_length: int
     truncated_share: float | None
+    token_lengths: tuple[int, ...] = field(default=(), repr=False)
+    """Every review's token count, sorted, so the truncated share can follow later max_length edits."""
+
+    def truncated_at(self, max_length: int) -> float | None:
+        """Share of reviews longer than `max_length` tokens; None without token counts."""
+        if self.tokens is None:
+            return None
+        if not self.token_lengths:
+            return 0.0
+        count = len(self.token_lengths)
+        return (count - bisect_right(self.token_lengths, max_length)) / count
 
 
 def token_lengths(texts: list[str], tokenizer) -> list[int]:
@@ -64,4 +76,5 @@ def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256) -> Dat
         lengths = token_lengths(texts, tokenizer)
         tokens = LengthStats.of(lengths)
         truncated = float(np.mean(np.asarray(lengths) > max_length)) if lengths else 0.0
-    return DataStats(rows, balance, chars, tokens, max_length, truncated)
+    lengths = tuple(sorted(lengths)) if tokenizer is not None else ()
+    return DataStats(rows, balance, chars, tokens, max_length, truncated, lengths)

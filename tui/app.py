@@ -47,9 +47,12 @@ class SentituneApp(App):
     TITLE = "sentitune"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        *[Binding(key, f"switch_mode('{mode}')", label, priority=True) for mode, (key, label, _) in SCREENS.items()],
+        # Shown in the ScreenKeys bar above the footer, which always has room for all five.
+        *[Binding(key, f"switch_mode('{mode}')", label, priority=True, show=False) for mode, (key, label, _) in SCREENS.items()],
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
+
+    SCREEN_KEYS = SCREENS
 
     config: reactive[TrainConfig] = reactive(TrainConfig, init=False)
     """The configuration the next run will use; screens replace it, never mutate it."""

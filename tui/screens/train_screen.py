@@ -1,15 +1,222 @@
-"""Placeholder for the train screen."""
+"""The live training dashboard: progress, loss and metric charts, latest evaluation, log tail, Stop & save."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, ProgressBar, RichLog, Static
+from textual_plotext import PlotextPlot
 
+from core.format import format_confusion, format_duration
+from core.progress import RunProgress
 from tui.screens.base import BaseScreen
+
+REDRAW_SECONDS = 0.5  # charts redraw at most this often, however fast events arrive
+
+STAGES = {
+    "idle": "No run yet: set hyperparameters (F2), then Start training (ctrl+t there, or t here).",
+    "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
+    "train": "Training", "test": "Testing the fine-tuned model", "save": "Saving", "finished": "Finished",
+    "stopped": "Stopped", "failed": "Failed",
+}
 
 
 class TrainScreen(BaseScreen):
-    """The train screen."""
+    """Renders the app's RunProgress; training itself belongs to the app and goes on when this screen is left."""
+
+    DEFAULT_CSS = """
+    TrainScreen #status { height: auto; padding: 0 1; }
+    TrainScreen #status-line { text-style: bold; }
+    TrainScreen #progress-row { height: 1; padding: 0 1; }
+    TrainScreen #progress-row ProgressBar { width: 1fr; }
+    TrainScreen #progress-row Bar { width: 1fr; }
+    TrainScreen #figures { height: auto; padding: 0 1; color: $text-muted; }
+    TrainScreen #charts { height: 1fr; min-height: 8; }
+    TrainScreen #charts PlotextPlot { width: 1fr; }
+    TrainScreen #bottom { height: 1fr; min-height: 6; }
+    TrainScreen #latest-box { width: 44; padding: 0 1; border-right: solid $primary-background; }
+    TrainScreen #log { width: 1fr; }
+    TrainScreen #buttons { height: auto; padding: 0 1; }
+    TrainScreen #buttons Button { margin-right: 1; }
+    TrainScreen .failed { color: $error; }
+    """
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop & save"),
+        Binding("t", "start", "Start"),
+    ]
 
     def compose_body(self) -> ComposeResult:
-        yield Static("train", id="placeholder")
+        with Vertical(id="status"):
+            yield Static(id="status-line")
+            yield Static(id="run-line", classes="muted")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=1, show_eta=False, id="steps")
+        yield Static(id="figures")
+        with Horizontal(id="charts"):
+            yield PlotextPlot(id="loss-chart")
+            yield PlotextPlot(id="metrics-chart")
+        with Horizontal(id="bottom"):
+            with VerticalScroll(id="latest-box"):
+                yield Static(id="latest")
+            yield RichLog(id="log", max_lines=500, wrap=True, markup=False, min_width=20)
+        with Horizontal(id="buttons"):
+            yield Button("Stop & save (s)", id="stop", variant="error", compact=True)
+            yield Button("Start training (t)", id="start", variant="success", compact=True)
+
+    def on_mount(self) -> None:
+        self._drawn_version = -1
+        self._drawn_progress: RunProgress | None = None
+        self.watch(self.app, "progress_version", self._mark_dirty, init=False)
+        self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def _mark_dirty(self) -> None:
+        pass  # the interval timer compares versions; nothing to do per event
+
+    def _redraw_if_dirty(self) -> None:
+        if self.app.progress_version != self._drawn_version or self.app.progress is not self._drawn_progress:
+            self.redraw()
+
+    # ------------------------------------------------------------ drawing
+
+    def redraw(self) -> None:
+        p: RunProgress = self.app.progress
+        self._drawn_version = self.app.progress_version
+        new_run = p is not self._drawn_progress
+        self._drawn_progress = p
+        self._draw_status(p)
+        self._draw_figures(p)
+        self._draw_charts(p)
+        self._draw_latest(p)
+        self._draw_log(p, new_run)
+        training = self.app.training
+        self.query_one("#stop", Button).disabled = not training
+        self.query_one("#start", Button).disabled = training
+
+    def _draw_status(self, p: RunProgress) -> None:
+        label = STAGES.get(p.stage, p.stage)
+        if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail:
+            label = f"{label}: {p.detail}"
+        if p.stage == "train" and self.app.stop_event is not None and self.app.stop_event.is_set():
+            label = "Stopping at the next step, then evaluating and saving…"
+        status = self.query_one("#status-line", Static)
+        status.update(label if not p.error else f"Failed: {p.error.message}")
+        status.set_class(p.error is not None, "failed")
+        run = ""
+        if p.started:
+            s = p.started
+            run = f"{_short(s.model)} on {_short(s.dataset)} · {s.device} · {s.precision} · run {_short(s.run_dir)}"
+        elif p.run_dir:
+            run = f"run {_short(p.run_dir)}"
+        self.query_one("#run-line", Static).update(run)
+        bar = self.query_one("#steps", ProgressBar)
+        bar.update(total=max(p.total_steps, 1), progress=p.step)
+
+    def _draw_figures(self, p: RunProgress) -> None:
+        s = p.last_step
+        if s is None:
+            text = f"step 0/{p.total_steps}" if p.started else ""
+        else:
+            epochs = p.started.epochs if p.started else 0
+            parts = [
+                f"step {s.step}/{s.total_steps}", f"epoch {s.epoch:.2f}/{epochs}",
+                f"elapsed {format_duration(s.elapsed)}", f"ETA {format_duration(s.eta)}",
+                f"{s.samples_per_second:.1f} samples/s",
+            ]
+            if s.learning_rate is not None:
+                parts.append(f"lr {s.learning_rate:.2e}")
+            if s.gpu_memory_used is not None and s.gpu_memory_total:
+                parts.append(f"GPU {s.gpu_memory_used / 2**30:.1f}/{s.gpu_memory_total / 2**30:.1f} GiB")
+            text = " · ".join(parts)
+        self.query_one("#figures", Static).update(text)
+
+    def _draw_charts(self, p: RunProgress) -> None:
+        loss = self.query_one("#loss-chart", PlotextPlot)
+        plt = loss.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("loss")
+        if p.train_loss:
+            plt.plot(*zip(*p.train_loss), label="train", marker="braille")
+        if p.validation_loss:
+            plt.plot(*zip(*p.validation_loss), label="validation", marker="braille")
+        values = [v for _, v in p.train_loss + p.validation_loss]
+        if values:
+            plt.ylim(*legend_room(min(values), max(values)))
+        plt.xlabel("step")
+        loss.refresh()
+        metrics = self.query_one("#metrics-chart", PlotextPlot)
+        plt = metrics.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("validation")
+        if p.validation:
+            epochs = [e.epoch for e in p.validation]
+            plt.plot(epochs, [e.metrics.get("accuracy", 0) for e in p.validation], label="accuracy", marker="braille")
+            plt.plot(epochs, [e.metrics.get("f1", 0) for e in p.validation], label="F1", marker="braille")
+            values = [e.metrics.get(k, 0) for e in p.validation for k in ("accuracy", "f1")]
+            plt.ylim(*legend_room(min(values + [0.5]), max(values)))
+        plt.xlabel("epoch")
+        metrics.refresh()
+
+    def _draw_latest(self, p: RunProgress) -> None:
+        e = p.latest_eval
+        if e is None:
+            text = "No evaluation yet."
+            if p.baseline is not None:
+                text = f"Baseline before fine-tuning:\naccuracy {p.baseline.metrics.get('accuracy', 0):.1%}"
+            self.query_one("#latest", Static).update(text)
+            return
+        title = "Test (final model)" if e.split == "test" else f"Validation, epoch {e.epoch:.2f}"
+        m = e.metrics
+        lines = [f"[b]{title}[/b]"]
+        for key in ("accuracy", "precision", "recall", "f1", "loss"):
+            if key in m:
+                lines.append(f"{key:<10} {m[key]:.4f}")
+        if p.baseline is not None and "accuracy" in m:
+            gain = (m["accuracy"] - p.baseline.metrics.get("accuracy", 0)) * 100
+            lines.append(f"gain vs untuned {gain:+.1f} pts")
+        if e.confusion_matrix:
+            lines.append("")
+            lines.append(format_confusion(e.confusion_matrix, e.label_names))
+        self.query_one("#latest", Static).update("\n".join(lines))
+
+    def _draw_log(self, p: RunProgress, new_run: bool) -> None:
+        log = self.query_one("#log", RichLog)
+        lines = list(p.log)
+        if new_run or getattr(self, "_log_count", 0) > len(lines):
+            log.clear()
+            self._log_count = 0
+        for line in lines[self._log_count:]:
+            log.write(line)
+        self._log_count = len(lines)
+
+    # ------------------------------------------------------------ actions
+
+    def action_stop(self) -> None:
+        self.app.request_stop()
+
+    def action_start(self) -> None:
+        self.app.start_training()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "stop":
+            self.action_stop()
+        elif event.button.id == "start":
+            self.action_start()
+
+
+def legend_room(low: float, high: float) -> tuple[float, float]:
+    """Y limits with head-room at the top, where plotext draws its legend over the data."""
+    span = (high - low) or abs(high) or 1.0
+    return low - 0.05 * span, high + 0.45 * span
+
+
+def _short(path: str) -> str:
+    """The last part of a path or hub id, which is what identifies it on screen."""
+    return path.rstrip("/").split("/")[-1] if path else ""

@@ -1,0 +1,168 @@
+"""The training dashboard: a real (tiny) run through the UI, Stop & save, quitting, failures."""
+
+import asyncio
+import json
+
+from textual.widgets import Button, ProgressBar, RichLog, Static
+
+from core.events import StepLogged
+from core.runs import list_runs
+from tui.screens.modals import ConfirmModal, ErrorModal
+from tui.screens.train_screen import TrainScreen
+
+
+async def _wait_for(pilot, condition, timeout=60.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "timed out"
+        await pilot.pause(0.05)
+
+
+def _text(screen, selector) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_full_run_through_the_ui_reaches_finished(make_app, runs_root):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        assert "No run yet" in _text(screen, "#status-line")
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.7)  # one throttled redraw
+        assert app.progress.status == "finished"
+        assert _text(screen, "#status-line") == "Finished"
+        bar = screen.query_one("#steps", ProgressBar)
+        assert bar.progress == bar.total == app.progress.total_steps
+        assert "Test (final model)" in _text(screen, "#latest") and "gain vs untuned" in _text(screen, "#latest")
+        assert any("test: accuracy" in str(line) for line in screen.query_one("#log", RichLog).lines)
+        assert screen.query_one("#stop", Button).disabled and not screen.query_one("#start", Button).disabled
+        assert "last run finished" in app.sub_title
+    runs = list_runs(runs_root)
+    assert len(runs) == 1 and runs[0].status == "finished"
+
+
+async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_config):
+    app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await pilot.press("s")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.click("#yes")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.7)
+        assert app.progress.status == "stopped"
+        assert app.progress.step < app.progress.started.total_steps
+        assert _text(app.screen, "#status-line") == "Stopped"
+    run = list_runs(runs_root)[0]
+    assert run.status == "stopped" and run.has_model
+
+
+async def test_cancelled_confirmation_keeps_training(make_app, tiny_config):
+    app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await pilot.press("s")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.stop_event.is_set() and app.training
+        app.stop_now()
+        await app.workers.wait_for_complete()
+
+
+async def test_leaving_the_dashboard_does_not_stop_training(make_app, tiny_config):
+    app = make_app(tiny_config.replace(epochs=6, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await pilot.press("f1")
+        await pilot.press("f4")
+        await app.workers.wait_for_complete()
+        assert app.progress.status == "finished"
+
+
+async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, tiny_config):
+    app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await pilot.press("ctrl+q")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.click("#yes")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+    assert list_runs(runs_root)[0].status == "stopped"
+    assert not app.is_running
+
+
+async def test_failure_after_start_opens_a_modal_with_advice(make_app, runs_root, monkeypatch):
+    import core.train
+
+    def boom(self):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(core.train._Job, "run", boom)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "batch_size 4" in app.screen.message and "gradient_accumulation 2" in app.screen.message
+        await pilot.press("escape")
+        await pilot.pause(0.7)
+        assert app.progress.status == "failed"
+        assert _text(app.screen, "#status-line").startswith("Failed: the GPU ran out of memory")
+    run = list_runs(runs_root)[0]
+    assert run.status == "failed" and "out of memory" in run.error
+
+
+async def test_bad_dataset_is_a_notification_and_loses_nothing(make_app, runs_root, tiny_config, tmp_path):
+    app = make_app(tiny_config.replace(dataset=str(tmp_path / "missing.csv")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: not app.training)
+        await pilot.pause()
+        assert not isinstance(app.screen, ErrorModal)
+        assert any("dataset file not found" in n.message for n in app._notifications)
+        assert app.progress.status == "idle" and app.config.dataset.endswith("missing.csv")
+    assert list_runs(runs_root) == []
+
+
+async def test_dashboard_rebuilds_from_events_file(make_app, trained_run):
+    """A dashboard fed only by events.jsonl shows the same history (what re-attaching builds on)."""
+    from core.events import read_events
+    from core.progress import RunProgress
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.progress = RunProgress.from_events(read_events(trained_run[0].run_dir / "events.jsonl"))
+        app.progress_version += 1
+        await pilot.press("f3")
+        await pilot.pause(0.7)
+        assert _text(app.screen, "#status-line") == "Finished"
+        assert app.screen.query_one("#steps", ProgressBar).progress == app.progress.total_steps
+
+
+def test_dashboard_snapshot(snap_compare, make_app, runs_root):
+    from core.events import read_events
+    from core.progress import RunProgress
+    from tests.tui.fake_runs import write_fake_run
+
+    run = write_fake_run(runs_root, "20260101-120000-tiny-reviews")
+
+    async def show(pilot):
+        app = pilot.app
+        events = read_events(run / "events.jsonl")
+        for event in events:  # fake runs name their folder by absolute path; keep the snapshot path-free
+            if hasattr(event, "run_dir"):
+                object.__setattr__(event, "run_dir", "runs/20260101-120000-tiny-reviews")
+        app.progress = RunProgress.from_events(events)
+        app.progress_version += 1
+        await pilot.press("f3")
+        await pilot.pause(0.7)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=show)
