@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 LIBRARY_LOGGERS = ("transformers", "datasets", "accelerate", "huggingface_hub", "torch", "py.warnings", "sentitune")
+VERBOSE_LOGGERS = ("transformers", "datasets", "sentitune")  # their INFO lines belong in train.log
 log = logging.getLogger("sentitune")
 
 
@@ -62,7 +63,8 @@ def capture_library_logs() -> Iterator[RunLogHandler]:
         saved.append((logger, logger.level, logger.propagate))
         logger.addHandler(handler)
         logger.propagate = False
-        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        # torch's own INFO output (inductor, dynamo) is noise; only lower the levels we want in full.
+        if name in VERBOSE_LOGGERS and (logger.level == logging.NOTSET or logger.level > logging.INFO):
             logger.setLevel(logging.INFO)
     bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_default_handler()

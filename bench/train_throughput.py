@@ -1,0 +1,155 @@
+"""Plain Trainer recipe (pad to 128, random batches) vs sentitune's core pipeline, side by side.
+
+    python bench/train_throughput.py [--model DIR] [--data FILE] [--samples 2000] [--epochs 1] [--max-length 128]
+
+Both train the same model on the same split with the same seed and hyperparameters. Reported per
+recipe: train-phase samples/s (evaluation excluded), wall time from start to model saved (data,
+tokenization, evaluation and saving included), validation and test accuracy / F1; then the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import add_common_args, machine, require, table  # noqa: E402
+
+
+def config_for(args):
+    from core.config import TrainConfig
+
+    # max_samples such that the 70% training share is `samples` rows.
+    total = math.ceil(args.samples / 0.7)
+    return TrainConfig(
+        model=args.model, dataset=args.data, max_samples=total, epochs=args.epochs, batch_size=16,
+        learning_rate=2e-5, max_length=args.max_length, seed=42,
+    )
+
+
+class TrainTimer:
+    """Times the optimizer loop with evaluation excluded (the same measure sentitune reports)."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class _Timer(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw):
+                self.start, self.eval_seconds = time.perf_counter(), 0.0
+
+            def on_evaluate(self, args, state, control, metrics=None, **kw):
+                self.eval_seconds += float((metrics or {}).get("eval_runtime", 0.0))
+
+            def on_train_end(self, args, state, control, **kw):
+                self.seconds = time.perf_counter() - self.start - self.eval_seconds
+
+        return _Timer()
+
+
+def plain_recipe(config, out_dir: Path) -> dict:
+    """The course notebook: pad every review to max_length, random batches, fp32, Trainer defaults."""
+    import datasets
+    import numpy as np
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+
+    from core.data import prepare
+    from core.metrics import evaluate_predictions
+
+    start = time.perf_counter()
+    data = prepare(config)
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+
+    def encode(batch):
+        return tokenizer(batch["text"], padding="max_length", truncation=True, max_length=config.max_length)
+
+    splits = {
+        name: datasets.Dataset.from_pandas(frame, preserve_index=False).map(encode, batched=True)
+        for name, frame in data.splits.items()
+    }
+    model = AutoModelForSequenceClassification.from_pretrained(config.model, num_labels=len(data.label_names))
+
+    def metrics(pred):
+        report = evaluate_predictions(pred.label_ids, np.argmax(pred.predictions, axis=-1), data.label_names)
+        return {"accuracy": report["accuracy"], "f1": report["f1"]}
+
+    timer = TrainTimer()
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(
+            output_dir=str(out_dir / "plain"), per_device_train_batch_size=16, per_device_eval_batch_size=64,
+            num_train_epochs=config.epochs, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+            eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, seed=config.seed,
+            report_to="none", disable_tqdm=True, logging_strategy="no", use_cpu=False,
+        ),
+        train_dataset=splits["train"], eval_dataset=splits["validation"], compute_metrics=metrics,
+        callbacks=[timer],
+    )
+    trainer.train()
+    val = trainer.evaluate()
+    test = trainer.evaluate(splits["test"], metric_key_prefix="test")
+    trainer.save_model(str(out_dir / "plain" / "model"))
+    wall = time.perf_counter() - start
+    steps = trainer.state.global_step
+    return {
+        "samples_per_s": steps * 16 / timer.seconds, "wall_s": wall,
+        "val_acc": val["eval_accuracy"], "val_f1": val["eval_f1"],
+        "test_acc": test["test_accuracy"], "test_f1": test["test_f1"],
+    }
+
+
+def sentitune_pipeline(config, out_dir: Path) -> dict:
+    """sentitune's core.train.train, exactly as the CLI and the app run it."""
+    from core.train import train
+
+    start = time.perf_counter()
+    result = train(config, out_dir / "runs")
+    wall = time.perf_counter() - start
+    from core.runs import Run
+
+    metrics = Run(result.run_dir).metrics
+    best_val = max(metrics["validation"], key=lambda m: m["f1"])
+    return {
+        "samples_per_s": metrics["train_samples_per_second"], "wall_s": wall,
+        "val_acc": best_val["accuracy"], "val_f1": best_val["f1"],
+        "test_acc": metrics["test"]["accuracy"], "test_f1": metrics["test"]["f1"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    parser.add_argument("--samples", type=int, default=2000, help="training samples (default 2000)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--only", choices=["plain", "sentitune"], help="run one recipe (for profiling)")
+    args = parser.parse_args()
+    require(args)
+    config = config_for(args)
+    print(f"machine: {machine()}")
+    print(f"model: {Path(args.model).name if Path(args.model).exists() else args.model} · data: {Path(args.data).name} · "
+          f"{args.samples} training samples · {args.epochs} epoch(s) · batch 16 · max_length {args.max_length}\n")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fn in (("plain recipe", plain_recipe), ("sentitune", sentitune_pipeline)):
+            if args.only and not name.startswith(args.only):
+                continue
+            results[name] = fn(config, Path(tmp))
+            print(f"{name}: done in {results[name]['wall_s']:.0f}s", flush=True)
+    rows = [[name, f"{r['samples_per_s']:.1f}", f"{r['wall_s']:.0f}", f"{r['val_acc']:.4f}", f"{r['val_f1']:.4f}",
+             f"{r['test_acc']:.4f}", f"{r['test_f1']:.4f}"] for name, r in results.items()]
+    print()
+    print(table(["recipe", "train samples/s", "wall s (start to saved)", "val acc", "val F1", "test acc", "test F1"], rows))
+    if len(results) == 2:
+        plain, ours = results["plain recipe"], results["sentitune"]
+        print(f"\ntraining throughput: {ours['samples_per_s'] / plain['samples_per_s']:.2f}x the plain recipe")
+        print(f"end-to-end wall time: {plain['wall_s'] / ours['wall_s']:.2f}x faster")
+        print(f"test accuracy difference: {(ours['test_acc'] - plain['test_acc']) * 100:+.1f} points")
+
+
+if __name__ == "__main__":
+    main()
