@@ -1,15 +1,294 @@
-"""Placeholder for the report screen."""
+"""Report: every run in a table; the selected run's metrics, curves and mistakes; two marked runs compared."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+from pathlib import Path
 
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from core.errors import CoreError
+from core.format import clip, format_time
+from core.report import RunReport, config_diff, load_report, short_name
+from core.runs import RunInfo, list_runs, run_info
 from tui.screens.base import BaseScreen
+from tui.widgets.curves import PALETTE, CurvesPlot, Series, hex_colour
+from tui.widgets.report_errors import ReportErrorsTable
+from tui.widgets.report_tables import diff_table, summary_tables, validation_table
+
+STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "failed": "$error",
+                 "unreadable": "$error"}
+MARKS = "AB"
+GROUPS = ("report-runs", "report-run", "report-compare")
 
 
 class ReportScreen(BaseScreen):
-    """The report screen."""
+    """Runs newest first; the cursor row is the run shown in the tabs below."""
+
+    BINDINGS = [
+        Binding("space", "mark", "Mark for compare"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    DEFAULT_CSS = """
+    ReportScreen #runs { height: auto; max-height: 40%; min-height: 3; }
+    ReportScreen #report-tabs { height: 1fr; }
+    ReportScreen TabPane { padding: 0 1; }
+    ReportScreen #summary, ReportScreen #compare { height: 1fr; }
+    ReportScreen #summary-head { margin-bottom: 1; }
+    ReportScreen #summary-validation { margin-top: 1; }
+    ReportScreen #errors-count, ReportScreen #compare-legend { color: $text-muted; }
+    ReportScreen #errors { height: 1fr; }
+    ReportScreen #error-text { height: auto; max-height: 5; border-top: solid $primary 50%; }
+    ReportScreen #compare-plots { height: 1fr; min-height: 12; }
+    ReportScreen #compare-diff { margin-top: 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[RunInfo] = []
+        self.selected: Path | None = None
+        self.report: RunReport | None = None
+        self.marked: list[Path] = []
+        self._opened = False
+        self._workers: dict[str, Worker] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield Static("report", id="placeholder")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        with TabbedContent(id="report-tabs"):
+            with TabPane("Summary", id="tab-summary"):
+                with VerticalScroll(id="summary"):
+                    yield Static("Select a run in the table above.", id="summary-head")
+                    yield Static(id="summary-tables")
+                    yield Static(id="summary-validation")
+            with TabPane("Curves", id="tab-curves"):
+                yield CurvesPlot("Loss: training (per logged step) and validation (per eval)", xlabel="step",
+                                 id="loss-plot")
+            with TabPane("Errors", id="tab-errors"):
+                yield Static(id="errors-count")
+                yield ReportErrorsTable(id="errors")
+                yield Static(id="error-text")
+            with TabPane("Compare", id="tab-compare"):
+                with VerticalScroll(id="compare"):
+                    yield Static(id="compare-legend")
+                    with Horizontal(id="compare-plots"):
+                        yield CurvesPlot("Validation acc (line), F1 (dots)", xlabel="epoch", id="compare-val")
+                        yield CurvesPlot("Training loss", xlabel="step", id="compare-loss")
+                    yield Static(id="compare-diff")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_column("vs", key="mark")
+        # Metrics before names, so the numbers stay in view on a narrow terminal.
+        for label in ("status", "date", "val acc/F1", "test acc/F1", "model", "dataset"):
+            table.add_column(label, key=label)
+        table.focus()
+        self._show_compare_hint()
+        self.watch(self.app, "runs_version", lambda _: self.load_runs(), init=False)
+        self.load_runs()
+
+    # ------------------------------------------------------------ workers
+
+    def load_runs(self) -> None:
+        self.query_one("#runs").loading = not self.runs
+        self._workers["report-runs"] = self._list_runs()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report-runs")
+    def _list_runs(self) -> list[RunInfo]:
+        runs = list_runs(self.app.runs_root)
+        extra = self.app.open_run  # `sentitune --run` may name a folder outside the runs folder
+        if extra is not None and extra.is_dir() and extra.resolve() not in {r.path.resolve() for r in runs}:
+            runs.append(run_info(extra))
+        return runs
+
+    def load_selected(self) -> None:
+        if self.selected is None:
+            return
+        self.query_one("#summary").loading = True
+        self._workers["report-run"] = self._load_report(self.selected)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report-run")
+    def _load_report(self, path: Path) -> RunReport:
+        return load_report(path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report-compare")
+    def _load_compare(self, a: Path, b: Path) -> tuple[RunReport, RunReport]:
+        return load_report(a), load_report(b)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group not in GROUPS or self._workers.get(worker.group) is not worker:
+            return  # someone else's worker, or one a newer request replaced
+        if worker.state == WorkerState.ERROR:
+            self._loaded(worker.group)
+            error = worker.error
+            title = error.title if isinstance(error, CoreError) else "Could not read the run"
+            self.notify(str(error) if isinstance(error, CoreError) else f"{type(error).__name__}: {error}",
+                        title=title, severity="error")
+        elif worker.state == WorkerState.SUCCESS:
+            self._loaded(worker.group)
+            {"report-runs": self._show_runs, "report-run": self._show_report,
+             "report-compare": self._show_compare}[worker.group](worker.result)
+
+    def _loaded(self, group: str) -> None:
+        if group == "report-runs":
+            self.query_one("#runs").loading = False
+        elif group == "report-run":
+            self.query_one("#summary").loading = False
+
+    # ------------------------------------------------------------ runs table
+
+    def _show_runs(self, runs: list[RunInfo]) -> None:
+        self.runs = runs
+        paths = [info.path for info in runs]
+        self.marked = [p for p in self.marked if p in paths]
+        if not self._opened and self.app.open_run is not None:
+            wanted = self.app.open_run.resolve()
+            self.selected = next((p for p in paths if p.resolve() == wanted), self.selected)
+        self._opened = True
+        if self.selected not in paths:
+            self.selected = paths[0] if paths else None
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for info in runs:
+            table.add_row(*self._row(info), key=str(info.path))
+        if self.selected is not None:
+            table.move_cursor(row=paths.index(self.selected), animate=False)
+            self.load_selected()
+        else:
+            self.query_one("#summary-head", Static).update(
+                Content(f"No runs in {self.app.runs_root} yet: start one from Params (F2)."))
+        self._update_marks()
+
+    def _row(self, info: RunInfo) -> tuple:
+        return (self._mark(info.path), info.status, format_time(info.created),
+                _pair(info.val_accuracy, info.val_f1), _pair(info.test_accuracy, info.test_f1),
+                Text(clip(short_name(info.model), 28)), Text(clip(short_name(info.dataset), 28)))
+
+    def _mark(self, path: Path) -> str:
+        return MARKS[self.marked.index(path)] if path in self.marked else ""
+
+    def _cursor_path(self) -> Path | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or not 0 <= table.cursor_row < len(self.runs):
+            return None
+        return self.runs[table.cursor_row].path
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs":
+            path = self._cursor_path()  # the cursor now, not when the message was sent: reloads move it
+            if path is not None and path != self.selected:
+                self.selected = path
+                self.load_selected()
+        elif event.data_table.id == "errors":
+            self._show_error_text()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "runs":
+            self.query_one(TabbedContent).active = "tab-summary"
+        elif event.data_table.id == "errors":
+            row = self.query_one(ReportErrorsTable).current
+            if row is not None and self.report is not None:
+                self.app.send_to_console(str(row.get("text", "")), self.report.path)
+
+    def action_reload(self) -> None:
+        self.load_runs()
+
+    def action_mark(self) -> None:
+        path = self._cursor_path()
+        if path is None:
+            return
+        if path in self.marked:
+            self.marked.remove(path)
+        else:
+            self.marked = (self.marked + [path])[-2:]
+        self._update_marks()
+        if len(self.marked) == 2:
+            self.query_one(TabbedContent).active = "tab-compare"
+
+    def _update_marks(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for info in self.runs:
+            table.update_cell(str(info.path), "mark", self._mark(info.path))
+        if len(self.marked) == 2:
+            self._workers["report-compare"] = self._load_compare(*self.marked)
+        else:
+            self._show_compare_hint()
+
+    # ------------------------------------------------------------ the selected run
+
+    def _show_report(self, report: RunReport) -> None:
+        self.report = report
+        info = report.info
+        head = Content.assemble((info.name, "bold"), "  ", (info.status, STATUS_STYLES.get(info.status, "")),
+                                f"  ·  {short_name(info.model)} on {short_name(info.dataset)}  ·  {info.device}")
+        problems = [info.error] if info.error and info.status != "finished" else []
+        problems += [n for n in report.notes if n not in problems]
+        if problems:
+            style = "$error" if info.status in ("failed", "unreadable") else "$text-muted"
+            head = Content("\n").join([head, *[Content.styled(p, style) for p in problems]])
+        self.query_one("#summary-head", Static).update(head)
+        unreadable = info.status == "unreadable"
+        self.query_one("#summary-tables", Static).update("" if unreadable else summary_tables(report))
+        self.query_one("#summary-validation", Static).update("" if unreadable else validation_table(report))
+        self.query_one("#loss-plot", CurvesPlot).show([
+            Series("training loss", report.train_loss, PALETTE[0]),
+            Series("validation loss", report.validation_loss, PALETTE[1]),
+        ])
+        self._show_errors(report)
+
+    def _show_errors(self, report: RunReport) -> None:
+        mistakes = report.misclassified
+        n = report.test_n
+        if mistakes:
+            text = (f"{len(mistakes)} of {n} test reviews misclassified" if n else f"{len(mistakes)} misclassified") + \
+                   ", most confident first. Enter opens one in the prediction console."
+        elif report.test and n:
+            text = f"No test predictions to show: all {n} test reviews correct, or none were saved."
+        else:
+            text = "No test predictions: the run has not been tested yet."
+        self.query_one("#errors-count", Static).update(text)
+        self.query_one(ReportErrorsTable).show(mistakes)
+        self._show_error_text()
+
+    def _show_error_text(self) -> None:
+        row = self.query_one(ReportErrorsTable).current
+        self.query_one("#error-text", Static).update(Content(str(row.get("text", ""))) if row else "")
+
+    # ------------------------------------------------------------ compare
+
+    def _show_compare_hint(self) -> None:
+        marked = ", ".join(f"{MARKS[i]} {p.name}" for i, p in enumerate(self.marked)) or "none"
+        self.query_one("#compare-legend", Static).update(
+            Content(f"Press space on two runs in the table to compare them (marked: {marked})."))
+        self.query_one("#compare-val", CurvesPlot).show([])
+        self.query_one("#compare-loss", CurvesPlot).show([])
+        self.query_one("#compare-diff", Static).update("")
+
+    def _show_compare(self, reports: tuple[RunReport, RunReport]) -> None:
+        legend, val, loss = [], [], []
+        for mark, report, colour in zip(MARKS, reports, PALETTE):
+            legend.append(Content.assemble((f"━━ {mark} ", f"bold {hex_colour(colour)}"),
+                                           f"{report.name} ({report.info.status})   "))
+            val += [Series(f"{mark} accuracy", report.curve("accuracy"), colour),
+                    Series(f"{mark} F1", report.curve("f1"), colour, "dot")]
+            loss.append(Series(mark, report.train_loss, colour))  # the legend line above names A and B
+        self.query_one("#compare-legend", Static).update(Content("").join(legend))
+        self.query_one("#compare-val", CurvesPlot).show(val)
+        self.query_one("#compare-loss", CurvesPlot).show(loss)
+        a, b = reports
+        self.query_one("#compare-diff", Static).update(
+            diff_table(config_diff(a.config, b.config), a.name, b.name))
+
+
+def _pair(accuracy: float | None, f1: float | None) -> str:
+    """Accuracy and F1 as percentages, '85.0/84.7', for one runs-table column."""
+    if accuracy is None and f1 is None:
+        return "—"
+    return "/".join("—" if v is None else f"{v * 100:.1f}" for v in (accuracy, f1))

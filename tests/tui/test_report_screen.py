@@ -1,0 +1,234 @@
+"""The report screen: runs list, selected run's metrics, mistakes, compare, damaged folders, --run."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Static, TabbedContent
+
+from core.config import TrainConfig
+from tests.tui.fake_runs import write_fake_run
+
+
+async def settle(pilot, rounds: int = 4) -> None:
+    """Let the chained workers (list runs -> load the selected run) finish and their results render."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def text_of(app, selector: str) -> str:
+    """What a Static shows, as plain text."""
+    content = app.screen.query_one(selector, Static).content
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+def metrics_of(run) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+async def test_f4_lists_runs_and_shows_the_selected_runs_metrics(make_app, finished_runs):
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.current_mode == "report"
+        table = app.screen.query_one("#runs", DataTable)
+        assert [key.value for key in table.rows] == [str(newer), str(older)]  # newest first
+        for i, run in enumerate((newer, older)):
+            test = metrics_of(run)["test"]
+            assert table.get_row_at(i)[4] == f"{test['accuracy'] * 100:.1f}/{test['f1'] * 100:.1f}"
+        assert table.get_row_at(0)[3] == "95.0/95.0" and table.get_row_at(1)[3] == "90.0/90.0"
+
+        metrics = metrics_of(newer)
+        test, base = metrics["test"], metrics["baseline"]
+        assert app.screen.report.path == newer
+        assert newer.name in text_of(app, "#summary-head")
+        summary = text_of(app, "#summary-tables")
+        assert (f"accuracy {test['accuracy']:.1%} (95% CI {test['accuracy_ci_low'] * 100:.1f}–"
+                f"{test['accuracy_ci_high']:.1%})") in summary
+        assert f"{test['n']} reviews" in summary
+        assert f"{(test['accuracy'] - base['accuracy']) * 100:+.1f} pts" in summary
+        assert f"{(test['f1'] - base['f1']) * 100:+.1f} pts" in summary
+        (n_n, n_p), (p_n, p_p) = test["confusion_matrix"]
+        assert re.search(rf"negative\s+{n_n}\s+{n_p}\s", summary) and re.search(rf"positive\s+{p_n}\s+{p_p}\s", summary)
+        assert re.search(r"negative\s+\d+\.\d%\s+\d+\.\d%\s+\d+\.\d%\s+30", summary)  # per-class with support
+        validation = text_of(app, "#summary-validation")
+        assert "★ 3" in validation and len(re.findall(r"^\s*(★ )?\d\s+\d+\s+0\.\d{4}", validation, re.M)) == 3
+
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.screen.report.path == older and older.name in text_of(app, "#summary-head")
+
+
+async def test_errors_tab_lists_mistakes_most_confident_first_and_enter_opens_the_console(
+        make_app, finished_runs, monkeypatch):
+    older, newer = finished_runs
+    app = make_app()
+    sent = []
+    original = type(app).send_to_console
+    monkeypatch.setattr(type(app), "send_to_console", lambda self, text, run=None: (sent.append((text, run)),
+                                                                                    original(self, text, run)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        app.screen.query_one(TabbedContent).active = "tab-errors"
+        await pilot.pause()
+        table = app.screen.query_one("#errors", DataTable)
+        rows = [json.loads(line) for line in (newer / "test_predictions.jsonl").read_text().splitlines()]
+        wrong = sorted((r for r in rows if r["predicted"] != r["label"]), key=lambda r: -r["confidence"])
+        assert table.row_count == len(wrong) == 9
+        shown = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [str(row[3]) for row in shown] == [r["text"] for r in wrong]
+        assert all(str(row[1]) != str(row[2]) for row in shown)
+        confidences = [float(row[0].rstrip("%")) for row in shown]
+        assert confidences == sorted(confidences, reverse=True)
+
+        table.focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.current_mode == "predict"
+        assert sent == [(wrong[1]["text"], newer)]
+        await settle(pilot)
+
+
+async def test_marking_two_runs_compares_their_curves_and_config(make_app, finished_runs, runs_root):
+    other = write_fake_run(runs_root, "20260103-120000-tiny-reviews", created=1_790_172_800.0,
+                           config=TrainConfig(model="tiny", dataset="reviews.csv", epochs=3, learning_rate=3e-5))
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert "Press space on two runs" in text_of(app, "#compare-legend")
+        await pilot.press("space", "down", "space")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#runs", DataTable)
+        assert [table.get_row_at(i)[0] for i in range(3)] == ["A", "B", ""]
+        assert screen.query_one(TabbedContent).active == "tab-compare"
+        assert screen.marked == [other, newer]
+        diff = text_of(app, "#compare-diff")
+        assert re.search(r"learning_rate\s+3e-05\s+2e-05", diff)
+        assert "epochs" not in diff and "model" not in diff  # only fields that differ
+        legend = text_of(app, "#compare-legend")
+        assert other.name in legend and newer.name in legend
+        plot = screen.query_one("#compare-val")
+        assert [s.label for s in plot.series] == ["A accuracy", "A F1", "B accuracy", "B F1"]
+        assert plot.series[2].points == [(1.0, 0.75), (2.0, 0.85), (3.0, 0.95)]
+
+        await pilot.press("space")  # unmark B: back to the hint
+        await settle(pilot)
+        assert screen.marked == [other] and "Press space" in text_of(app, "#compare-legend")
+
+
+async def test_a_damaged_run_is_listed_as_unreadable(make_app, finished_runs, runs_root):
+    damaged = write_fake_run(runs_root, "20260104-120000-tiny-reviews", created=1_790_259_200.0)
+    (damaged / "status.json").write_text("{ this is not json")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        statuses = {key.value: table.get_row(key)[1] for key in table.rows}
+        assert statuses[str(damaged)] == "unreadable" and statuses[str(finished_runs[0])] == "finished"
+        assert app.screen.report.path == damaged  # newest (its folder time), selected
+        head = text_of(app, "#summary-head")
+        assert "unreadable" in head and "not valid JSON" in head
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.screen.report.info.status == "finished"
+
+
+async def test_open_run_starts_on_the_report_with_that_run_selected(make_app, finished_runs):
+    older, newer = finished_runs
+    app = make_app(open_run=older)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current_mode == "report"
+        assert app.screen.query_one("#runs", DataTable).cursor_row == 1
+        assert app.screen.report.path == older
+
+
+async def test_open_run_outside_the_runs_folder_is_listed_too(make_app, runs_root, tmp_path):
+    elsewhere = write_fake_run(tmp_path / "elsewhere", "20260101-120000-tiny-reviews")
+    write_fake_run(runs_root, "20260102-120000-tiny-reviews", created=1_790_086_400.0)
+    app = make_app(open_run=elsewhere)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#runs", DataTable).row_count == 2 and app.screen.report.path == elsewhere
+
+
+async def test_running_and_failed_runs_show_what_exists(make_app, runs_root):
+    running = write_fake_run(runs_root, "20260105-120000-tiny-reviews", status="running", created=1_790_000_000.0)
+    failed = write_fake_run(runs_root, "20260106-120000-tiny-reviews", status="failed", created=1_790_086_400.0)
+    (failed / "status.json").write_text(json.dumps({"status": "failed", "error": "CUDA out of memory: lower batch_size"}))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.report.path == failed
+        assert "lower batch_size" in text_of(app, "#summary-head")
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.screen.report.path == running
+        assert "No test metrics yet" in text_of(app, "#summary-tables")
+        assert "★" in text_of(app, "#summary-validation")
+        assert len(app.screen.query_one("#loss-plot").series) == 2
+
+
+async def test_empty_runs_folder_then_a_new_run_appears(make_app, runs_root):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.query_one("#runs", DataTable).row_count == 0
+        assert "No runs in" in text_of(app, "#summary-head")
+        await pilot.press("space", "r")  # nothing to mark; reload finds nothing
+        await settle(pilot)
+        run = write_fake_run(runs_root, "20260101-120000-tiny-reviews")
+        app.runs_version += 1  # what the app does when a run starts or ends
+        await settle(pilot)
+        assert app.screen.query_one("#runs", DataTable).row_count == 1 and app.screen.report.path == run
+
+
+@pytest.fixture()
+def utc():
+    """Show run dates in UTC, so snapshots do not depend on the machine's time zone."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def test_snapshot_summary_of_the_newer_run(snap_compare, make_app, finished_runs, utc):
+    async def run_before(pilot):
+        await pilot.press("f4")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_snapshot_errors_tab(snap_compare, make_app, finished_runs, utc):
+    async def run_before(pilot):
+        await pilot.press("f4")
+        await settle(pilot)
+        pilot.app.screen.query_one(TabbedContent).active = "tab-errors"
+        pilot.app.screen.query_one("#errors").focus()
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)

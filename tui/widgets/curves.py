@@ -1,0 +1,62 @@
+"""A plotext chart of a few named series, redrawn at its current size and theme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+# Medium colours that read on dark and light backgrounds; a legend in markup can use the same hex values.
+PALETTE = ((66, 135, 245), (245, 130, 48), (46, 170, 90), (200, 80, 200))
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart."""
+
+    label: str
+    points: list[tuple[float, float]]
+    colour: tuple[int, int, int] = PALETTE[0]
+    marker: str = "braille"
+
+
+class CurvesPlot(PlotextPlot):
+    """Line chart of `Series`; shows `empty` instead of axes while no series has a point."""
+
+    DEFAULT_CSS = """
+    CurvesPlot {
+        height: 1fr;
+        min-height: 8;
+    }
+    """
+
+    def __init__(self, title: str = "", xlabel: str = "", empty: str = "no data yet", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.chart_title, self.xlabel, self.empty = title, xlabel, empty
+        self.series: list[Series] = []
+
+    def show(self, series: list[Series], title: str | None = None) -> None:
+        """Replace the plotted series (and optionally the title) and redraw."""
+        self.series = [s for s in series if s.points]
+        if title is not None:
+            self.chart_title = title
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.chart_title if self.series else f"{self.chart_title} — {self.empty}")
+        if self.xlabel:
+            plt.xlabel(self.xlabel)
+        for s in self.series:
+            xs, ys = zip(*s.points)
+            if len(xs) == 1:  # a single point draws no line: show it as a dot
+                plt.scatter(list(xs), list(ys), label=s.label, color=s.colour, marker="●")
+            else:
+                plt.plot(list(xs), list(ys), label=s.label, color=s.colour, marker=s.marker)
+        return super().render()

@@ -1,0 +1,110 @@
+"""Rich renderables for the report: test metrics and baseline gain, confusion matrix, per-class and per-epoch tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from core.report import RunReport, format_accuracy, format_value
+
+
+def pct(value: float | None) -> str:
+    """A 0..1 metric as a percentage."""
+    return "—" if value is None else f"{value:.1%}"
+
+
+def points(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f} pts"
+
+
+def _table(title: str | None = None, *columns: str) -> Table:
+    table = Table(*columns, title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                  header_style="bold", pad_edge=False, padding=(0, 1))
+    for column in table.columns[1:]:
+        column.justify = "right"
+    return table
+
+
+def scores_block(report: RunReport) -> RenderableType:
+    """Test accuracy with its interval and review count, other test metrics, and the baseline next to them."""
+    test = report.test
+    if not test:
+        return Text("No test metrics yet: the run is scored on the test split when training ends.", style="italic")
+    lines = [Text("Test split", style="bold"), Text(format_accuracy(test))]
+    n = report.test_n
+    others = "  ".join(f"{name} {pct(test.get(key))}" for key, name in
+                       (("precision", "precision"), ("recall", "recall"), ("f1", "F1")) if key in test)
+    lines.append(Text((f"{n} reviews   " if n is not None else "") + others))
+    baseline = report.baseline
+    if baseline:
+        table = _table("Before vs after fine-tuning", "", "untuned", "fine-tuned", "gain")
+        for key, name in (("accuracy", "accuracy"), ("f1", "F1")):
+            table.add_row(name, pct(baseline.get(key)), pct(test.get(key)), points(report.gain.get(key)))
+        lines += [Text(""), table]
+    else:
+        lines.append(Text("No baseline: the run was trained with baseline = false.", style="italic"))
+    return Group(*lines)
+
+
+def confusion_table(matrix: list[list[int]], labels: list[str]) -> Table:
+    """Rows are true labels, columns predicted labels; the diagonal (correct) in bold."""
+    table = _table("Confusion matrix", "true \\ predicted", *labels)
+    for i, (label, row) in enumerate(zip(labels, matrix)):
+        table.add_row(label, *[Text(str(v), style="bold" if i == j else "") for j, v in enumerate(row)])
+    return table
+
+
+def per_class_table(per_class: dict[str, dict[str, Any]]) -> Table:
+    table = _table("Per class", "class", "precision", "recall", "F1", "support")
+    for label, m in per_class.items():
+        table.add_row(label, pct(m.get("precision")), pct(m.get("recall")), pct(m.get("f1")), str(m.get("support", "")))
+    return table
+
+
+def summary_tables(report: RunReport) -> RenderableType:
+    """Test metrics with the baseline, the confusion matrix and per-class metrics, wrapped to the width."""
+    parts: list[RenderableType] = [scores_block(report)]
+    test = report.test or {}
+    if test.get("confusion_matrix"):
+        labels = list(test.get("label_names") or report.label_names)
+        parts.append(confusion_table(test["confusion_matrix"], labels))
+    if test.get("per_class"):
+        parts.append(per_class_table(test["per_class"]))
+    return Columns(parts, padding=(1, 4))
+
+
+def _epoch(value: Any) -> str:
+    value = float(value)
+    return f"{value:g}" if value.is_integer() else f"{value:.2f}"
+
+
+def validation_table(report: RunReport) -> RenderableType:
+    """One row per evaluation on the validation split; the kept (best F1) one marked."""
+    if not report.validation:
+        return Text("No validation yet: the model is evaluated after each epoch.", style="italic")
+    table = _table("Validation per evaluation (★ = best F1, the model kept)",
+                   "epoch", "step", "loss", "accuracy", "precision", "recall", "F1")
+    for i, row in enumerate(report.validation):
+        best = i == report.best
+        loss = row.get("loss")
+        table.add_row(("★ " if best else "") + _epoch(row.get("epoch", 0)), str(row.get("step", "")),
+                      "—" if loss is None else f"{loss:.4f}", pct(row.get("accuracy")), pct(row.get("precision")),
+                      pct(row.get("recall")), pct(row.get("f1")), style="bold" if best else None)
+    return table
+
+
+def diff_table(rows: list[tuple[str, Any, Any]], a_name: str, b_name: str) -> RenderableType:
+    """Config fields whose values differ between run A and run B."""
+    if not rows:
+        return Text("The two runs used the same configuration.", style="italic")
+    table = _table("Configuration differences", "field", f"A {a_name}", f"B {b_name}")
+    for column in table.columns[1:]:
+        column.justify = "left"
+    for field, a, b in rows:
+        table.add_row(field, format_value(a), format_value(b))
+    return table
