@@ -1,15 +1,236 @@
-"""Placeholder for the params screen."""
+"""F2: edit every hyperparameter, see what the run will do and how long it may take, then start it."""
 
 from __future__ import annotations
 
+from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Container, Grid, Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
+from core.config import FIELDS, PRESETS, TrainConfig, plan, preset
+from core.errors import CoreError
+from core.format import format_duration
 from tui.screens.base import BaseScreen
+from tui.widgets.form_config import ConfigForm
+
+FIGURES = (
+    ("train_samples", "train samples"),
+    ("effective_batch", "effective batch"),
+    ("steps_per_epoch", "steps per epoch"),
+    ("total_steps", "total steps"),
+    ("warmup_steps", "warmup steps"),
+)
+
+
+def _preset_id(name: str) -> str:
+    return "preset-" + name.replace(" ", "-")
 
 
 class ParamsScreen(BaseScreen):
-    """The params screen."""
+    """The hyperparameter form with presets, TOML save/load, the derived plan and the Start button."""
+
+    BINDINGS = [
+        Binding("ctrl+t", "start", "Start training", priority=True),
+        Binding("ctrl+s", "save", "Save TOML", priority=True),
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    AUTO_FOCUS = "#form Input"
+
+    DEFAULT_CSS = """
+    ParamsScreen #params-body { height: 1fr; }
+    ParamsScreen.-wide #params-body { layout: horizontal; }
+    ParamsScreen #params-main { width: 1fr; height: 1fr; }
+    ParamsScreen .tools { height: 1; padding: 0 1; }
+    ParamsScreen .tools Label { width: 11; color: $text-muted; }
+    ParamsScreen .tools Button { margin-right: 1; min-width: 6; }
+    ParamsScreen #toml-path { width: 1fr; max-width: 40; margin-right: 1; }
+    ParamsScreen #plan-panel { height: auto; padding: 0 1; background: $boost; }
+    ParamsScreen.-wide #plan-panel { width: 34; height: 1fr; border-left: vkey $primary 50%; }
+    ParamsScreen.-narrow #plan-panel { layout: horizontal; }
+    ParamsScreen #plan-figures-box { height: auto; }
+    ParamsScreen.-narrow #plan-figures-box { width: 1fr; }
+    ParamsScreen #plan-figures { height: auto; grid-rows: 1; grid-gutter: 0 1; }
+    ParamsScreen.-narrow #plan-figures { grid-size: 3; }
+    ParamsScreen.-wide #plan-figures { grid-size: 1; }
+    ParamsScreen .figure { width: 1fr; height: 1; }
+    ParamsScreen .figure-name { width: auto; margin-right: 1; }
+    ParamsScreen.-wide .figure-name { width: 17; }
+    ParamsScreen .figure-value { text-style: bold; }
+    ParamsScreen #plan-source, ParamsScreen #estimate { color: $text-muted; }
+    ParamsScreen.-narrow #plan-title, ParamsScreen.-narrow #plan-source { display: none; }
+    ParamsScreen.-wide #estimate { margin: 1 0; }
+    ParamsScreen.-narrow #start { width: 18; min-width: 18; margin-left: 1; }
+    ParamsScreen.-wide #start { width: 100%; }
+    """
 
     def compose_body(self) -> ComposeResult:
-        yield Static("params", id="placeholder")
+        with Container(id="params-body"):
+            with Vertical(id="params-main"):
+                with Horizontal(classes="tools"):
+                    yield Label("preset")
+                    for name in PRESETS:
+                        yield Button(name, id=_preset_id(name), compact=True)
+                with Horizontal(classes="tools"):
+                    yield Label("TOML file")
+                    yield Input("sentitune.toml", id="toml-path", compact=True)
+                    yield Button("Save", id="save", compact=True)
+                    yield Button("Load", id="load", compact=True)
+                yield ConfigForm(self.app.config, id="form")
+            with Vertical(id="plan-panel"):
+                yield Label("Plan", id="plan-title", classes="section-title")
+                with Vertical(id="plan-figures-box"):
+                    with Grid(id="plan-figures"):
+                        for key, name in FIGURES:
+                            with Horizontal(classes="figure"):
+                                yield Label(name, classes="figure-name")
+                                yield Label(id=f"fig-{key}", classes="figure-value")
+                    yield Static(id="plan-source")
+                    yield Static(id="estimate")
+                yield Button("Start training", id="start", variant="success")
+
+    def on_mount(self) -> None:
+        self._rates: dict[tuple, tuple[float, str] | None] = {}
+        self._asked: set[tuple] = set()
+        self.watch(self.app, "config", self._config_changed, init=False)
+        for name in ("dataset", "device_name", "runs_version"):
+            self.watch(self.app, name, self._refresh_plan, init=False)
+        self._refresh_plan()
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.query_one("#form", ConfigForm)
+
+    # ------------------------------------------------------------ form <-> app.config
+
+    def on_config_form_edited(self, event: ConfigForm.Edited) -> None:
+        if event.config is not None:
+            self.app.config = event.config
+        self._refresh_plan()
+
+    def _config_changed(self, old: TrainConfig, new: TrainConfig) -> None:
+        """Another screen changed the config: refill the fields it changed, keep the user's other edits."""
+        if new == self.form.config:
+            return
+        self.form.fill(new, [name for name in FIELDS if getattr(old, name) != getattr(new, name)])
+
+    # ------------------------------------------------------------ plan and estimate
+
+    def _refresh_plan(self) -> None:
+        config = self.form.config
+        self.query_one("#start", Button).disabled = config is None
+        estimate = self.query_one("#estimate", Static)
+        if config is None:
+            for key, _ in FIGURES:
+                self.query_one(f"#fig-{key}", Label).update("–")
+            count = len(self.form.errors)
+            estimate.update(f"fix {count} invalid field{'s' if count != 1 else ''} to start")
+            return
+        dataset = self.app.dataset
+        rows = dataset.rows if dataset is not None else None
+        figures = plan(config, rows)
+        unknown = rows is None and config.max_samples == 0
+        for key, _ in FIGURES:
+            value = "?" if unknown and key != "effective_batch" else getattr(figures, key)
+            self.query_one(f"#fig-{key}", Label).update(str(value))
+        self.query_one("#plan-source", Static).update(
+            f"from the loaded data ({rows} clean rows)" if rows is not None
+            else "from max_samples; load the data (F1) for exact counts")
+        device = self.app.device_name
+        if device.startswith("detecting"):
+            estimate.update("no estimate yet: detecting the device…")
+            return
+        key = (self.app.runs_root, config.model, device, self.app.runs_version)
+        if key not in self._rates:
+            estimate.update("estimating from earlier runs…")
+            if key not in self._asked:
+                self._asked.add(key)
+                self._estimate_rate(key)
+            return
+        found = self._rates[key]
+        if found is None or unknown:
+            estimate.update("no estimate yet: no earlier run of this model on this device")
+        else:
+            per_sample, run = found
+            seconds = per_sample * figures.train_samples * config.epochs
+            estimate.update(f"estimated training time: ~{format_duration(seconds)} (from run {run})")
+
+    @work(thread=True, exit_on_error=False, group="estimate")
+    def _estimate_rate(self, key: tuple) -> tuple[tuple, tuple[float, str] | None]:
+        """Seconds per training sample of the newest earlier run of this model on this device."""
+        from core.runs import estimate_train_seconds
+
+        root, model, device, _ = key
+        return key, estimate_train_seconds(root, model, device, 1, 1)
+
+    # ------------------------------------------------------------ actions
+
+    def action_start(self) -> None:
+        """Start training with the form's config."""
+        config = self.form.config
+        if config is None:
+            fields = ", ".join(self.form.errors)
+            self.notify(f"Fix these fields first: {fields}", title="Invalid configuration", severity="error")
+            return
+        self.app.config = config
+        self.app.start_training(config)
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, ".tools Button")
+    def _tool_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id or ""
+        if button == "save":
+            self.action_save()
+        elif button == "load":
+            self._read_toml(self._toml_path())
+        else:
+            name = next(n for n in PRESETS if _preset_id(n) == button)
+            self.form.fill(preset(name, self.app.config))
+            self.notify(f"Preset '{name}' applied.", title="Preset")
+
+    def action_save(self) -> None:
+        """Save the form's config to the TOML file."""
+        config = self.form.config
+        if config is None:
+            self.notify("Fix the invalid fields before saving.", title="Invalid configuration", severity="error")
+            return
+        self._write_toml(config, self._toml_path())
+
+    def _toml_path(self) -> str:
+        return self.query_one("#toml-path", Input).value.strip() or "sentitune.toml"
+
+    @work(thread=True, exit_on_error=False, group="toml")
+    def _write_toml(self, config: TrainConfig, path: str) -> tuple[str, None]:
+        from core.config import save_toml
+
+        return str(save_toml(config, path)), None
+
+    @work(thread=True, exit_on_error=False, group="toml")
+    def _read_toml(self, path: str) -> tuple[str, TrainConfig]:
+        from core.config import load_toml
+
+        return path, load_toml(path)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "estimate" and worker.state == WorkerState.SUCCESS:
+            key, found = worker.result
+            self._rates[key] = found
+            self._refresh_plan()
+        elif worker.group == "estimate" and worker.state == WorkerState.ERROR:
+            self.query_one("#estimate", Static).update(f"no estimate: {worker.error}")
+        elif worker.group == "toml" and worker.state == WorkerState.SUCCESS:
+            path, loaded = worker.result
+            if loaded is not None:
+                self.form.fill(loaded)
+            self.notify(f"{'Loaded' if loaded else 'Saved'} {path}.", title="Configuration")
+        elif worker.group == "toml" and worker.state == WorkerState.ERROR:
+            error = worker.error
+            if isinstance(error, CoreError):
+                self.notify(str(error), title=error.title, severity="error")
+            else:
+                self.notify(f"{type(error).__name__}: {error}", title="Configuration file", severity="error")

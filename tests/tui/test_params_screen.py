@@ -1,0 +1,197 @@
+"""The hyperparameter form: checks as you type, presets, derived plan and estimate, TOML, starting a run."""
+
+from __future__ import annotations
+
+import contextlib
+
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import WorkerFailed
+
+from core.config import FIELDS, TrainConfig, load_toml, plan
+from tests.tui.fake_runs import write_fake_run
+from tui.screens.params_screen import ParamsScreen
+
+
+def _text(widget) -> str:
+    return str(widget.render())
+
+
+def _error(screen, name: str) -> str:
+    """The error shown under field `name` ('' while it is valid)."""
+    row = screen.query_one(f"#row-{name}")
+    return _text(row.query_one(".field-error", Static)) if row.has_class("-invalid") else ""
+
+
+def _field(screen, name: str) -> Input:
+    return screen.query_one(f"#field-{name}", Input)
+
+
+async def _type(pilot, name: str, text: str, keys: bool = False) -> None:
+    """Focus field `name` and replace its text (key by key when `keys`)."""
+    widget = _field(pilot.app.screen, name)
+    widget.focus()
+    widget.value = "" if keys else text
+    if keys:
+        await pilot.press(*text)
+    await pilot.pause()
+
+
+async def _open(pilot) -> ParamsScreen:
+    await pilot.press("f2")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ParamsScreen)
+    return pilot.app.screen
+
+
+async def _click_and_wait(pilot, selector: str) -> None:
+    """Click, let the handler start its worker, wait for it and for the UI to apply its result."""
+    await pilot.click(selector)
+    await pilot.pause()
+    with contextlib.suppress(WorkerFailed):  # failures are reported by the screen, checked by the tests
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _start_disabled(screen) -> bool:
+    return screen.query_one("#start", Button).disabled
+
+
+async def test_every_field_has_an_input(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        for name in FIELDS:
+            assert screen.query_one(f"#field-{name}").name == name
+        assert _field(screen, "epochs").value == str(app.config.epochs)
+        assert screen.query_one("#field-lr_scheduler").value == app.config.lr_scheduler
+
+
+async def test_bad_values_show_their_errors_and_disable_start_until_fixed(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        assert not _start_disabled(screen)
+        await _type(pilot, "epochs", "abc", keys=True)
+        assert "must be a whole number" in _error(screen, "epochs")
+        assert _field(screen, "epochs").has_class("field-invalid")
+        assert _start_disabled(screen)
+        await _type(pilot, "learning_rate", "-1", keys=True)
+        assert "must be at least" in _error(screen, "learning_rate")
+        await pilot.press("ctrl+t")  # refused while invalid, with the fields named
+        assert not app.training
+        assert any("epochs, learning_rate" in n.message for n in app._notifications)
+
+        await _type(pilot, "epochs", "4")
+        assert _error(screen, "epochs") == "" and not _field(screen, "epochs").has_class("field-invalid")
+        assert _start_disabled(screen)
+        await _type(pilot, "learning_rate", "0.001")
+        assert not _start_disabled(screen)
+        assert app.config.epochs == 4 and app.config.learning_rate == 0.001  # valid edits apply at once
+
+
+async def test_cross_field_errors_show_under_their_field(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await _type(pilot, "val_fraction", "0.3")
+        await _type(pilot, "test_fraction", "0.35")
+        assert "at least 40% for training" in _error(screen, "test_fraction")
+        assert _error(screen, "val_fraction") == "" and _start_disabled(screen)
+
+
+async def test_presets_refill_the_form_and_keep_the_data_source(make_app, tiny_config):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await pilot.click("#preset-thorough")
+        await pilot.pause()
+        assert _field(screen, "epochs").value == "5" and _field(screen, "max_samples").value == "20000"
+        assert _field(screen, "early_stopping_patience").value == "2"
+        assert _field(screen, "dataset").value == tiny_config.dataset and app.config.model == tiny_config.model
+        assert app.config.epochs == 5
+        await pilot.click("#preset-quick-check")
+        await pilot.pause()
+        assert _field(screen, "epochs").value == "1" and app.config.max_samples == 500
+
+
+async def test_derived_figures_and_estimate_follow_the_form(make_app, runs_root):
+    write_fake_run(runs_root, "20260101-120000-tiny-reviews")  # model "tiny", 32 train samples/s
+    app = make_app(TrainConfig(model="tiny", dataset="reviews.csv"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+
+        def figure(key: str) -> str:
+            return _text(screen.query_one(f"#fig-{key}", Label))
+
+        assert "no estimate yet" in _text(screen.query_one("#estimate", Static))
+        expected = plan(app.config)
+        assert figure("steps_per_epoch") == str(expected.steps_per_epoch)
+        await _type(pilot, "batch_size", "32")
+        assert figure("effective_batch") == "32"
+        assert figure("steps_per_epoch") == str(plan(app.config).steps_per_epoch)
+        assert plan(app.config).steps_per_epoch < expected.steps_per_epoch
+
+        app.device_name = "CPU (2 threads)"  # the fake run's device
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # 3500 train samples x 3 epochs at 32 samples/s
+        assert _text(screen.query_one("#estimate", Static)) == (
+            "estimated training time: ~5m28s (from run 20260101-120000-tiny-reviews)")
+
+
+async def test_toml_save_then_load_round_trips(make_app, tmp_path):
+    app = make_app()
+    path = tmp_path / "course.toml"
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await _type(pilot, "epochs", "7")
+        screen.query_one("#toml-path", Input).value = str(path)
+        await _click_and_wait(pilot, "#save")
+        assert load_toml(path) == app.config and app.config.epochs == 7
+
+        await _type(pilot, "epochs", "2")
+        await _type(pilot, "seed", "x")
+        await _click_and_wait(pilot, "#load")
+        assert _field(screen, "epochs").value == "7" and _field(screen, "seed").value == "42"
+        assert app.config == load_toml(path) and not _start_disabled(screen)
+
+        screen.query_one("#toml-path", Input).value = str(tmp_path / "missing.toml")
+        await _click_and_wait(pilot, "#load")
+        assert any(n.severity == "error" and "file not found" in n.message for n in app._notifications)
+        assert _field(screen, "epochs").value == "7"
+
+
+async def test_config_changes_from_elsewhere_refill_only_their_fields(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await _type(pilot, "epochs", "abc")
+        app.config = app.config.replace(dataset="other.csv", label_column="stars")
+        await pilot.pause()
+        assert _field(screen, "dataset").value == "other.csv" and _field(screen, "label_column").value == "stars"
+        assert _field(screen, "epochs").value == "abc" and _start_disabled(screen)
+
+
+async def test_start_with_a_valid_form_starts_training(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot)
+        await _type(pilot, "epochs", "50", keys=True)  # long enough to still be running when stopped
+        await pilot.press("ctrl+t")  # works while the input has focus
+        assert app.training and app.current_mode == "train"
+        assert app.config.epochs == 50
+        app.stop_now()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.training and app.progress.status == "stopped"
+
+
+def test_snapshot_default_form(snap_compare, make_app):
+    async def open_params(pilot):
+        await pilot.press("f2")
+        await pilot.pause()
+        pilot.app.screen.set_focus(None)  # no blinking cursor in the picture
+        await pilot.pause()
+
+    assert snap_compare(make_app(TrainConfig()), terminal_size=(100, 30), run_before=open_params)

@@ -1,0 +1,131 @@
+"""A form over every TrainConfig field, grouped, each value checked as it is typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
+from core.errors import ConfigError
+
+
+def _control(name: str, value: Any) -> Widget:
+    """The input that edits field `name`: a Select for choices, a Switch for flags, else an Input."""
+    meta, kind = FIELDS[name].metadata, FIELDS[name].type
+    if "choices" in meta:
+        return Select([(c, c) for c in meta["choices"]], value=value, allow_blank=False, compact=True,
+                      name=name, id=f"field-{name}")
+    if kind == "bool":
+        return Switch(value, name=name, id=f"field-{name}")
+    return Input(format_value(name, value), name=name, id=f"field-{name}", compact=True,
+                 select_on_focus=False)
+
+
+class FieldRow(Vertical):
+    """One field: its name and input, its help, and its error line (hidden while valid)."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        super().__init__(classes="field-row", id=f"row-{name}")
+        self.field = name
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="field-line"):
+            yield Label(self.field, classes="field-name")
+            yield _control(self.field, self.value)
+        yield Static(help_text(self.field), classes="field-help")
+        yield Static("", classes="field-error")
+
+    def show_error(self, error: str | None) -> None:
+        self.set_class(bool(error), "-invalid")
+        self.query_one(f"#field-{self.field}").set_class(bool(error), "field-invalid")
+        self.query_one(".field-error", Static).update(f"✗ {error}" if error else "")
+
+
+class ConfigForm(VerticalScroll):
+    """Edits a TrainConfig; posts `Edited` with the config (or None) and the errors after every change."""
+
+    DEFAULT_CSS = """
+    ConfigForm { height: 1fr; padding: 0 1; }
+    ConfigForm .group-title { text-style: bold; color: $accent; margin-top: 1; }
+    ConfigForm .field-row { height: auto; }
+    ConfigForm .field-line { height: auto; }
+    ConfigForm .field-name { width: 24; }
+    ConfigForm .field-line Input, ConfigForm .field-line Select { width: 1fr; max-width: 48; }
+    ConfigForm .field-line Switch { border: none; height: 1; padding: 0; }
+    ConfigForm .field-help { color: $text-muted; padding-left: 2; }
+    ConfigForm .field-error { color: $error; padding-left: 2; display: none; }
+    ConfigForm .field-row.-invalid .field-error { display: block; }
+    ConfigForm .field-invalid { background-tint: $error 30%; }
+    """
+
+    class Edited(Message):
+        """The form changed: `config` is None while any field is invalid; `errors` maps field -> message."""
+
+        def __init__(self, config: TrainConfig | None, errors: dict[str, str]) -> None:
+            super().__init__()
+            self.config, self.errors = config, errors
+
+    def __init__(self, config: TrainConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._initial = config
+        self.raw: dict[str, Any] = {name: getattr(config, name) for name in FIELDS}
+        self.config: TrainConfig | None = config
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        for group, names in fields_by_group().items():
+            yield Static(group, classes="group-title")
+            for name in names:
+                yield FieldRow(name, getattr(self._initial, name))
+
+    def fill(self, config: TrainConfig, names: list[str] | None = None) -> None:
+        """Put `config`'s values (only `names`, if given) into the inputs and re-check."""
+        for name in names or list(FIELDS):
+            value = getattr(config, name)
+            self.raw[name] = value
+            control = self.query_one(f"#field-{name}")
+            if isinstance(control, Input):
+                control.value = format_value(name, value)
+            else:
+                control.value = value
+        self.check()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._edited(event, event.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._edited(event, event.value)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self._edited(event, event.value)
+
+    def _edited(self, event: Message, value: Any) -> None:
+        event.stop()
+        name = event.control.name
+        if name in FIELDS:
+            self.raw[name] = value
+            self.check()
+
+    def check(self) -> None:
+        """Parse every field, then (when all parse) check them together; show each error under its field."""
+        errors = {}
+        for name, raw in self.raw.items():
+            _, error = parse_value(name, raw)
+            if error:
+                errors[name] = error
+        config = None
+        if not errors:
+            try:
+                config = TrainConfig.from_dict(self.raw)
+            except ConfigError as err:
+                errors = err.errors
+        self.config, self.errors = config, errors
+        for row in self.query(FieldRow):
+            row.show_error(errors.get(row.field))
+        self.post_message(self.Edited(config, errors))
