@@ -1,0 +1,242 @@
+"""The prediction console (F5): model choice, single reviews, samples, files, reviews sent from other screens."""
+
+from __future__ import annotations
+
+import csv
+from types import SimpleNamespace
+
+from textual.widgets import Input, Select, Static
+
+from core.predict import Prediction, model_dir_of
+from tests.tui.fake_runs import write_fake_run
+from tui.screens import predict_screen
+from tui.screens.predict_screen import EMPTY_REVIEW, SAMPLES, PredictScreen
+from tui.widgets.predict_model import NO_MODEL, ModelPicker, model_key
+from tui.widgets.confidence import ConfidenceView, block_bar
+from tui.widgets.predict_history import PredictHistory
+from tui.widgets.predict_panels import BatchStatus, PathPrompt
+
+
+async def settle(pilot) -> None:
+    """Wait until no worker runs, including workers that finished workers start (load -> predict)."""
+    app = pilot.app
+    for _ in range(200):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(w.is_finished for w in app.workers):
+            screen = app.screen
+            if not isinstance(screen, PredictScreen) or not (screen._queue or screen._predicting):
+                return
+    raise AssertionError("workers never settled")
+
+
+async def open_console(pilot) -> PredictScreen:
+    await pilot.press("f5")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, PredictScreen)
+    return pilot.app.screen
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_newest_model_selected_and_a_typed_review_is_predicted(make_app, finished_runs):
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        assert screen.query_one(ModelPicker).query_one(Select).value == model_key(newer)
+        assert newer.name in text_of(screen, "#model-status")
+        assert screen.focused is screen.query_one("#predict-review", Input)
+        await pilot.press(*"awful dull film", "enter")
+        await settle(pilot)
+        prediction = screen.query_one(ConfidenceView).prediction
+        assert prediction.label == "negative" and 0.5 < prediction.confidence <= 1.0
+        history = screen.query_one(PredictHistory)
+        assert history.row_count == 1
+        row = history.get_row_at(0)
+        assert row[1] == "negative" and str(row[2]) == f"{prediction.confidence:.1%}" and row[4] == "awful dull film"
+        assert str(row[3]).endswith(" ms")
+
+
+async def test_empty_review_shows_an_inline_error(make_app, finished_runs):
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_console(pilot)
+        await pilot.press("space", "space", "enter")
+        await settle(pilot)
+        assert text_of(screen, "#predict-error") == EMPTY_REVIEW
+        assert screen.query_one("#predict-error").display
+        assert screen.query_one(PredictHistory).row_count == 0
+        await pilot.press(*"great", "enter")  # a real review clears the error
+        await settle(pilot)
+        assert not screen.query_one("#predict-error").display
+        assert screen.query_one(PredictHistory).row_count == 1
+
+
+async def test_next_sample_five_times_gives_five_rows_in_order(make_app, finished_runs):
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_console(pilot)
+        await pilot.press(*["ctrl+n"] * 5)  # no waiting: the queue keeps them in order
+        await settle(pilot)
+        history = screen.query_one(PredictHistory)
+        assert history.row_count == 5
+        assert [p.text for p in history.predictions] == SAMPLES[:5]
+        assert history.get_row_at(0)[0] == 5  # newest first
+        assert screen.query_one("#predict-review", Input).value == SAMPLES[4]
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert history.predictions[-1].text == SAMPLES[3]
+
+
+async def test_batch_file_and_save_csv(make_app, finished_runs, tmp_path, monkeypatch):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("great wonderful film\n\nawful boring plot\nthe ending was superb\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    app = make_app()
+    notes = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        monkeypatch.setattr(app, "notify", lambda message, **kw: notes.append((message, kw.get("severity"))))
+        screen = await open_console(pilot)
+        prompt = screen.query_one(PathPrompt).query_one(Input)
+
+        await pilot.press("ctrl+o")
+        assert screen.focused is prompt
+        prompt.value = str(tmp_path / "missing.txt")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("file not found" in m and sev == "error" for m, sev in notes)
+        assert screen.query_one(PredictHistory).row_count == 0
+
+        await pilot.press("ctrl+o")
+        prompt.value = str(reviews)
+        await pilot.press("enter")
+        await settle(pilot)
+        summary = screen.query_one(BatchStatus).summary
+        assert "3 reviews" in summary and "1 blank line skipped" in summary and "reviews/s" in summary
+        assert screen.query_one(PredictHistory).row_count == 3
+
+        await pilot.press("ctrl+s")
+        assert prompt.value == "predictions.csv"
+        prompt.value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["text"] for r in rows] == ["great wonderful film", "awful boring plot", "the ending was superb"]
+    assert {r["label"] for r in rows} <= {"negative", "positive"}
+
+
+async def test_review_sent_from_another_screen_is_predicted(make_app, finished_runs):
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.current_mode == "dataset"
+        app.send_to_console("awful dull film", older)  # the console does not exist yet
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PredictScreen) and app.pending_review is None
+        assert screen.query_one(ModelPicker).query_one(Select).value == model_key(older)
+        assert screen.query_one("#predict-review", Input).value == "awful dull film"
+        assert [p.text for p in screen.query_one(PredictHistory).predictions] == ["awful dull film"]
+
+        await pilot.press("f1")
+        app.send_to_console("great superb acting", newer)  # the console exists: switched back and predicted
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.query_one(ModelPicker).query_one(Select).value == model_key(newer)
+        assert [p.text for p in screen.query_one(PredictHistory).predictions] == ["awful dull film", "great superb acting"]
+
+
+async def test_picking_another_run_in_the_list_loads_its_model(make_app, finished_runs):
+    older, newer = finished_runs
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        select = screen.query_one(ModelPicker).query_one(Select)
+        select.focus()
+        await pilot.press("enter", "down", "enter")  # open the list, move to the older run, pick it
+        await settle(pilot)
+        assert select.value == model_key(older)
+        assert screen.predictor.model_dir == older / "model"
+        assert older.name in text_of(screen, "#model-status")
+
+
+async def test_typed_model_path_loads_and_a_bad_one_keeps_the_current_model(make_app, finished_runs, tmp_path):
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        picker = screen.query_one(ModelPicker)
+        path = picker.query_one(Input)
+        path.value = str(tmp_path / "no-such-model")
+        path.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert picker._want == model_key(newer) and screen.predictor is not None
+        assert newer.name in text_of(screen, "#model-status")
+
+        path.value = str(older / "model")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.predictor.model_dir == older / "model"
+        assert screen.query_one(ModelPicker).query_one(Select).is_blank()  # a model folder is not a listed run
+        assert len(picker._cache) == 2  # switching back needs no reload
+
+
+async def test_no_runs_says_so_and_a_new_run_is_picked_up(make_app, runs_root, trained_run):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_console(pilot)
+        assert text_of(screen, "#model-status") == NO_MODEL
+        await pilot.press(*"awful", "enter")
+        await settle(pilot)
+        assert text_of(screen, "#predict-error") == NO_MODEL
+        assert screen.query_one(PredictHistory).row_count == 0
+
+        run = write_fake_run(runs_root, "20260103-120000-tiny-reviews", model_dir=trained_run[0].run_dir / "model")
+        app.runs_version += 1  # what the app does when a run finishes
+        await settle(pilot)
+        assert screen.query_one(ModelPicker).query_one(Select).value == model_key(run)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_one(PredictHistory).row_count == 1
+
+
+def test_block_bar_uses_eighths():
+    assert block_bar(0.5, 10) == ("█████", 5)
+    assert block_bar(0.05, 10) == ("▌", 9)  # 4 eighths of a cell
+    assert block_bar(1.2, 4) == ("████", 0)
+
+
+class FixedPredictor:
+    """A stand-in for core.predict.Predictor with fixed answers: the tiny model's confidences move a little
+    from one training session to the next, and a snapshot must not."""
+
+    label_names = ["negative", "positive"]
+    device = SimpleNamespace(type="cpu")
+
+    def __init__(self, path, device=None):
+        self.model_dir = model_dir_of(path)
+
+    def predict(self, texts, batch_size=32):
+        negative = [0.93 if "awful" in t else 0.08 for t in texts]
+        return [Prediction(t, "negative" if n > 0.5 else "positive", max(n, 1 - n), {"negative": n, "positive": 1 - n})
+                for t, n in zip(texts, negative)]
+
+
+def test_snapshot_after_two_predictions(snap_compare, make_app, finished_runs, monkeypatch):
+    monkeypatch.setattr(predict_screen, "format_latency", lambda seconds: "4.2 ms")  # timing varies run to run
+    monkeypatch.setattr("core.predict.Predictor", FixedPredictor)
+
+    async def run_before(pilot) -> None:
+        for widget in pilot.app.query(Input):
+            widget.cursor_blink = False
+        await open_console(pilot)
+        for widget in pilot.app.screen.query(Input):
+            widget.cursor_blink = False
+        await pilot.press(*"awful dull film", "enter")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)

@@ -1,0 +1,177 @@
+"""The prediction console's model choice: a list of trained runs, a folder path box, and a status line.
+
+Models load in a thread and stay cached by path, so switching back to one is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Select, Static
+from textual.worker import Worker, WorkerState
+
+from core.errors import CoreError
+
+NO_MODEL = "No trained model yet: train one (F2) or type a model folder path above"
+
+
+def model_key(path: str | Path) -> str:
+    """The cache key of a run or model folder: its absolute path."""
+    return str(Path(path).expanduser().resolve())
+
+
+def model_name(predictor: Any) -> str:
+    """A short name for a loaded model: its run folder's name, or its own folder's."""
+    folder = predictor.model_dir
+    return folder.parent.name if folder.name == "model" else folder.name
+
+
+class ModelPicker(Vertical):
+    """Pick the model to query: a run with a saved model (default the latest) or a typed folder path."""
+
+    DEFAULT_CSS = """
+    ModelPicker { height: auto; }
+    ModelPicker Horizontal { height: 3; }
+    ModelPicker Select { width: 1fr; }
+    ModelPicker Select SelectCurrent #label { text-wrap: nowrap; text-overflow: ellipsis; }
+    ModelPicker Input { width: 24; }
+    ModelPicker #model-status { height: 1; padding: 0 1; color: $text-muted; }
+    ModelPicker #model-status.-none { color: $warning; }
+    """
+
+    class Changed(Message):
+        """The current model became ready, failed to load (`failed`), or there is none: queued reviews can go."""
+
+        def __init__(self, failed: bool = False) -> None:
+            super().__init__()
+            self.failed = failed
+
+    def __init__(self, runs_root: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runs_root = runs_root
+        self._cache: dict[str, Any] = {}  # model key -> core.predict.Predictor
+        self._want: str | None = None  # the model the user picked
+        self._good: str | None = None  # the last model that loaded, to fall back to
+        self._loading: dict[Worker, str] = {}
+        self._run_keys: set[str] = set()
+        self.runs_known = False
+
+    @property
+    def predictor(self) -> Any:
+        """The loaded core.predict.Predictor of the picked model, or None while there is none (or it loads)."""
+        return self._cache.get(self._want) if self._want else None
+
+    @property
+    def no_model(self) -> bool:
+        """True when no model is picked or loading and none can be picked automatically."""
+        return self._want is None and self.runs_known
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Select([], prompt="Pick a trained run")
+            yield Input(placeholder="or a model folder path")
+        yield Static("looking for trained runs…", id="model-status")
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        """List the runs again (a run finished); picks the latest if nothing is picked yet."""
+        self._list_runs(self.runs_root)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="model-runs")
+    def _list_runs(self, root: Path) -> tuple[list[Any], Any]:
+        from core.runs import latest_finished, list_runs
+
+        return [r for r in list_runs(root) if r.has_model], latest_finished(root)
+
+    def _runs_listed(self, runs: list[Any], latest: Any) -> None:
+        options = [(f"{r.name} · " + (f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None else r.status),
+                    model_key(r.path)) for r in runs]
+        self._run_keys, self.runs_known = {key for _, key in options}, True
+        select = self.query_one(Select)
+        with self.prevent(Select.Changed):
+            select.set_options(options)
+        if self._want is None and latest is not None:
+            self.use(latest.path)
+        else:
+            self._sync()
+
+    def use(self, path: str | Path) -> None:
+        """Make the run or model folder at `path` the current model, loading it in a thread unless it is cached."""
+        key = model_key(path)
+        self._want = key
+        if key in self._cache:
+            self._good = key
+        elif key not in self._loading.values():
+            self._loading[self._load(key)] = key
+        self._sync()
+
+    @work(thread=True, exit_on_error=False, group="model-load")
+    def _load(self, key: str) -> Any:
+        from core.predict import Predictor
+
+        return Predictor(key)
+
+    def _sync(self, failed: bool = False) -> None:
+        """Show the current choice in the list and the status line, and tell the screen."""
+        select = self.query_one(Select)
+        with self.prevent(Select.Changed):  # only the user's picks come back as Changed
+            if self._want in self._run_keys:
+                select.value = self._want
+            elif not select.is_blank():
+                select.clear()
+        status, predictor = self.query_one("#model-status", Static), self.predictor
+        status.set_class(self.no_model, "-none")
+        if predictor is not None:
+            status.update(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
+                          f" · {predictor.device.type}")
+        elif self._want is not None:
+            status.update(f"loading model {Path(self._want).name}…")
+        elif self.runs_known:
+            status.update(NO_MODEL)
+        self.post_message(self.Changed(failed))
+
+    @on(Select.Changed)
+    def _run_picked(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is not Select.NULL and event.value != self._want:
+            self.use(str(event.value))
+
+    @on(Input.Submitted)
+    def _path_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.use(event.value.strip())
+        else:
+            self.notify("Type the path of a run folder or a model folder.", severity="warning")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if not worker.group.startswith("model-") or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        event.stop()
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            if isinstance(error, CoreError):
+                self.notify(str(error), title=error.title, severity="error", timeout=8)
+            else:
+                self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=8)
+            self.runs_known = True
+            failed = worker.group == "model-load" and self._loading.pop(worker) == self._want
+            if failed:
+                self._want = self._good  # fall back to the model that worked before
+            self._sync(failed)
+        elif worker.group == "model-runs":
+            self._runs_listed(*worker.result)
+        else:
+            key = self._loading.pop(worker)
+            self._cache[key] = worker.result
+            if key == self._want:
+                self._good = key
+            self._sync()

@@ -1,0 +1,128 @@
+"""Small parts of the prediction console: the sample list, the inline path prompt, the batch status line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+
+class SamplePicker(Vertical):
+    """Built-in reviews, one line each; clicking (or Enter on) one asks to predict it."""
+
+    DEFAULT_CSS = """
+    SamplePicker { height: 1fr; }
+    SamplePicker OptionList { height: auto; max-height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    class Picked(Message):
+        """The sample at `index` was chosen with the mouse or Enter."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, samples: list[str], title: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.samples, self.title = samples, title
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title, classes="section-title")
+        yield OptionList(*[Option(s, id=str(i)) for i, s in enumerate(self.samples)])
+
+    def highlight(self, index: int) -> None:
+        self.query_one(OptionList).highlighted = index
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Picked(event.option_index))
+
+
+class PathPrompt(Horizontal):
+    """An inline "label: [path]" question; Enter answers it, Esc closes it (answer None)."""
+
+    DEFAULT_CSS = """
+    PathPrompt { height: 3; display: none; }
+    PathPrompt.-shown { display: block; }
+    PathPrompt Label { width: auto; max-width: 50%; padding: 1 1 0 1; color: $accent; }
+    PathPrompt Input { width: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "close", "Cancel", show=False)]
+
+    class Answered(Message):
+        """The prompt for `mode` was answered with `path` (None: cancelled)."""
+
+        def __init__(self, mode: str, path: str | None) -> None:
+            super().__init__()
+            self.mode, self.path = mode, path
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label()
+        yield Input()
+
+    def ask(self, mode: str, label: str, value: str, placeholder: str) -> None:
+        """Show the prompt with `value` filled in and focus it."""
+        self.mode = mode
+        self.query_one(Label).update(label)
+        prompt = self.query_one(Input)
+        prompt.value, prompt.placeholder = value, f"{placeholder}; Enter (Esc cancels)"
+        self.add_class("-shown")
+        prompt.focus()
+
+    def action_close(self) -> None:
+        if self.mode is not None:
+            mode, self.mode = self.mode, None
+            self.remove_class("-shown")
+            self.post_message(self.Answered(mode, None))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value.strip():
+            self.notify("Type a file path, or press Esc to cancel.", severity="warning")
+        elif self.mode is not None:
+            mode, self.mode = self.mode, None
+            self.remove_class("-shown")
+            self.post_message(self.Answered(mode, event.value.strip()))
+
+
+class BatchStatus(Vertical):
+    """What the last file prediction did: a progress bar while it runs, then a one-line summary."""
+
+    DEFAULT_CSS = """
+    BatchStatus { height: auto; display: none; }
+    BatchStatus.-shown { display: block; }
+    BatchStatus Static { padding: 0 1; color: $accent; }
+    BatchStatus ProgressBar { padding: 0 1; display: none; }
+    BatchStatus ProgressBar.-shown { display: block; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static()
+        yield ProgressBar(show_eta=False)
+
+    @property
+    def summary(self) -> str:
+        return str(self.query_one(Static).render())
+
+    def started(self, name: str) -> None:
+        self.add_class("-shown")
+        self.query_one(Static).update(f"reading and predicting {name}…")
+        bar = self.query_one(ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.add_class("-shown")
+
+    def progress(self, done: int, total: int) -> None:
+        self.query_one(ProgressBar).update(total=total, progress=done)
+
+    def finished(self, summary: str) -> None:
+        self.query_one(ProgressBar).remove_class("-shown")
+        self.query_one(Static).update(summary)
