@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from transformers import TrainerCallback
@@ -23,6 +24,7 @@ class EventCallback(TrainerCallback):
         samples_per_step: int,
         log_interval: float | None = 1.0,
         gpu_memory: Callable[[], tuple[int, int] | None] | None = None,
+        stop_file: Path | None = None,
     ):
         self.emit = emit
         self.stop_event = stop_event
@@ -30,7 +32,9 @@ class EventCallback(TrainerCallback):
         self.samples_per_step = samples_per_step
         self.log_interval = log_interval  # None: the Trainer's logging_steps decide
         self.gpu_memory = gpu_memory
+        self.stop_file = stop_file  # another process (attached app, `sentitune stop`) asks by creating it
         self.stopped = False
+        self._start_step = self._last_step = 0
         self.in_training = False
         self._start = self._last_log = 0.0
         self._eval_seconds = 0.0
@@ -38,11 +42,14 @@ class EventCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.in_training = True
         self._start = self._last_log = time.perf_counter()
+        self._start_step = self._last_step = state.global_step  # non-zero when resuming from a checkpoint
 
     def on_train_end(self, args, state, control, **kwargs):
         self.in_training = False
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.stop_file is not None and not self.stop_event.is_set() and self.stop_file.exists():
+            self.stop_event.set()
         if self.stop_event.is_set() and not self.stopped:
             # Evaluate and checkpoint the model so far, then leave the loop.
             self.stopped = True
@@ -55,11 +62,16 @@ class EventCallback(TrainerCallback):
             control.should_log = True
         if state.global_step >= state.max_steps:
             control.should_log = True
+        self._last_step = state.global_step
         return control
 
     def training_seconds(self) -> float:
         """Wall time in the optimizer loop, evaluation excluded."""
         return max(time.perf_counter() - self._start - self._eval_seconds, 1e-9)
+
+    def samples_per_second(self) -> float:
+        """Training throughput of this process (steps done before a resume excluded)."""
+        return (self._last_step - self._start_step) * self.samples_per_step / self.training_seconds()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})  # other callbacks pop keys from the shared dict
@@ -68,7 +80,7 @@ class EventCallback(TrainerCallback):
         self._last_log = time.perf_counter()
         seconds = self.training_seconds()
         step = state.global_step
-        rate = step / seconds
+        rate = (step - self._start_step) / seconds
         memory = self.gpu_memory() if self.gpu_memory else None
         self.emit(
             StepLogged(

@@ -46,6 +46,14 @@ class TrainingStarted(Event):
 
 
 @dataclass(frozen=True)
+class Resumed(Event):
+    """Training continues from a checkpoint; history after `step` is replaced by what follows."""
+
+    step: int
+    checkpoint: str
+
+
+@dataclass(frozen=True)
 class StepLogged(Event):
     """Progress of the optimizer loop, about once a second (or as `logging_steps` says)."""
 
@@ -114,7 +122,7 @@ class TrainingFailed(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
-        StageChanged, TrainingStarted, StepLogged, EvalCompleted, CheckpointSaved,
+        StageChanged, TrainingStarted, Resumed, StepLogged, EvalCompleted, CheckpointSaved,
         TrainingFinished, TrainingStopped, TrainingFailed,
     )
 }

@@ -43,6 +43,8 @@ def format_event(event) -> str | None:
         label = {"validation": f"validation (epoch {event.epoch:.2f})", "baseline": "baseline before fine-tuning (test)",
                  "test": "test"}.get(event.split, event.split)
         return f"{label}: {format_metrics(event.metrics)}"
+    if name == "Resumed":
+        return f"resuming from step {event.step} ({event.checkpoint.rsplit('/', 1)[-1]})"
     if name == "CheckpointSaved":
         return f"checkpoint saved at step {event.step}"
     if name == "TrainingFinished":

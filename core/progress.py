@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from core.events import (
-    CheckpointSaved, EvalCompleted, Event, StageChanged, StepLogged, TrainingFailed, TrainingFinished,
+    CheckpointSaved, EvalCompleted, Event, Resumed, StageChanged, StepLogged, TrainingFailed, TrainingFinished,
     TrainingStarted, TrainingStopped,
 )
 from core.format import format_event
@@ -53,6 +53,12 @@ class RunProgress:
         elif isinstance(event, TrainingStarted):
             self.started = event
             self.run_dir = event.run_dir
+        elif isinstance(event, Resumed):
+            # Steps logged after the checkpoint were lost with the process; what follows replaces them.
+            self.train_loss = [(s, v) for s, v in self.train_loss if s <= event.step]
+            self.validation = [e for e in self.validation if e.step <= event.step]
+            self.checkpoints = [c for c in self.checkpoints if c.step <= event.step]
+            self.status, self.error, self.test = "running", None, None
         elif isinstance(event, StepLogged):
             self.last_step = event
             if event.loss is not None:

@@ -16,6 +16,21 @@ from core.errors import RunError
 from core.events import Event, read_events
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+STARTING = "starting"  # a detached run whose process has not taken its lock yet
+INTERRUPTED = "interrupted"  # said "running" but its process is gone (killed, machine rebooted)
+STARTING_GRACE_SECONDS = 120
+
+
+def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
+    """The recorded status, corrected to `interrupted` when the run's process is gone."""
+    from core.lock import is_locked
+
+    state = status.get("status", "unknown")
+    if state == RUNNING and not is_locked(run_dir):
+        return INTERRUPTED
+    if state == STARTING and not is_locked(run_dir) and time.time() - status.get("updated", 0) > STARTING_GRACE_SECONDS:
+        return INTERRUPTED
+    return state
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -133,7 +148,7 @@ def run_info(path: str | Path) -> RunInfo:
     cfg = config.get("config", {})
     return RunInfo(
         path=path,
-        status=status.get("status", "unknown"),
+        status=effective_status(path, status),
         created=config.get("created", path.stat().st_mtime),
         model=cfg.get("model", "?"),
         dataset=cfg.get("dataset", "?"),

@@ -15,7 +15,7 @@ from core import __version__
 from core.config import TrainConfig
 from core.errors import CoreError, TrainingError
 from core.events import (
-    Event, EvalCompleted, EventLog, StageChanged, TrainingFailed, TrainingFinished,
+    Event, EvalCompleted, EventLog, Resumed, StageChanged, TrainingFailed, TrainingFinished,
     TrainingStarted, TrainingStopped,
 )
 from core.logs import capture_library_logs, log
@@ -96,8 +96,15 @@ def _check_stop(stop_event: threading.Event) -> None:
         raise _StoppedEarly
 
 
+def _checkpoint_step(path: Path) -> int:
+    return int(path.name.rsplit("-", 1)[-1])
+
+
 class _StoppedEarly(Exception):
     """The user stopped the run before the optimizer loop began."""
+
+
+STOP_FILE = "stop.request"  # created by another process to ask a run to stop and save
 
 
 def train(
@@ -105,55 +112,100 @@ def train(
     runs_root: str | Path = "runs",
     on_event: Callable[[Event], None] | None = None,
     stop_event: threading.Event | None = None,
+    run_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Fine-tune `config.model` on `config.dataset`; raises CoreError for bad input (no run folder made)."""
+    """Fine-tune `config.model` on `config.dataset`; raises CoreError for bad input (no run folder made).
+
+    `run_dir`, when given, is an empty folder made beforehand (a detached run's parent makes it so it
+    can print the path at once); otherwise a new folder is made under `runs_root`.
+    """
     stop_event = stop_event or threading.Event()
     emit = _Emitter(on_event)
     with capture_library_logs() as handler:
         try:
-            return _train(config, Path(runs_root), emit, stop_event, handler)
+            return _train(config, Path(runs_root), emit, stop_event, handler,
+                          Path(run_dir) if run_dir else None, checkpoint=None)
         finally:
             emit.close()
 
 
-def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler) -> TrainResult:
+def resume(
+    run_dir: str | Path,
+    on_event: Callable[[Event], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> TrainResult:
+    """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
+    from core.checkpoints import last_complete_checkpoint
+    from core.runs import Run
+
+    run = Run(run_dir)
+    checkpoint = last_complete_checkpoint(run.path)
+    config = run.train_config()
+    stop_event = stop_event or threading.Event()
+    emit = _Emitter(on_event)
+    with capture_library_logs() as handler:
+        try:
+            return _train(config, run.path.parent, emit, stop_event, handler, run.path, checkpoint=checkpoint)
+        finally:
+            emit.close()
+
+
+def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler,
+           run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
     from core.data import prepare
+    from core.lock import RunLock
     from core.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
 
-    emit(StageChanged("data", f"loading {config.dataset}"))
-    data = prepare(config)
-    for note in data.notes + ["; ".join(data.cleaning.lines())]:
-        emit(StageChanged("data", note))
-    device = resolve_device(config.device)
-    precision = choose_precision(config.precision, device)
-    emit(StageChanged("model", f"loading {config.model}"))
-    tokenizer = load_tokenizer(config.model)
-    import transformers
+    lock = RunLock(run_dir).acquire() if run_dir is not None else None  # refuse a second writer early
+    try:
+        emit(StageChanged("data", f"loading {config.dataset}"))
+        data = prepare(config)
+        for note in data.notes + ["; ".join(data.cleaning.lines())]:
+            emit(StageChanged("data", note))
+        device = resolve_device(config.device)
+        precision = choose_precision(config.precision, device)
+        source = str(checkpoint) if checkpoint else config.model
+        emit(StageChanged("model", f"loading {source}"))
+        tokenizer = load_tokenizer(source if checkpoint and (checkpoint / "tokenizer_config.json").exists() else config.model)
+        import transformers
 
-    transformers.set_seed(config.seed)
-    model = load_model(config.model, data.label_names)
+        transformers.set_seed(config.seed)
+        model = load_model(source, data.label_names)
 
-    run_dir = create_run_dir(runs_root, config.model, config.dataset)
+        if run_dir is None:
+            run_dir = create_run_dir(runs_root, config.model, config.dataset)
+            lock = RunLock(run_dir).acquire()
+        return _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device,
+                              precision, device_description(device), checkpoint)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device, precision,
+                   device_desc, checkpoint) -> TrainResult:
     handler.attach(run_dir / "train.log")
     emit.open(run_dir / "events.jsonl")
+    (run_dir / STOP_FILE).unlink(missing_ok=True)  # a request from an earlier process is spent
     write_status(run_dir, RUNNING)
-    samples = {name: len(frame) for name, frame in data.splits.items()}
-    write_json_atomic(run_dir / "config.json", {
-        "config": config.to_dict(),
-        "created": time.time(),
-        "device": device_description(device),
-        "precision": precision,
-        "versions": library_versions(),
-        "label_names": data.label_names,
-        "text_columns": data.text_columns,
-        "label_column": data.label_column,
-        "source": data.source,
-        "notes": data.notes,
-        "cleaning": asdict(data.cleaning),
-        "samples": samples,
-    })
+    if checkpoint is None:
+        write_json_atomic(run_dir / "config.json", {
+            "config": config.to_dict(),
+            "created": time.time(),
+            "device": device_desc,
+            "precision": precision,
+            "versions": library_versions(),
+            "label_names": data.label_names,
+            "text_columns": data.text_columns,
+            "label_column": data.label_column,
+            "source": data.source,
+            "notes": data.notes,
+            "cleaning": asdict(data.cleaning),
+            "samples": {name: len(frame) for name, frame in data.splits.items()},
+        })
     job = _Job(config, run_dir, emit, stop_event, data, tokenizer, model, device, precision)
-    job.device_desc = device_description(device)
+    job.device_desc = device_desc
+    job.checkpoint = checkpoint
     try:
         return job.run()
     except _StoppedEarly:
@@ -212,6 +264,7 @@ class _Job:
         self.device = device
         self.precision = precision
         self.device_desc = device
+        self.checkpoint: Path | None = None  # resume from here when set
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
 
     def run(self) -> TrainResult:
@@ -228,7 +281,10 @@ class _Job:
         computer = MetricsComputer(self.data.label_names)
         trainer, callback = self._trainer(tokenized, computer)
 
-        if config.baseline:
+        if self.checkpoint is not None:
+            self.metrics["baseline"] = self._earlier_baseline()
+            self.emit(Resumed(step=_checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
+        elif config.baseline:
             self.emit(StageChanged("baseline", "scoring the untuned model on the test split"))
             self.metrics["baseline"] = self._evaluate(trainer, tokenized["test"], computer, "baseline", 0, 0.0)
             _check_stop(self.stop_event)
@@ -241,13 +297,13 @@ class _Job:
             samples={k: len(v) for k, v in tokenized.items()}, label_names=self.data.label_names,
         ))
         self.emit(StageChanged("train", "training"))
-        output = trainer.train()
+        output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
         self.metrics["validation"] = [
             {"step": e["step"], "epoch": e["epoch"], **{k[5:]: v for k, v in e.items() if k[5:] in REPORTED}}
             for e in trainer.state.log_history if "eval_loss" in e
         ]
         self.metrics["train_runtime"] = callback.training_seconds()
-        self.metrics["train_samples_per_second"] = output.global_step * self._effective_batch(trainer) / callback.training_seconds()
+        self.metrics["train_samples_per_second"] = callback.samples_per_second()
         self.metrics["global_step"] = output.global_step
         self.metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
 
@@ -316,7 +372,7 @@ class _Job:
             dataloader_num_workers=0,
         )
         callback = EventCallback(
-            self.emit, self.stop_event, computer,
+            self.emit, self.stop_event, computer, stop_file=self.run_dir / STOP_FILE,
             samples_per_step=config.batch_size * config.gradient_accumulation * max(args.world_size, 1),
             log_interval=None if config.logging_steps else 1.0,
             gpu_memory=_gpu_memory if self.device == "cuda" else None,
@@ -336,6 +392,15 @@ class _Job:
         )
         trainer.remove_callback(PrinterCallback)
         return trainer, callback
+
+    def _earlier_baseline(self) -> dict[str, Any] | None:
+        """The baseline a resumed run scored before it was interrupted (from its events)."""
+        from core.events import read_events
+
+        for event in read_events(self.run_dir / "events.jsonl"):
+            if isinstance(event, EvalCompleted) and event.split == "baseline":
+                return {**event.metrics, "confusion_matrix": event.confusion_matrix, "label_names": event.label_names}
+        return None
 
     def _effective_batch(self, trainer) -> int:
         args = trainer.args

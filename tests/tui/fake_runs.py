@@ -10,9 +10,11 @@ from core.config import TrainConfig
 from core.events import (
     CheckpointSaved, EvalCompleted, StageChanged, StepLogged, TrainingFinished, TrainingStarted,
 )
+from core.lock import RunLock
 from core.metrics import evaluate_predictions
 
 T0 = 1_790_000_000.0  # a fixed creation time
+_LIVE_LOCKS: list = []
 NAMES = ["negative", "positive"]
 
 
@@ -76,6 +78,8 @@ def write_fake_run(root: Path, name: str, *, model_dir: Path | None = None, stat
         "samples": {"train": 280, "validation": 60, "test": 60},
     }))
     (run / "status.json").write_text(json.dumps({"status": status, "error": None, "updated": created, "pid": 1}))
+    if status == "running":  # a live run holds its lock; keep it for the rest of the test session
+        _LIVE_LOCKS.append(RunLock(run).acquire())
     validation = [
         {"step": e.step, "epoch": e.epoch, **e.metrics} for e in events
         if isinstance(e, EvalCompleted) and e.split == "validation"
