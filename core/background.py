@@ -34,7 +34,7 @@ def start_detached(config: TrainConfig, runs_root: str | Path, resume_run: Path 
     write_status(run_dir, STARTING)
     with open(run_dir / "process.log", "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", *args, "--json"],
+            [sys.executable, "-m", "core.cli", *args],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # own session: no SIGHUP when the SSH session ends
             cwd=os.getcwd(), env={**os.environ, "PYTHONUNBUFFERED": "1"},

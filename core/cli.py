@@ -15,7 +15,7 @@ from core.config import TrainConfig, load_toml
 from core.errors import ConfigError, CoreError
 from core.format import clip, format_confusion, format_event, format_metrics
 
-COMMANDS = ("train", "predict", "evaluate", "data", "runs")
+COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume")
 
 # CLI flag -> config field, for the flags that override config values.
 CONFIG_FLAGS = {
@@ -55,6 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", metavar="LR")
     train.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
     train.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    train.add_argument("--detach", action="store_true",
+                       help="train in a background process that survives logout; print the run folder and return")
+    train.add_argument("--auto-batch", action="store_true",
+                       help="on CUDA out of memory, retry with half the batch and twice the accumulation")
+    train.add_argument("--run-dir", help=argparse.SUPPRESS)  # a folder made by `--detach`'s parent
+
+    attach = sub.add_parser("attach", help="follow a run's progress (Ctrl+C detaches; the run goes on)")
+    attach.add_argument("run", metavar="RUN")
+    attach.add_argument("--output-dir", metavar="DIR", default="runs")
+    attach.add_argument("--json", action="store_true")
+    attach.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    stop = sub.add_parser("stop", help="ask a running run to stop at its next step and save")
+    stop.add_argument("run", metavar="RUN")
+    stop.add_argument("--output-dir", metavar="DIR", default="runs")
+    stop.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    resume = sub.add_parser("resume", help="continue a stopped, failed or interrupted run from its last checkpoint")
+    resume.add_argument("run", metavar="RUN")
+    resume.add_argument("--output-dir", metavar="DIR", default="runs")
+    resume.add_argument("--detach", action="store_true", help="resume in a background process")
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     predict = sub.add_parser("predict", help="predict sentiment with a run's model or a model folder")
     predict.add_argument("target", metavar="RUN_OR_MODEL_DIR")
@@ -116,19 +139,75 @@ def _one_line(exc: CoreError) -> str:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.train import train
+    from core.train import train, train_auto_batch
 
     config = config_from_args(args)
+    if args.detach:
+        from core.background import start_detached
+
+        run_dir = start_detached(config, args.output_dir)
+        print(json.dumps({"event": "Detached", "run_dir": str(run_dir)}) if args.json else
+              f"training in the background; follow it with: sentitune attach {run_dir}\nrun folder: {run_dir}")
+        return 0
+    run = train_auto_batch if args.auto_batch else train
+    return _run_foreground(args, lambda printer, stop: run(
+        config, args.output_dir, on_event=printer, stop_event=stop, run_dir=args.run_dir))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from core.runs import resolve_run
+    from core.train import resume
+
+    run_dir = resolve_run(args.run, args.output_dir)
+    if args.detach:
+        from core.background import start_detached
+        from core.checkpoints import last_complete_checkpoint
+
+        last_complete_checkpoint(run_dir)  # fail here, not in the background, when there is none
+        start_detached(None, args.output_dir, resume_run=run_dir)
+        print(f"resuming in the background; follow it with: sentitune attach {run_dir}")
+        return 0
+    return _run_foreground(args, lambda printer, stop: resume(run_dir, on_event=printer, stop_event=stop))
+
+
+def _run_foreground(args: argparse.Namespace, job) -> int:
+    """Run a training job with progress printing and Ctrl+C / SIGTERM handled as Stop & save."""
     stop = threading.Event()
     printer = _JsonPrinter() if args.json else _ProgressPrinter()
     previous = _install_stop_handlers(stop, printer)
     try:
-        result = train(config, args.output_dir, on_event=printer, stop_event=stop)
+        result = job(printer, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not args.json:
         print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from core.background import follow_events
+    from core.runs import resolve_run, run_info
+
+    run_dir = resolve_run(args.run, args.output_dir)
+    printer = _JsonPrinter() if args.json else _ProgressPrinter()
+    try:
+        for event in follow_events(run_dir):
+            printer(event)
+    except KeyboardInterrupt:
+        print(f"detached; the run goes on (sentitune stop {run_dir.name} stops it)", file=sys.stderr)
+        return 0
+    state = run_info(run_dir).status
+    if not args.json:
+        print(f"run {run_dir.name} is {state}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from core.background import request_stop
+    from core.runs import resolve_run
+
+    print(request_stop(resolve_run(args.run, args.output_dir)))
     return 0
 
 
@@ -278,7 +357,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND_FUNCS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs}
+COMMAND_FUNCS = {
+    "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,
+    "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume,
+}
 
 
 if __name__ == "__main__":

@@ -50,3 +50,13 @@ class TrainingError(CoreError):
 
     title = "Training failed"
     exit_code = 1
+
+
+class OutOfMemoryError(TrainingError):
+    """The GPU ran out of memory; `retry_config` halves the batch and doubles accumulation."""
+
+    title = "Out of GPU memory"
+
+    def __init__(self, message: str, retry_config=None):
+        super().__init__(message)
+        self.retry_config = retry_config

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from core import __version__
 from core.config import TrainConfig
-from core.errors import CoreError, TrainingError
+from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
 from core.events import (
     Event, EvalCompleted, EventLog, Resumed, StageChanged, TrainingFailed, TrainingFinished,
     TrainingStarted, TrainingStopped,
@@ -76,6 +76,13 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def half_batch(config: TrainConfig) -> TrainConfig | None:
+    """The same effective batch with half the per-device batch, or None at batch size 1."""
+    if config.batch_size < 2:
+        return None
+    return config.replace(batch_size=config.batch_size // 2, gradient_accumulation=config.gradient_accumulation * 2)
+
+
 def oom_message(config: TrainConfig) -> str:
     half = max(config.batch_size // 2, 1)
     return (
@@ -113,6 +120,7 @@ def train(
     on_event: Callable[[Event], None] | None = None,
     stop_event: threading.Event | None = None,
     run_dir: str | Path | None = None,
+    preface: list[Event] | tuple = (),
 ) -> TrainResult:
     """Fine-tune `config.model` on `config.dataset`; raises CoreError for bad input (no run folder made).
 
@@ -121,12 +129,35 @@ def train(
     """
     stop_event = stop_event or threading.Event()
     emit = _Emitter(on_event)
+    for event in preface:
+        emit(event)
     with capture_library_logs() as handler:
         try:
             return _train(config, Path(runs_root), emit, stop_event, handler,
                           Path(run_dir) if run_dir else None, checkpoint=None)
         finally:
             emit.close()
+
+
+def train_auto_batch(
+    config: TrainConfig,
+    runs_root: str | Path = "runs",
+    on_event: Callable[[Event], None] | None = None,
+    stop_event: threading.Event | None = None,
+    run_dir: str | Path | None = None,
+) -> TrainResult:
+    """`train`, retried in a new run with half the batch and twice the accumulation after each CUDA OOM."""
+    preface: list[Event] = []
+    while True:
+        try:
+            return train(config, runs_root, on_event, stop_event, run_dir, preface=preface)
+        except OutOfMemoryError as exc:
+            if exc.retry_config is None:
+                raise
+            old, config, run_dir = config, exc.retry_config, None
+            preface = [StageChanged("retry", (
+                f"batch_size {old.batch_size} ran out of GPU memory; retrying with batch_size {config.batch_size} "
+                f"x gradient_accumulation {config.gradient_accumulation} (same effective batch)"))]
 
 
 def resume(
@@ -138,7 +169,11 @@ def resume(
     from core.checkpoints import last_complete_checkpoint
     from core.runs import Run
 
+    from core.lock import is_locked
+
     run = Run(run_dir)
+    if is_locked(run.path):
+        raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
     checkpoint = last_complete_checkpoint(run.path)
     config = run.train_config()
     stop_event = stop_event or threading.Event()
@@ -152,34 +187,49 @@ def resume(
 
 def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler,
            run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
+    from core.lock import RunLock
+
+    lock = RunLock(run_dir).acquire() if run_dir is not None else None  # refuse a second writer early
+    try:
+        return _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, checkpoint)
+    except CoreError as exc:
+        if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError):
+            # A folder made beforehand (detached start) records why the run never began.
+            emit.open(run_dir / "events.jsonl")
+            write_status(run_dir, FAILED, str(exc))
+            emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc)))
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, checkpoint) -> TrainResult:
     from core.data import prepare
     from core.lock import RunLock
     from core.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
 
-    lock = RunLock(run_dir).acquire() if run_dir is not None else None  # refuse a second writer early
-    try:
-        emit(StageChanged("data", f"loading {config.dataset}"))
-        data = prepare(config)
-        for note in data.notes + ["; ".join(data.cleaning.lines())]:
-            emit(StageChanged("data", note))
-        device = resolve_device(config.device)
-        precision = choose_precision(config.precision, device)
-        source = str(checkpoint) if checkpoint else config.model
-        emit(StageChanged("model", f"loading {source}"))
-        tokenizer = load_tokenizer(source if checkpoint and (checkpoint / "tokenizer_config.json").exists() else config.model)
-        import transformers
+    emit(StageChanged("data", f"loading {config.dataset}"))
+    data = prepare(config)
+    for note in data.notes + ["; ".join(data.cleaning.lines())]:
+        emit(StageChanged("data", note))
+    device = resolve_device(config.device)
+    precision = choose_precision(config.precision, device)
+    source = str(checkpoint) if checkpoint else config.model
+    emit(StageChanged("model", f"loading {source}"))
+    tokenizer = load_tokenizer(source if checkpoint and (checkpoint / "tokenizer_config.json").exists() else config.model)
+    import transformers
 
-        transformers.set_seed(config.seed)
-        model = load_model(source, data.label_names)
+    transformers.set_seed(config.seed)
+    model = load_model(source, data.label_names)
 
-        if run_dir is None:
-            run_dir = create_run_dir(runs_root, config.model, config.dataset)
-            lock = RunLock(run_dir).acquire()
+    if run_dir is not None:
         return _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device,
                               precision, device_description(device), checkpoint)
-    finally:
-        if lock is not None:
-            lock.release()
+    run_dir = create_run_dir(runs_root, config.model, config.dataset)
+    with RunLock(run_dir):
+        return _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device,
+                              precision, device_description(device), checkpoint)
 
 
 def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device, precision,
@@ -216,14 +266,22 @@ def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, 
         message = _failure_message(exc, config)
         log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
         write_status(run_dir, FAILED, message)
-        emit(TrainingFailed(run_dir=str(run_dir), title=TrainingError.title, message=message))
+        oom = _is_oom(exc)
+        title = OutOfMemoryError.title if oom else TrainingError.title
+        emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message))
+        if oom:
+            raise OutOfMemoryError(message, half_batch(config)) from exc
         raise TrainingError(message) from exc
 
 
-def _failure_message(exc: BaseException, config: TrainConfig) -> str:
+def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _failure_message(exc: BaseException, config: TrainConfig) -> str:
+    if _is_oom(exc):
         return oom_message(config)
     if isinstance(exc, CoreError):
         return str(exc)

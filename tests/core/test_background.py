@@ -1,0 +1,152 @@
+"""Runs that survive: detached processes, signals, SIGKILL and resume, locks (real processes)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.background import follow_events, request_stop
+from core.checkpoints import last_complete_checkpoint
+from core.errors import RunError
+from core.events import CheckpointSaved, Resumed, StepLogged, TrainingStarted, read_events
+from core.lock import RunLock
+from core.predict import Predictor
+from core.progress import RunProgress
+from core.runs import Run, list_runs, run_info
+
+CLI = [sys.executable, "-m", "core.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _train_args(tiny_config, root, *extra):
+    return [
+        "train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--batch-size", "8",
+        "--learning-rate", "5e-3", "--max-length", "64", "--output-dir", str(root), *extra,
+    ]
+
+
+def _wait(condition, timeout=120.0, what="condition"):
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _only_run(root: Path) -> Path:
+    _wait(lambda: len([p for p in root.iterdir() if not p.name.startswith(".")]) == 1, what="the run folder")
+    return next(p for p in root.iterdir() if not p.name.startswith("."))
+
+
+def _events_of(run: Path, kind):
+    return [e for e in read_events(run / "events.jsonl") if isinstance(e, kind)]
+
+
+def test_detached_run_survives_sighup_of_its_parent_shell(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    args = " ".join(f"'{a}'" for a in CLI + _train_args(tiny_config, root, "--epochs", "3", "--detach"))
+    shell = subprocess.run(["bash", "-c", f"{args} && kill -HUP $$"], cwd=REPO, capture_output=True, text=True)
+    assert shell.returncode == -signal.SIGHUP  # the shell died of its hang-up
+    run = _only_run(root)
+    assert f"run folder: {run}" in shell.stdout
+    _wait(lambda: run_info(run).status == "finished", what="the detached run to finish")
+    assert Run(run).info.has_model
+
+
+def test_sigkill_mid_training_then_resume_completes_every_step(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    out = subprocess.run(CLI + _train_args(tiny_config, root, "--epochs", "40", "--detach"), cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    run = _only_run(root)
+    _wait(lambda: len(_events_of(run, CheckpointSaved)) >= 2, what="two checkpoints")
+    pid = json.loads((run / "status.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait(lambda: run_info(run).status == "interrupted", what="status interrupted")
+    assert "sentitune attach" in out.stdout
+
+    # A checkpoint killed half-way through saving: newest, but without its trainer state.
+    good = last_complete_checkpoint(run)
+    partial = run / "checkpoints" / "checkpoint-99999"
+    partial.mkdir()
+    (partial / "config.json").write_text((good / "config.json").read_text())
+    assert last_complete_checkpoint(run) == good
+
+    done = subprocess.run(CLI + ["resume", str(run)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    total = _events_of(run, TrainingStarted)[0].total_steps
+    assert Run(run).metrics["global_step"] == total and run_info(run).status == "finished"
+    resumed = _events_of(run, Resumed)
+    assert len(resumed) == 1 and resumed[0].step == int(good.name.split("-")[1])
+    progress = RunProgress.from_events(read_events(run / "events.jsonl"))
+    steps = [s for s, _ in progress.train_loss]
+    assert steps == sorted(set(steps)) and steps[-1] == total  # one continuous curve
+    assert progress.status == "finished" and progress.test.metrics["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_first_ctrl_c_stop_and_save(tiny_config, tmp_path, sig):
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(CLI + _train_args(tiny_config, root, "--epochs", "60", "--json"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "StepLogged":
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["event"] == "TrainingStopped" and last["test"] is not None
+    run = Path(last["run_dir"])
+    assert run_info(run).status == "stopped"
+    assert Predictor(run).predict("wonderful")[0].label in ("negative", "positive")
+
+
+def test_stop_request_reaches_a_detached_run(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    subprocess.run(CLI + _train_args(tiny_config, root, "--epochs", "200", "--detach"), cwd=REPO, check=True,
+                   capture_output=True)
+    run = _only_run(root)
+    _wait(lambda: len(_events_of(run, StepLogged)) >= 1, what="training to start")
+    assert "asked run" in request_stop(run)
+    _wait(lambda: run_info(run).status == "stopped", what="the run to stop")
+    assert _events_of(run, TrainingStarted)[0].total_steps > Run(run).metrics["global_step"]
+    with pytest.raises(RunError, match="is not running"):
+        request_stop(run)
+
+
+def test_a_second_writer_is_refused(trained_run, tmp_path):
+    from core.train import resume
+
+    run = trained_run[0].run_dir
+    with RunLock(run):
+        with pytest.raises(RunError, match="still running in another process"):
+            resume(run)
+    with pytest.raises(RunError, match="no complete checkpoint"):
+        resume(run)  # a finished run keeps no checkpoints
+
+
+def test_following_tolerates_a_truncated_last_line(trained_run, tmp_path):
+    run = tmp_path / "copy"
+    run.mkdir()
+    for name in ("config.json", "status.json"):
+        (run / name).write_text((trained_run[0].run_dir / name).read_text())
+    lines = (trained_run[0].run_dir / "events.jsonl").read_text().splitlines()
+    (run / "events.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][:20])
+    events = list(follow_events(run, poll=0.01))
+    assert len(events) == 5
+    assert len(read_events(run / "events.jsonl")) == 5
+
+
+def test_detached_bad_dataset_marks_the_run_failed(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", str(tmp_path / "gone.csv"),
+                          "--output-dir", str(root), "--detach"], cwd=REPO, check=True, capture_output=True)
+    run = _only_run(root)
+    _wait(lambda: json.loads((run / "status.json").read_text())["status"] == "failed", what="failure")
+    assert "dataset file not found" in json.loads((run / "status.json").read_text())["error"]
+    assert list_runs(root) == [] or list_runs(root)[0].status == "failed"
