@@ -42,3 +42,26 @@ def trained_run(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("runs")
     result = train(tiny_config.replace(logging_steps=5), root, on_event=events.append, stop_event=threading.Event())
     return result, events
+
+
+@pytest.fixture(autouse=True)
+def _reap_detached_runs(tmp_path):
+    """Kill training processes a failed test left running in its folder, so they cannot slow later tests."""
+    yield
+    import json
+    import os
+    import signal
+
+    for status in tmp_path.glob("**/status.json"):
+        try:
+            data = json.loads(status.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("status") in ("running", "starting"):
+            for key in ("pid", "child_pid"):
+                pid = data.get(key)
+                if pid and pid != os.getpid():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError, ValueError):
+                        pass

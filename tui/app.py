@@ -79,6 +79,8 @@ class SentituneApp(App):
         self.progress = RunProgress()
         self.stop_event: threading.Event | None = None
         self.training_worker: Worker | None = None
+        self.attached_run: Path | None = None  # set while following a run that another process trains
+        self.stop_requested = False  # Stop & save was asked for the run shown live
         self.pending_review: tuple[str, Path | None] | None = None
         self._quit_when_stopped = False
         self._detect_device = detect_device
@@ -88,7 +90,9 @@ class SentituneApp(App):
     def on_mount(self) -> None:
         self.update_subtitle()
         if self._detect_device:
-            self.detect_device()
+            # After the first screen is drawn: importing torch takes seconds and must not delay it.
+            self.set_timer(0.2, self.detect_device)
+        self.announce_background_runs()
         if self.open_run is not None:
             self.switch_mode("report")
         else:
@@ -102,6 +106,20 @@ class SentituneApp(App):
         name = device_description(resolve_device("auto"))
         self.call_from_thread(setattr, self, "device_name", name)
 
+    @work(thread=True, exit_on_error=False, group="scan")
+    def announce_background_runs(self) -> None:
+        """Tell the user about runs still training in other processes (started with --detach, or before a
+        dropped SSH session), so they can re-attach."""
+        from core.runs import list_runs
+
+        live = [r for r in list_runs(self.runs_root) if r.status in ("running", "starting")]
+        if live:
+            names = ", ".join(r.name for r in live[:3])
+            self.call_from_thread(
+                self.notify, f"{names}. Open it in the report (F4) and press a to attach.",
+                title=f"{len(live)} run{'s' if len(live) > 1 else ''} training in the background", timeout=15,
+            )
+
     def watch_device_name(self) -> None:
         self.update_subtitle()
 
@@ -114,8 +132,10 @@ class SentituneApp(App):
         p = self.progress
         if self.training:
             state = f"training {p.fraction:.0%}" if p.stage == "train" else f"run: {p.stage}"
-            if self.stop_event is not None and self.stop_event.is_set():
+            if self.stop_requested:
                 state = "stopping…"
+            elif self.attached_run is not None:
+                state += " (background process)"
         elif p.status in ("finished", "stopped", "failed"):
             state = f"last run {p.status}"
         else:
@@ -124,20 +144,58 @@ class SentituneApp(App):
 
     # ------------------------------------------------------------ training
 
-    def start_training(self, config: TrainConfig | None = None) -> bool:
-        """Start a run with `config` (default: the current one); False if one is already running."""
+    def start_training(self, config: TrainConfig | None = None, detached: bool = False) -> bool:
+        """Start a run with `config` (default: the current one); False if one is already running.
+
+        `detached` trains in a separate process that survives the terminal closing; the app follows it.
+        """
         if self.training:
             self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
             return False
         if config is not None:
             self.config = config
+        if detached:
+            from core.background import start_detached
+
+            return self.attach_run(start_detached(self.config, self.runs_root))
+        self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
+        return True
+
+    def resume_run(self, run_dir: Path) -> bool:
+        """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
+        from core.checkpoints import last_complete_checkpoint
+        from core.events import read_events
+
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return False
+        try:
+            last_complete_checkpoint(run_dir)
+        except CoreError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return False
+        history = RunProgress.from_events(read_events(Path(run_dir) / "events.jsonl"))
+        self._begin(history, lambda stop: self._resume(Path(run_dir), stop))
+        return True
+
+    def attach_run(self, run_dir: Path) -> bool:
+        """Show a run another process is training: its whole history, then live events."""
+        if self.training:
+            self.notify("A run is already shown live; wait for it or stop it first.", severity="warning")
+            return False
+        self.attached_run = Path(run_dir)
+        self._begin(RunProgress(), lambda stop: self._follow(Path(run_dir), stop))
+        return True
+
+    def _begin(self, progress: RunProgress, start) -> None:
+        """Reset the dashboard to `progress`, start the worker, and show the dashboard."""
         self.stop_event = threading.Event()
-        self.progress = RunProgress()
-        self.training_worker = self._train(self.config, self.stop_event)
+        self.stop_requested = False
+        self.progress = progress
+        self.training_worker = start(self.stop_event)
         self.progress_version += 1
         self.switch_mode("train")
         self.update_subtitle()
-        return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
     def _train(self, config: TrainConfig, stop_event: threading.Event):
@@ -145,13 +203,26 @@ class SentituneApp(App):
 
         return train(config, self.runs_root, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="resume")
+    def _resume(self, run_dir: Path, stop_event: threading.Event):
+        from core.train import resume
+
+        return resume(run_dir, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="follow")
+    def _follow(self, run_dir: Path, stop_event: threading.Event) -> None:
+        from core.background import follow_events
+
+        for event in follow_events(run_dir, stop=stop_event.is_set):
+            self.post_message(TrainingEvent(event))
+
     def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
         self.progress.apply(event)
         self.update_subtitle()
         self.progress_version += 1
         if isinstance(event, TrainingFailed):
-            self.push_screen(ErrorModal(event.title, event.message))
+            self._report_failure(event)
         elif isinstance(event, TrainingFinished):
             acc = event.test.get("accuracy")
             self.notify(f"Test accuracy {acc:.1%}. See the report (F4).", title="Run finished")
@@ -175,11 +246,38 @@ class SentituneApp(App):
                 self.notify(str(error), title=error.title, severity="error", timeout=10)
             else:
                 self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
+        self.attached_run = None
         self.update_subtitle()
         self.progress_version += 1
         self.runs_version += 1
         if self._quit_when_stopped:
             self.exit()
+
+    def _report_failure(self, event: TrainingFailed) -> None:
+        """A modal with what happened; out of GPU memory also offers the same run at half the batch."""
+        from core.errors import OutOfMemoryError
+
+        retry = None
+        if event.title == OutOfMemoryError.title:
+            from core.runs import Run
+            from core.train import half_batch
+
+            try:
+                retry = half_batch(Run(event.run_dir).train_config())
+            except CoreError:
+                retry = None
+        if retry is None:
+            self.push_screen(ErrorModal(event.title, event.message))
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_training(retry)
+
+        self.push_screen(ConfirmModal(
+            f"{event.title}: {event.message}\n\nRetry now with batch_size {retry.batch_size} and "
+            f"gradient_accumulation {retry.gradient_accumulation}? The effective batch stays the same.",
+            yes=f"Retry with batch {retry.batch_size} x {retry.gradient_accumulation}", no="Close"), answer)
 
     def request_stop(self) -> None:
         """Ask (with confirmation) to stop the run at the next step and save it."""
@@ -196,13 +294,28 @@ class SentituneApp(App):
 
     def stop_now(self) -> None:
         """Stop the running run at its next step (no confirmation)."""
+        if self.attached_run is not None and self.training:
+            from core.background import request_stop
+
+            try:
+                request_stop(self.attached_run)  # the run's own process stops, evaluates and saves
+            except CoreError as exc:
+                self.notify(str(exc), title=exc.title, severity="error")
+                return
+            self.stop_requested = True
+            self.notify("Asked the run to stop at its next step; it evaluates and saves…", title="Stop & save")
+            self.update_subtitle()
+            return
         if self.stop_event is not None and self.training:
             self.stop_event.set()
+            self.stop_requested = True
             self.notify("Stopping at the next step; evaluating and saving…", title="Stop & save")
             self.update_subtitle()
 
     async def action_quit(self) -> None:
-        if not self.training:
+        if self.attached_run is not None and self.stop_event is not None:
+            self.stop_event.set()  # stop following; the run's own process goes on
+        if not self.training or self.attached_run is not None:
             self.exit()
             return
 

@@ -100,7 +100,7 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
     assert not app.is_running
 
 
-async def test_failure_after_start_opens_a_modal_with_advice(make_app, runs_root, monkeypatch):
+async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_root, monkeypatch):
     import core.train
 
     def boom(self):
@@ -110,14 +110,35 @@ async def test_failure_after_start_opens_a_modal_with_advice(make_app, runs_root
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
-        assert "batch_size 4" in app.screen.message and "gradient_accumulation 2" in app.screen.message
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "batch_size 4" in app.screen.question and "gradient_accumulation 2" in app.screen.question
+        assert app.screen.yes == "Retry with batch 4 x 2"
+        await _wait_for(pilot, lambda: not app.training)
+        await pilot.click("#yes")  # retry: a second run with the same effective batch
+        await _wait_for(pilot, lambda: app.config.batch_size == 4 and not app.training)
+        assert app.config.gradient_accumulation == 2
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # it fails again here (patched)
         await pilot.press("escape")
         await pilot.pause(0.7)
         assert app.progress.status == "failed"
-        assert _text(app.screen, "#status-line").startswith("Failed: the GPU ran out of memory")
-    run = list_runs(runs_root)[0]
-    assert run.status == "failed" and "out of memory" in run.error
+        assert _text(app.screen, "#status-line").startswith("Failed: the GPU ran out of memory at batch_size 4")
+    runs = list_runs(runs_root)
+    assert len(runs) == 2 and all(r.status == "failed" and "out of memory" in r.error for r in runs)
+
+
+async def test_other_failures_open_an_error_modal(make_app, runs_root, monkeypatch):
+    import core.train
+
+    def boom(self):
+        raise ValueError("loss became NaN")
+
+    monkeypatch.setattr(core.train._Job, "run", boom)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_training()
+        await _wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "ValueError: loss became NaN" in app.screen.message
+    assert list_runs(runs_root)[0].status == "failed"
 
 
 async def test_bad_dataset_is_a_notification_and_loses_nothing(make_app, runs_root, tiny_config, tmp_path):

@@ -6,7 +6,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Grid, Horizontal, Vertical
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, PRESETS, TrainConfig, plan, preset
@@ -88,6 +88,8 @@ class ParamsScreen(BaseScreen):
                                 yield Label(id=f"fig-{key}", classes="figure-value")
                     yield Static(id="plan-source")
                     yield Static(id="estimate")
+                yield Checkbox("in background", id="background", compact=True,
+                               tooltip="Train in a separate process that survives the SSH session ending")
                 yield Button("Start training", id="start", variant="success")
 
     def on_mount(self) -> None:
@@ -174,7 +176,7 @@ class ParamsScreen(BaseScreen):
             self.notify(f"Fix these fields first: {fields}", title="Invalid configuration", severity="error")
             return
         self.app.config = config
-        self.app.start_training(config)
+        self.app.start_training(config, detached=self.query_one("#background", Checkbox).value)
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

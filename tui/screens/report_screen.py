@@ -22,8 +22,10 @@ from tui.widgets.curves import PALETTE, CurvesPlot, Series, hex_colour
 from tui.widgets.report_errors import ReportErrorsTable
 from tui.widgets.report_tables import diff_table, summary_tables, validation_table
 
-STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "failed": "$error",
-                 "unreadable": "$error"}
+STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "starting": "$accent",
+                 "failed": "$error", "interrupted": "$error", "unreadable": "$error"}
+LIVE = ("running", "starting")
+RESUMABLE = ("stopped", "failed", "interrupted")
 MARKS = "AB"
 GROUPS = ("report-runs", "report-run", "report-compare")
 
@@ -34,6 +36,8 @@ class ReportScreen(BaseScreen):
     BINDINGS = [
         Binding("space", "mark", "Mark for compare"),
         Binding("r", "reload", "Reload"),
+        Binding("a", "attach", "Attach"),
+        Binding("R", "resume", "Resume"),
     ]
 
     DEFAULT_CSS = """
@@ -200,6 +204,27 @@ class ReportScreen(BaseScreen):
     def action_reload(self) -> None:
         self.load_runs()
 
+    def _selected_info(self) -> RunInfo | None:
+        return next((r for r in self.runs if r.path == self.selected), None)
+
+    def action_attach(self) -> None:
+        """Follow the selected run, which another process is training, on the dashboard."""
+        info = self._selected_info()
+        if info is None or info.status not in LIVE:
+            self.notify("Only a run that is training can be attached; this one is "
+                        f"{info.status if info else 'not selected'}.", severity="warning")
+            return
+        self.app.attach_run(info.path)
+
+    def action_resume(self) -> None:
+        """Continue the selected stopped, failed or interrupted run from its last checkpoint."""
+        info = self._selected_info()
+        if info is None or info.status not in RESUMABLE:
+            self.notify("Resume works on stopped, failed or interrupted runs; this one is "
+                        f"{info.status if info else 'not selected'}.", severity="warning")
+            return
+        self.app.resume_run(info.path)
+
     def action_mark(self) -> None:
         path = self._cursor_path()
         if path is None:
@@ -229,6 +254,13 @@ class ReportScreen(BaseScreen):
         head = Content.assemble((info.name, "bold"), "  ", (info.status, STATUS_STYLES.get(info.status, "")),
                                 f"  ·  {short_name(info.model)} on {short_name(info.dataset)}  ·  {info.device}")
         problems = [info.error] if info.error and info.status != "finished" else []
+        if info.status == "interrupted":
+            problems.append("Its process ended without saying so (killed, or the machine went down). "
+                            "Press R to resume from the last checkpoint.")
+        elif info.status in RESUMABLE:
+            problems.append("Press R to resume it from its last checkpoint.")
+        elif info.status in LIVE:
+            problems.append("Training in another process: press a to follow it live.")
         problems += [n for n in report.notes if n not in problems]
         if problems:
             style = "$error" if info.status in ("failed", "unreadable") else "$text-muted"

@@ -102,7 +102,7 @@ class TrainScreen(BaseScreen):
         label = STAGES.get(p.stage, p.stage)
         if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail:
             label = f"{label}: {p.detail}"
-        if p.stage == "train" and self.app.stop_event is not None and self.app.stop_event.is_set():
+        if p.stage == "train" and self.app.training and self.app.stop_requested:
             label = "Stopping at the next step, then evaluating and saving…"
         status = self.query_one("#status-line", Static)
         status.update(label if not p.error else f"Failed: {p.error.message}")

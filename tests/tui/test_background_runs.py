@@ -1,0 +1,100 @@
+"""Runs in other processes from the app: re-attach, Stop & save from an attached app, resume, background start."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import Checkbox
+
+from core.events import CheckpointSaved, StepLogged, read_events
+from core.runs import list_runs, run_info
+from tui.screens.modals import ConfirmModal
+
+CLI = [sys.executable, "-m", "core.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _wait_for(pilot, condition, timeout=120.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "timed out"
+        await pilot.pause(0.05)
+
+
+def _start_detached(tiny_config, root, epochs):
+    subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--epochs", str(epochs),
+                          "--batch-size", "8", "--learning-rate", "5e-3", "--output-dir", str(root), "--detach"],
+                   cwd=REPO, check=True, capture_output=True)
+    return next(p for p in root.iterdir() if not p.name.startswith("."))
+
+
+def _steps(run):
+    return [e for e in read_events(run / "events.jsonl") if isinstance(e, StepLogged)]
+
+
+async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(make_app, runs_root, tiny_config):
+    import time
+
+    run = _start_detached(tiny_config, runs_root, epochs=300)
+    while not (len(_steps(run)) >= 3 and run_info(run).status == "running"):
+        time.sleep(0.05)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait_for(pilot, lambda: len(app._notifications) > 0)
+        assert any("training in the background" in (n.title or "") for n in app._notifications)
+        await pilot.press("f4")
+        await _wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
+        await pilot.press("a")
+        await _wait_for(pilot, lambda: app.progress.started is not None and len(app.progress.train_loss) >= 3)
+        assert app.current_mode == "train" and app.attached_run == run
+        first = app.progress.step
+        await _wait_for(pilot, lambda: app.progress.step > first)  # new steps arrive live
+        await pilot.press("s")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.click("#yes")
+        await _wait_for(pilot, lambda: app.progress.status == "stopped")
+        await _wait_for(pilot, lambda: not app.training and app.attached_run is None)
+    assert run_info(run).status == "stopped" and run_info(run).has_model
+
+
+async def test_interrupted_run_is_resumed_from_the_report(make_app, runs_root, tiny_config):
+    import time
+
+    run = _start_detached(tiny_config, runs_root, epochs=60)
+
+    while len([e for e in read_events(run / "events.jsonl") if isinstance(e, CheckpointSaved)]) < 2:
+        time.sleep(0.05)
+    os.kill(json.loads((run / "status.json").read_text())["pid"], signal.SIGKILL)
+    while run_info(run).status != "interrupted":
+        time.sleep(0.05)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await _wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None
+                        and app.screen.report.info.status == "interrupted")
+        head = str(app.screen.query_one("#summary-head").render())
+        assert "Press R to resume" in head
+        await pilot.press("R")
+        await _wait_for(pilot, lambda: app.progress.status == "finished")
+        assert app.progress.train_loss[0][0] <= 2  # the history from before the kill is on the chart
+    info = run_info(run)
+    assert info.status == "finished" and info.has_model
+
+
+async def test_start_in_background_follows_a_separate_process(make_app, runs_root):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        app.screen.query_one("#background", Checkbox).value = True
+        await pilot.press("ctrl+t")
+        await _wait_for(pilot, lambda: app.attached_run is not None)
+        await _wait_for(pilot, lambda: app.progress.status == "finished")
+        assert "background process" not in app.sub_title
+    info = list_runs(runs_root)[0]
+    assert info.status == "finished"
+    assert json.loads((info.path / "status.json").read_text())["pid"] != os.getpid()
