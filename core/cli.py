@@ -26,7 +26,11 @@ CONFIG_FLAGS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad flags as one line and exit code 2."""
+    """argparse that reports bad flags as one line and exit code 2, and takes no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--epoch` must not quietly mean `--epochs`
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"sentitune: error: {message} (see sentitune {self.prog.split()[-1]} --help)\n")

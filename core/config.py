@@ -53,7 +53,8 @@ class TrainConfig:
     learning_rate: float = _opt(2e-5, "optimisation", "Peak learning rate of AdamW.", min=1e-8, max=1.0)
     weight_decay: float = _opt(0.01, "optimisation", "AdamW weight decay.", min=0.0, max=1.0)
     warmup_ratio: float = _opt(
-        0.1, "optimisation", "Share of steps spent warming the learning rate up from 0.", min=0.0, max=0.9,
+        0.0, "optimisation", "Share of steps spent warming the learning rate up from 0 (0.06-0.1 often steadies long runs).",
+        min=0.0, max=0.9,
     )
     lr_scheduler: str = _opt("linear", "optimisation", "Learning-rate schedule after warmup.", choices=SCHEDULERS)
     gradient_accumulation: int = _opt(

@@ -60,8 +60,18 @@ def _reap_detached_runs(tmp_path):
         if data.get("status") in ("running", "starting"):
             for key in ("pid", "child_pid"):
                 pid = data.get(key)
-                if pid and pid != os.getpid():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError, ValueError):
-                        pass
+                if not pid or pid == os.getpid() or not _is_training_process(pid):
+                    continue
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def _is_training_process(pid) -> bool:
+    """Only ever kill sentitune's own training processes."""
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as fh:
+            return b"core.cli" in fh.read()
+    except (OSError, ValueError):
+        return False

@@ -77,7 +77,7 @@ def write_fake_run(root: Path, name: str, *, model_dir: Path | None = None, stat
         "versions": {"torch": "x", "transformers": "x", "datasets": "x"}, "label_names": NAMES,
         "samples": {"train": 280, "validation": 60, "test": 60},
     }))
-    (run / "status.json").write_text(json.dumps({"status": status, "error": None, "updated": created, "pid": 1}))
+    (run / "status.json").write_text(json.dumps({"status": status, "error": None, "updated": created, "pid": None}))
     if status == "running":  # a live run holds its lock; keep it for the rest of the test session
         _LIVE_LOCKS.append(RunLock(run).acquire())
     validation = [
