@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from transformers import TrainerCallback
 
-from core.events import CheckpointSaved, Event, EvalCompleted, StepLogged
+from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
 from core.metrics import REPORTED, MetricsComputer
 
 

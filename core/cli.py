@@ -8,8 +8,8 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 from core.config import TrainConfig, load_toml
 from core.errors import ConfigError, CoreError
@@ -65,48 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="on CUDA out of memory, retry with half the batch and twice the accumulation")
     train.add_argument("--run-dir", help=argparse.SUPPRESS)  # a folder made by `--detach`'s parent
 
-    attach = sub.add_parser("attach", help="follow a run's progress (Ctrl+C detaches; the run goes on)")
-    attach.add_argument("run", metavar="RUN")
-    attach.add_argument("--output-dir", metavar="DIR", default="runs")
-    attach.add_argument("--json", action="store_true")
-    attach.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    def command(name: str, help: str, target: str | None = "run", json_flag: bool = True) -> argparse.ArgumentParser:
+        """A subcommand with the flags most share: RUN, --output-dir, --json, --debug."""
+        p = sub.add_parser(name, help=help)
+        if target:
+            p.add_argument(target, metavar="RUN" if target == "run" else "RUN_OR_MODEL_DIR")
+        p.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        return p
 
-    stop = sub.add_parser("stop", help="ask a running run to stop at its next step and save")
-    stop.add_argument("run", metavar="RUN")
-    stop.add_argument("--output-dir", metavar="DIR", default="runs")
-    stop.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-
-    resume = sub.add_parser("resume", help="continue a stopped, failed or interrupted run from its last checkpoint")
-    resume.add_argument("run", metavar="RUN")
-    resume.add_argument("--output-dir", metavar="DIR", default="runs")
+    command("attach", "follow a run's progress (Ctrl+C detaches; the run goes on)")
+    command("stop", "ask a running run to stop at its next step and save", json_flag=False)
+    resume = command("resume", "continue a stopped, failed or interrupted run from its last checkpoint")
     resume.add_argument("--detach", action="store_true", help="resume in a background process")
-    resume.add_argument("--json", action="store_true")
-    resume.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    predict = sub.add_parser("predict", help="predict sentiment with a run's model or a model folder")
-    predict.add_argument("target", metavar="RUN_OR_MODEL_DIR")
+    predict = command("predict", "predict sentiment with a run's model or a model folder", target="target")
     predict.add_argument("texts", nargs="*", metavar="TEXT")
     predict.add_argument("--file", metavar="FILE", help="a .txt (one review per line) or .csv with a text column")
     predict.add_argument("--save", metavar="OUT.csv", help="also write the predictions to a CSV file")
-    predict.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder to look RUN up in")
-    predict.add_argument("--json", action="store_true", help="one JSON line per text")
-    predict.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    evaluate = sub.add_parser("evaluate", help="score a run's model on its test split or another dataset")
-    evaluate.add_argument("run", metavar="RUN")
+    evaluate = command("evaluate", "score a run's model on its test split or another dataset")
     evaluate.add_argument("--dataset", metavar="ID|FILE", help="evaluate on every row of this dataset instead")
-    evaluate.add_argument("--output-dir", metavar="DIR", default="runs")
-    evaluate.add_argument("--json", action="store_true")
-    evaluate.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     data = sub.add_parser("data", help="load a dataset and print preview statistics")
     data_flags(data)
     data.add_argument("--json", action="store_true")
 
-    runs = sub.add_parser("runs", help="list runs with status and headline metrics")
-    runs.add_argument("--output-dir", metavar="DIR", default="runs")
-    runs.add_argument("--json", action="store_true")
-    runs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    command("runs", "list runs with status and headline metrics", target=None)
     return parser
 
 

@@ -6,8 +6,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from core.events import (
-    CheckpointSaved, EvalCompleted, Event, Resumed, StageChanged, StepLogged, TrainingFailed, TrainingFinished,
-    TrainingStarted, TrainingStopped,
+    CheckpointSaved,
+    EvalCompleted,
+    Event,
+    Resumed,
+    StageChanged,
+    StepLogged,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStopped,
 )
 from core.format import format_event
 

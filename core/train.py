@@ -7,16 +7,24 @@ import platform
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core import __version__
 from core.config import TrainConfig
 from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
 from core.events import (
-    Event, EvalCompleted, EventLog, Resumed, StageChanged, TrainingFailed, TrainingFinished,
-    TrainingStarted, TrainingStopped,
+    EvalCompleted,
+    Event,
+    EventLog,
+    Resumed,
+    StageChanged,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStopped,
 )
 from core.logs import capture_library_logs, log
 from core.metrics import REPORTED
@@ -167,9 +175,8 @@ def resume(
 ) -> TrainResult:
     """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
     from core.checkpoints import last_complete_checkpoint
-    from core.runs import Run
-
     from core.lock import is_locked
+    from core.runs import Run
 
     run = Run(run_dir)
     if is_locked(run.path):

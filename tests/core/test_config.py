@@ -1,7 +1,16 @@
 import pytest
 
 from core.config import (
-    PRESETS, TrainConfig, dump_toml, fields_by_group, help_text, load_toml, parse_value, plan, preset, save_toml,
+    PRESETS,
+    TrainConfig,
+    dump_toml,
+    fields_by_group,
+    help_text,
+    load_toml,
+    parse_value,
+    plan,
+    preset,
+    save_toml,
 )
 from core.errors import ConfigError
 

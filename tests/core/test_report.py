@@ -2,7 +2,14 @@ import json
 
 from core.config import TrainConfig
 from core.report import (
-    baseline_gain, best_index, config_diff, format_accuracy, format_value, load_report, misclassified, short_name,
+    baseline_gain,
+    best_index,
+    config_diff,
+    format_accuracy,
+    format_value,
+    load_report,
+    misclassified,
+    short_name,
 )
 from tests.tui.fake_runs import write_fake_run
 

@@ -5,7 +5,12 @@ import pytest
 
 from core.errors import DatasetError, ModelError
 from core.events import (
-    EvalCompleted, StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events,
+    EvalCompleted,
+    StepLogged,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStopped,
+    read_events,
 )
 from core.predict import Predictor
 from core.runs import FINISHED, STOPPED, Run, list_runs

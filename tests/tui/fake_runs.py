@@ -8,7 +8,12 @@ from pathlib import Path
 
 from core.config import TrainConfig
 from core.events import (
-    CheckpointSaved, EvalCompleted, StageChanged, StepLogged, TrainingFinished, TrainingStarted,
+    CheckpointSaved,
+    EvalCompleted,
+    StageChanged,
+    StepLogged,
+    TrainingFinished,
+    TrainingStarted,
 )
 from core.lock import RunLock
 from core.metrics import evaluate_predictions

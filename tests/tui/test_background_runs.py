@@ -1,6 +1,5 @@
 """Runs in other processes from the app: re-attach, Stop & save from an attached app, resume, background start."""
 
-import asyncio
 import json
 import os
 import signal
@@ -12,18 +11,11 @@ from textual.widgets import Checkbox
 
 from core.events import CheckpointSaved, StepLogged, read_events
 from core.runs import list_runs, run_info
+from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def _wait_for(pilot, condition, timeout=120.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, "timed out"
-        await pilot.pause(0.05)
 
 
 def _start_detached(tiny_config, root, epochs):
@@ -45,20 +37,20 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
         time.sleep(0.05)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait_for(pilot, lambda: len(app._notifications) > 0)
+        await wait_for(pilot, lambda: len(app._notifications) > 0)
         assert any("training in the background" in (n.title or "") for n in app._notifications)
         await pilot.press("f4")
-        await _wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
+        await wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
         await pilot.press("a")
-        await _wait_for(pilot, lambda: app.progress.started is not None and len(app.progress.train_loss) >= 3)
+        await wait_for(pilot, lambda: app.progress.started is not None and len(app.progress.train_loss) >= 3)
         assert app.current_mode == "train" and app.attached_run == run
         first = app.progress.step
-        await _wait_for(pilot, lambda: app.progress.step > first)  # new steps arrive live
+        await wait_for(pilot, lambda: app.progress.step > first)  # new steps arrive live
         await pilot.press("s")
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#yes")
-        await _wait_for(pilot, lambda: app.progress.status == "stopped")
-        await _wait_for(pilot, lambda: not app.training and app.attached_run is None)
+        await wait_for(pilot, lambda: app.progress.status == "stopped")
+        await wait_for(pilot, lambda: not app.training and app.attached_run is None)
     assert run_info(run).status == "stopped" and run_info(run).has_model
 
 
@@ -75,12 +67,12 @@ async def test_interrupted_run_is_resumed_from_the_report(make_app, runs_root, t
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f4")
-        await _wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None
+        await wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None
                         and app.screen.report.info.status == "interrupted")
         head = str(app.screen.query_one("#summary-head").render())
         assert "Press R to resume" in head
         await pilot.press("R")
-        await _wait_for(pilot, lambda: app.progress.status == "finished")
+        await wait_for(pilot, lambda: app.progress.status == "finished")
         assert app.progress.train_loss[0][0] <= 2  # the history from before the kill is on the chart
     info = run_info(run)
     assert info.status == "finished" and info.has_model
@@ -92,8 +84,8 @@ async def test_start_in_background_follows_a_separate_process(make_app, runs_roo
         await pilot.press("f2")
         app.screen.query_one("#background", Checkbox).value = True
         await pilot.press("ctrl+t")
-        await _wait_for(pilot, lambda: app.attached_run is not None)
-        await _wait_for(pilot, lambda: app.progress.status == "finished")
+        await wait_for(pilot, lambda: app.attached_run is not None)
+        await wait_for(pilot, lambda: app.progress.status == "finished")
         assert "background process" not in app.sub_title
     info = list_runs(runs_root)[0]
     assert info.status == "finished"

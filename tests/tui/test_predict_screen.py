@@ -11,9 +11,9 @@ from core.predict import Prediction, model_dir_of
 from tests.tui.fake_runs import write_fake_run
 from tui.screens import predict_screen
 from tui.screens.predict_screen import EMPTY_REVIEW, SAMPLES, PredictScreen
-from tui.widgets.predict_model import NO_MODEL, ModelPicker, model_key
 from tui.widgets.confidence import ConfidenceView, block_bar
 from tui.widgets.predict_history import PredictHistory
+from tui.widgets.predict_model import NO_MODEL, ModelPicker, model_key
 from tui.widgets.predict_panels import BatchStatus, PathPrompt
 
 

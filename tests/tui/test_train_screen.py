@@ -1,22 +1,13 @@
 """The training dashboard: a real (tiny) run through the UI, Stop & save, quitting, failures."""
 
-import asyncio
-import json
 
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
 from core.events import StepLogged
 from core.runs import list_runs
+from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.train_screen import TrainScreen
-
-
-async def _wait_for(pilot, condition, timeout=60.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        assert loop.time() < end, "timed out"
-        await pilot.pause(0.05)
 
 
 def _text(screen, selector) -> str:
@@ -49,9 +40,9 @@ async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_confi
     app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("s")
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#yes")
         await app.workers.wait_for_complete()
         await pilot.pause(0.7)
@@ -66,9 +57,9 @@ async def test_cancelled_confirmation_keeps_training(make_app, tiny_config):
     app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("s")
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("escape")
         await pilot.pause()
         assert not app.stop_event.is_set() and app.training
@@ -90,9 +81,9 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
     app = make_app(tiny_config.replace(epochs=40, logging_steps=1, baseline=False))
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
+        await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("ctrl+q")
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#yes")
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
@@ -110,14 +101,14 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         assert "batch_size 4" in app.screen.question and "gradient_accumulation 2" in app.screen.question
         assert app.screen.yes == "Retry with batch 4 x 2"
-        await _wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.training)
         await pilot.click("#yes")  # retry: a second run with the same effective batch
-        await _wait_for(pilot, lambda: app.config.batch_size == 4 and not app.training)
+        await wait_for(pilot, lambda: app.config.batch_size == 4 and not app.training)
         assert app.config.gradient_accumulation == 2
-        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # it fails again here (patched)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # it fails again here (patched)
         await pilot.press("escape")
         await pilot.pause(0.7)
         assert app.progress.status == "failed"
@@ -136,7 +127,7 @@ async def test_other_failures_open_an_error_modal(make_app, runs_root, monkeypat
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
         assert "ValueError: loss became NaN" in app.screen.message
     assert list_runs(runs_root)[0].status == "failed"
 
@@ -145,7 +136,7 @@ async def test_bad_dataset_is_a_notification_and_loses_nothing(make_app, runs_ro
     app = make_app(tiny_config.replace(dataset=str(tmp_path / "missing.csv")))
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await _wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.training)
         await pilot.pause()
         assert not isinstance(app.screen, ErrorModal)
         assert any("dataset file not found" in n.message for n in app._notifications)

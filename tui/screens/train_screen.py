@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ProgressBar, RichLog, Static
-from textual_plotext import PlotextPlot
 
 from core.format import format_confusion, format_duration
 from core.progress import RunProgress
 from tui.screens.base import BaseScreen
+from tui.widgets.curves import PALETTE, CurvesPlot, Series
 
 REDRAW_SECONDS = 0.5  # charts redraw at most this often, however fast events arrive
 
@@ -33,7 +33,7 @@ class TrainScreen(BaseScreen):
     TrainScreen #progress-row Bar { width: 1fr; }
     TrainScreen #figures { height: auto; padding: 0 1; color: $text-muted; }
     TrainScreen #charts { height: 1fr; min-height: 8; }
-    TrainScreen #charts PlotextPlot { width: 1fr; }
+    TrainScreen #charts CurvesPlot { width: 1fr; min-height: 6; }
     TrainScreen #bottom { height: 1fr; min-height: 6; }
     TrainScreen #latest-box { width: 44; padding: 0 1; border-right: solid $primary-background; }
     TrainScreen #log { width: 1fr; }
@@ -55,8 +55,8 @@ class TrainScreen(BaseScreen):
             yield ProgressBar(total=1, show_eta=False, id="steps")
         yield Static(id="figures")
         with Horizontal(id="charts"):
-            yield PlotextPlot(id="loss-chart")
-            yield PlotextPlot(id="metrics-chart")
+            yield CurvesPlot("loss", "step", empty="waiting for the first steps", id="loss-chart")
+            yield CurvesPlot("validation", "epoch", empty="after the first evaluation", id="metrics-chart")
         with Horizontal(id="bottom"):
             with VerticalScroll(id="latest-box"):
                 yield Static(id="latest")
@@ -136,33 +136,14 @@ class TrainScreen(BaseScreen):
         self.query_one("#figures", Static).update(text)
 
     def _draw_charts(self, p: RunProgress) -> None:
-        loss = self.query_one("#loss-chart", PlotextPlot)
-        plt = loss.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title("loss")
-        if p.train_loss:
-            plt.plot(*zip(*p.train_loss), label="train", marker="braille")
-        if p.validation_loss:
-            plt.plot(*zip(*p.validation_loss), label="validation", marker="braille")
-        values = [v for _, v in p.train_loss + p.validation_loss]
-        if values:
-            plt.ylim(*legend_room(min(values), max(values)))
-        plt.xlabel("step")
-        loss.refresh()
-        metrics = self.query_one("#metrics-chart", PlotextPlot)
-        plt = metrics.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title("validation")
-        if p.validation:
-            epochs = [e.epoch for e in p.validation]
-            plt.plot(epochs, [e.metrics.get("accuracy", 0) for e in p.validation], label="accuracy", marker="braille")
-            plt.plot(epochs, [e.metrics.get("f1", 0) for e in p.validation], label="F1", marker="braille")
-            values = [e.metrics.get(k, 0) for e in p.validation for k in ("accuracy", "f1")]
-            plt.ylim(*legend_room(min(values + [0.5]), max(values)))
-        plt.xlabel("epoch")
-        metrics.refresh()
+        self.query_one("#loss-chart", CurvesPlot).show([
+            Series("train", p.train_loss, PALETTE[0]),
+            Series("validation", p.validation_loss, PALETTE[1]),
+        ])
+        self.query_one("#metrics-chart", CurvesPlot).show([
+            Series("accuracy", [(e.epoch, e.metrics["accuracy"]) for e in p.validation if "accuracy" in e.metrics], PALETTE[2]),
+            Series("F1", [(e.epoch, e.metrics["f1"]) for e in p.validation if "f1" in e.metrics], PALETTE[3]),
+        ])
 
     def _draw_latest(self, p: RunProgress) -> None:
         e = p.latest_eval
@@ -209,12 +190,6 @@ class TrainScreen(BaseScreen):
             self.action_stop()
         elif event.button.id == "start":
             self.action_start()
-
-
-def legend_room(low: float, high: float) -> tuple[float, float]:
-    """Y limits with head-room at the top, where plotext draws its legend over the data."""
-    span = (high - low) or abs(high) or 1.0
-    return low - 0.05 * span, high + 0.45 * span
 
 
 def _short(path: str) -> str:

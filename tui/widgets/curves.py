@@ -15,6 +15,12 @@ def hex_colour(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
+def legend_room(low: float, high: float) -> tuple[float, float]:
+    """Y limits with head-room at the top, where plotext draws its legend over the data."""
+    span = (high - low) or abs(high) or 1.0
+    return low - 0.05 * span, high + 0.45 * span
+
+
 @dataclass(frozen=True)
 class Series:
     """One line of a chart."""
@@ -53,6 +59,9 @@ class CurvesPlot(PlotextPlot):
         plt.title(self.chart_title if self.series else f"{self.chart_title} — {self.empty}")
         if self.xlabel:
             plt.xlabel(self.xlabel)
+        values = [y for s in self.series for _, y in s.points]
+        if values:
+            plt.ylim(*legend_room(min(values), max(values)))
         for s in self.series:
             xs, ys = zip(*s.points)
             if len(xs) == 1:  # a single point draws no line: show it as a dot
