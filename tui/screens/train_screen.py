@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -12,7 +14,8 @@ from core.progress import RunProgress
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 
-REDRAW_SECONDS = 0.5  # charts redraw at most this often, however fast events arrive
+REDRAW_SECONDS = 0.5  # figures redraw at most this often, however fast events arrive
+CHART_SECONDS = 2.0  # charts cost more to draw; training shares the CPU, so they refresh less often
 
 STAGES = {
     "idle": "No run yet: set hyperparameters (F2), then Start training (ctrl+t there, or t here).",
@@ -66,6 +69,8 @@ class TrainScreen(BaseScreen):
             yield Button("Start training (t)", id="start", variant="success", compact=True)
 
     def on_mount(self) -> None:
+        self._chart_drawn_at = 0.0
+        self._chart_key: tuple = ()
         self._drawn_version = -1
         self._drawn_progress: RunProgress | None = None
         self.watch(self.app, "progress_version", self._mark_dirty, init=False)
@@ -73,26 +78,34 @@ class TrainScreen(BaseScreen):
         self.redraw()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        self.redraw(charts=True)
 
     def _mark_dirty(self) -> None:
         pass  # the interval timer compares versions; nothing to do per event
 
     def _redraw_if_dirty(self) -> None:
+        if not self.is_current:
+            return  # hidden: redraw when shown again (on_screen_resume)
         if self.app.progress_version != self._drawn_version or self.app.progress is not self._drawn_progress:
             self.redraw()
 
     # ------------------------------------------------------------ drawing
 
-    def redraw(self) -> None:
+    def redraw(self, charts: bool = False) -> None:
+        """Redraw from the app's RunProgress; the charts only every CHART_SECONDS unless something
+        they show besides training loss changed (a new run, an evaluation, the end)."""
         p: RunProgress = self.app.progress
         self._drawn_version = self.app.progress_version
         new_run = p is not self._drawn_progress
         self._drawn_progress = p
         self._draw_status(p)
         self._draw_figures(p)
-        self._draw_charts(p)
-        self._draw_latest(p)
+        key = (id(p), len(p.validation), p.status, p.test is not None)
+        now = time.monotonic()
+        if charts or key != self._chart_key or now - self._chart_drawn_at >= CHART_SECONDS:
+            self._chart_key, self._chart_drawn_at = key, now
+            self._draw_charts(p)
+            self._draw_latest(p)
         self._draw_log(p, new_run)
         training = self.app.training
         self.query_one("#stop", Button).disabled = not training
