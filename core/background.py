@@ -13,33 +13,41 @@ from pathlib import Path
 from core.config import TrainConfig, save_toml
 from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, parse_events
-from core.runs import STARTING, create_run_dir, effective_status, read_json, write_status
+from core.runs import STARTING, Run, create_run_dir, effective_status, read_json, write_status
 
 FOLLOW_POLL_SECONDS = 0.3
 
 
-def start_detached(config: TrainConfig, runs_root: str | Path, resume_run: Path | None = None) -> Path:
+def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run: Path | None = None) -> Path:
     """Start training in a new process and session (it survives SIGHUP and the terminal closing).
 
     Returns the run folder at once; the child writes events.jsonl, status.json and train.log there,
     and its stdout/stderr go to `process.log`.
     """
+    from core.distributed import launch_command, needs_launcher
+
     if resume_run is not None:
         run_dir = Path(resume_run)
         args = ["resume", str(run_dir)]
+        config = Run(run_dir).train_config()
     else:
         run_dir = create_run_dir(runs_root, config.model, config.dataset)
         job = save_toml(config, run_dir / "job.toml")
         args = ["train", "--config", str(job), "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "core.cli", *args]
+    if needs_launcher(config):
+        # N processes through accelerate, watched by a supervisor that records a failing rank's message.
+        command = [sys.executable, "-m", "core.launch", str(run_dir), "--", *launch_command(config, args)]
     write_status(run_dir, STARTING)
     with open(run_dir / "process.log", "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", *args],
+            command,
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # own session: no SIGHUP when the SSH session ends
             cwd=os.getcwd(), env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     write_status(run_dir, STARTING, None, child_pid=process.pid)
+    (run_dir / "launcher.pid").write_text(str(process.pid))  # leads its own process group
     return run_dir
 
 

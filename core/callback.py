@@ -9,6 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from core.distributed import any_rank
 from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
 from core.metrics import REPORTED, MetricsComputer
 
@@ -50,6 +51,8 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.stop_file is not None and not self.stop_event.is_set() and self.stop_file.exists():
             self.stop_event.set()
+        if args.world_size > 1 and not self.stopped and any_rank(self.stop_event.is_set()):
+            self.stop_event.set()  # a stop seen by any rank stops every rank at this same step
         if self.stop_event.is_set() and not self.stopped:
             # Evaluate and checkpoint the model so far, then leave the loop.
             self.stopped = True

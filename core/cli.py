@@ -22,6 +22,7 @@ CONFIG_FLAGS = {
     "model": "model", "dataset": "dataset", "text_columns": "text_columns", "label_column": "label_column",
     "max_samples": "max_samples", "epochs": "epochs", "batch_size": "batch_size",
     "learning_rate": "learning_rate", "max_length": "max_length", "seed": "seed",
+    "num_processes": "num_processes", "accelerate_config": "accelerate_config",
 }
 
 
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train in a background process that survives logout; print the run folder and return")
     train.add_argument("--auto-batch", action="store_true",
                        help="on CUDA out of memory, retry with half the batch and twice the accumulation")
+    train.add_argument("--num-processes", metavar="N", help="train with N processes (one per GPU) via accelerate")
+    train.add_argument("--accelerate-config", metavar="FILE", help="accelerate config YAML (multi-node)")
     train.add_argument("--run-dir", help=argparse.SUPPRESS)  # a folder made by `--detach`'s parent
 
     def command(name: str, help: str, target: str | None = "run", json_flag: bool = True) -> argparse.ArgumentParser:
@@ -132,7 +135,11 @@ def _one_line(exc: CoreError) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from core.train import train, train_auto_batch
 
+    from core.distributed import needs_launcher
+
     config = config_from_args(args)
+    if needs_launcher(config) and not args.detach:
+        return _launch_and_follow(config, args)
     if args.detach:
         from core.background import start_detached
 
@@ -143,6 +150,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = train_auto_batch if args.auto_batch else train
     return _run_foreground(args, lambda printer, stop: run(
         config, args.output_dir, on_event=printer, stop_event=stop, run_dir=args.run_dir))
+
+
+def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
+    """Several processes in the foreground: launched in their own session and followed from events.jsonl.
+
+    The first Ctrl+C asks every rank to stop at the same step and save; a second one ends them.
+    """
+    import os
+
+    from core.background import follow_events, request_stop, start_detached
+    from core.runs import run_info
+
+    run_dir = start_detached(config, args.output_dir)
+    printer = _JsonPrinter() if args.json else _ProgressPrinter()
+    asked = False
+    while True:
+        try:
+            for event in follow_events(run_dir):
+                printer(event)
+            break
+        except KeyboardInterrupt:
+            if asked:
+                try:
+                    os.killpg(int((run_dir / "launcher.pid").read_text()), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+                print("sentitune: aborted", file=sys.stderr)
+                return 130
+            asked = True
+            try:
+                printer.note(request_stop(run_dir) + " (Ctrl+C again aborts)")
+            except CoreError as exc:
+                printer.note(str(exc))
+    state = run_info(run_dir).status
+    if not args.json:
+        print(f"run folder: {run_dir}")
+    if state == "failed":
+        print(f"sentitune: {run_info(run_dir).error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -68,6 +68,9 @@ class TrainConfig:
         0, "evaluation", "Stop after this many evaluations without a better validation F1; 0 is off.", min=0,
     )
     eval_batch_size: int = _opt(64, "evaluation", "Examples per step when evaluating.", min=1, max=4096)
+    max_eval_samples: int = _opt(
+        0, "evaluation", "Cap on validation rows scored each epoch (a seeded sample); 0 scores them all.", min=0,
+    )
     baseline: bool = _opt(True, "evaluation", "Score the untuned model on the test split first, to show the gain.")
     logging_steps: int = _opt(
         0, "evaluation", "Report progress every N steps; 0 reports about once a second.", min=0,
@@ -76,6 +79,13 @@ class TrainConfig:
     precision: str = _opt(
         "auto", "hardware", "auto: bf16 where the GPU supports it, else fp16 on CUDA, fp32 on CPU.",
         choices=PRECISIONS,
+    )
+    num_processes: int = _opt(
+        1, "hardware", "Training processes (one per GPU) started with `accelerate launch`; batch_size is per process.",
+        min=1, max=1024,
+    )
+    accelerate_config: str = _opt(
+        "", "hardware", "An `accelerate config` YAML file for multi-node runs; empty for one machine.",
     )
 
     def __post_init__(self) -> None:
@@ -340,7 +350,7 @@ def plan(config: TrainConfig, available_rows: int | None = None) -> TrainingPlan
     else:
         rows = min(config.max_samples, available_rows) if available_rows else config.max_samples
     train = split_sizes(rows, config.val_fraction, config.test_fraction)[0]
-    effective = config.batch_size * config.gradient_accumulation
+    effective = config.batch_size * config.gradient_accumulation * config.num_processes
     steps = math.ceil(train / effective) if train > 0 else 0
     total = steps * config.epochs
     return TrainingPlan(max(train, 0), effective, steps, total, math.ceil(total * config.warmup_ratio))

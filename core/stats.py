@@ -45,6 +45,8 @@ class DataStats:
     truncated_share: float | None
     token_lengths: tuple[int, ...] = field(default=(), repr=False)
     """Every review's token count, sorted, so the truncated share can follow later max_length edits."""
+    sampled: int | None = None
+    """When set, lengths come from this many reviews drawn at random (large datasets)."""
 
     def truncated_at(self, max_length: int) -> float | None:
         """Share of reviews longer than `max_length` tokens; None without token counts."""
@@ -62,14 +64,25 @@ def token_lengths(texts: list[str], tokenizer) -> list[int]:
     return [len(ids) for ids in encoded["input_ids"]]
 
 
-def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256) -> DataStats:
-    """Statistics over all splits; token figures only when a tokenizer is given."""
+LENGTH_SAMPLE = 20_000  # enough for stable quantiles; tokenizing millions of reviews for a preview is not
+
+
+def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256, sample: int = LENGTH_SAMPLE) -> DataStats:
+    """Statistics over all splits; token figures only when a tokenizer is given.
+
+    Lengths are measured on at most `sample` reviews drawn with a fixed seed.
+    """
     rows = {s: len(data.splits[s]) for s in SPLITS}
     balance = {
         s: {data.label_names[i]: int((data.splits[s]["label"] == i).sum()) for i in range(len(data.label_names))}
         for s in SPLITS
     }
     texts = [t for s in SPLITS for t in data.splits[s]["text"].tolist()]
+    sampled = None
+    if len(texts) > sample:
+        import random
+
+        texts, sampled = random.Random(0).sample(texts, sample), sample
     chars = LengthStats.of([len(t) for t in texts])
     tokens = truncated = None
     if tokenizer is not None:
@@ -77,4 +90,4 @@ def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256) -> Dat
         tokens = LengthStats.of(lengths)
         truncated = float(np.mean(np.asarray(lengths) > max_length)) if lengths else 0.0
     lengths = tuple(sorted(lengths)) if tokenizer is not None else ()
-    return DataStats(rows, balance, chars, tokens, max_length, truncated, lengths)
+    return DataStats(rows, balance, chars, tokens, max_length, truncated, lengths, sampled)

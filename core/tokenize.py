@@ -50,7 +50,7 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
     for name in SPLITS:
         frame = data.splits[name]
         ds = datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()})
-        ds = ds.map(encode, batched=True, batch_size=1000)
+        ds = ds.map(encode, batched=True, batch_size=1000, num_proc=_workers(len(ds)))
         if name != "train":
             ds = ds.sort("length")
         splits[name] = ds
@@ -63,6 +63,18 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
         tmp.rename(path)
         result = datasets.load_from_disk(str(path))
     return result, False
+
+
+PARALLEL_ROWS = 50_000  # below this, starting worker processes costs more than it saves
+
+
+def _workers(rows: int) -> int | None:
+    """Tokenizer worker processes for a split of `rows` rows (None: tokenize in this process)."""
+    from core.model import cpu_threads
+
+    if rows < PARALLEL_ROWS:
+        return None
+    return max(1, min(cpu_threads(), 8))
 
 
 def model_inputs(ds):

@@ -43,18 +43,23 @@ class TrainResult:
 class _Emitter:
     """Hands events to the caller and appends them to events.jsonl once the run folder exists."""
 
-    def __init__(self, on_event: Callable[[Event], None] | None):
+    def __init__(self, on_event: Callable[[Event], None] | None, enabled: bool = True):
         self.on_event = on_event
+        self.enabled = enabled  # False on ranks other than 0: one coherent events.jsonl per run
         self.log: EventLog | None = None
         self._pending: list[Event] = []
 
     def open(self, path: Path) -> None:
+        if not self.enabled:
+            return
         self.log = EventLog(path)
         for event in self._pending:
             self.log.write(event)
         self._pending.clear()
 
     def __call__(self, event: Event) -> None:
+        if not self.enabled:
+            return
         if self.log is None:
             self._pending.append(event)
         else:
@@ -111,6 +116,13 @@ def _check_stop(stop_event: threading.Event) -> None:
         raise _StoppedEarly
 
 
+def _seeded_subset(ds, n: int, seed: int):
+    """`n` rows of a length-sorted split, chosen at random but kept in length order."""
+    import random
+
+    return ds.select(sorted(random.Random(seed).sample(range(len(ds)), n)))
+
+
 def _checkpoint_step(path: Path) -> int:
     return int(path.name.rsplit("-", 1)[-1])
 
@@ -135,8 +147,10 @@ def train(
     `run_dir`, when given, is an empty folder made beforehand (a detached run's parent makes it so it
     can print the path at once); otherwise a new folder is made under `runs_root`.
     """
+    from core.distributed import is_main
+
     stop_event = stop_event or threading.Event()
-    emit = _Emitter(on_event)
+    emit = _Emitter(on_event, enabled=is_main())
     for event in preface:
         emit(event)
     with capture_library_logs() as handler:
@@ -183,8 +197,10 @@ def resume(
         raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
     checkpoint = last_complete_checkpoint(run.path)
     config = run.train_config()
+    from core.distributed import is_main
+
     stop_event = stop_event or threading.Event()
-    emit = _Emitter(on_event)
+    emit = _Emitter(on_event, enabled=is_main())
     with capture_library_logs() as handler:
         try:
             return _train(config, run.path.parent, emit, stop_event, handler, run.path, checkpoint=checkpoint)
@@ -194,13 +210,15 @@ def resume(
 
 def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler,
            run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
+    from core.distributed import is_main
     from core.lock import RunLock
 
-    lock = RunLock(run_dir).acquire() if run_dir is not None else None  # refuse a second writer early
+    # Refuse a second writer early; with several processes, rank 0 holds the lock for all.
+    lock = RunLock(run_dir).acquire() if run_dir is not None and is_main() else None
     try:
         return _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, checkpoint)
     except CoreError as exc:
-        if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError):
+        if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError) and is_main():
             # A folder made beforehand (detached start) records why the run never began.
             emit.open(run_dir / "events.jsonl")
             write_status(run_dir, FAILED, str(exc))
@@ -241,16 +259,22 @@ def _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, chec
 
 def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device, precision,
                    device_desc, checkpoint) -> TrainResult:
-    handler.attach(run_dir / "train.log")
+    from core.distributed import init, is_main, rank, world_size
+
+    main = is_main()
+    handler.attach(run_dir / ("train.log" if main else f"train.rank{rank()}.log"))
     emit.open(run_dir / "events.jsonl")
-    (run_dir / STOP_FILE).unlink(missing_ok=True)  # a request from an earlier process is spent
-    write_status(run_dir, RUNNING)
-    if checkpoint is None:
+    if main:
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # a request from an earlier process is spent
+        write_status(run_dir, RUNNING)
+    init(device)
+    if checkpoint is None and main:
         write_json_atomic(run_dir / "config.json", {
             "config": config.to_dict(),
             "created": time.time(),
             "device": device_desc,
             "precision": precision,
+            "processes": world_size(),
             "versions": library_versions(),
             "label_names": data.label_names,
             "text_columns": data.text_columns,
@@ -266,13 +290,17 @@ def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, 
     try:
         return job.run()
     except _StoppedEarly:
-        write_status(run_dir, STOPPED, "stopped before training began; no model was saved")
+        if main:
+            write_status(run_dir, STOPPED, "stopped before training began; no model was saved")
         emit(TrainingStopped(run_dir=str(run_dir), step=0, test=None))
         return TrainResult(run_dir, STOPPED, None)
     except Exception as exc:  # every failure after the folder exists is recorded in it
         message = _failure_message(exc, config)
         log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
-        write_status(run_dir, FAILED, message)
+        if main:
+            write_status(run_dir, FAILED, message)
+        else:  # the launcher's supervisor reports the first rank that failed
+            write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
         oom = _is_oom(exc)
         title = OutOfMemoryError.title if oom else TrainingError.title
         emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message))
@@ -309,7 +337,7 @@ def _sequential_eval_trainer():
     class SequentialEvalTrainer(Trainer):
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size > 1:
-                return super()._get_eval_sampler(eval_dataset)
+                return None  # accelerate shards the split in order and gathers it back in order
             return SequentialSampler(eval_dataset)
 
     return SequentialEvalTrainer
@@ -336,11 +364,16 @@ class _Job:
         from core.metrics import MetricsComputer
         from core.tokenize import tokenize_splits
 
+        from core.distributed import main_first
+
         config = self.config
         self.emit(StageChanged("tokenize", "tokenizing splits"))
-        tokenized, cached = tokenize_splits(
-            self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized"
-        )
+        with main_first():  # rank 0 writes the cache, the other ranks then read it
+            tokenized, cached = tokenize_splits(
+                self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized"
+            )
+        if config.max_eval_samples and len(tokenized["validation"]) > config.max_eval_samples:
+            tokenized["validation"] = _seeded_subset(tokenized["validation"], config.max_eval_samples, config.seed)
         self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
         _check_stop(self.stop_event)
         computer = MetricsComputer(self.data.label_names)
@@ -377,10 +410,14 @@ class _Job:
                               float(trainer.state.epoch or 0), predictions_file=self.run_dir / "test_predictions.jsonl")
         self.metrics["test"] = test
         self.emit(StageChanged("save", "saving the model"))
-        trainer.save_model(str(self.run_dir / "model"))
+        trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
+        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
+        from core.distributed import is_main
+
+        if not is_main():
+            return TrainResult(self.run_dir, STOPPED if callback.stopped else FINISHED, test)
         self.tokenizer.save_pretrained(str(self.run_dir / "model"))
         write_json_atomic(self.run_dir / "metrics.json", self.metrics)
-        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
         if callback.stopped:
             write_status(self.run_dir, STOPPED, None, step=output.global_step)
             self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline))
@@ -495,7 +532,9 @@ class _Job:
             metrics={k: float(v) for k, v in report.items() if isinstance(v, (int, float))},
             confusion_matrix=report.get("confusion_matrix", []), label_names=self.data.label_names,
         ))
-        if predictions_file is not None:
+        from core.distributed import is_main
+
+        if predictions_file is not None and is_main():
             logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
             probs = softmax(np.asarray(logits, dtype=np.float64))
             names = self.data.label_names

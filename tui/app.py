@@ -154,7 +154,9 @@ class SentituneApp(App):
             return False
         if config is not None:
             self.config = config
-        if detached:
+        from core.distributed import needs_launcher
+
+        if detached or needs_launcher(self.config):  # several processes always run on their own
             from core.background import start_detached
 
             return self.attach_run(start_detached(self.config, self.runs_root))

@@ -143,3 +143,14 @@ def test_stats_report_lengths_and_truncation(tmp_path, tiny_model):
     assert sum(stats.tokens.counts) == 100 and stats.tokens.max > 8
     assert 0 < stats.truncated_share < 1
     assert data_stats(prepared, tokenizer, max_length=1000).truncated_share == 0
+
+
+def test_stats_sample_large_datasets(tmp_path, tiny_model):
+    from core.model import load_tokenizer
+
+    path = _write(reviews_frame(400), tmp_path / "a.csv")
+    prepared = prepare(TrainConfig(dataset=str(path), max_samples=0))
+    stats = data_stats(prepared, load_tokenizer(str(tiny_model)), sample=100)
+    assert stats.sampled == 100 and sum(stats.tokens.counts) == 100 and len(stats.token_lengths) == 100
+    assert stats.rows == {"train": 280, "validation": 60, "test": 60}  # counts still cover every row
+    assert data_stats(prepared, None).sampled is None

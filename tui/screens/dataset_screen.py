@@ -206,8 +206,11 @@ class DatasetScreen(BaseScreen):
             return
         histogram.show_lengths(stats.tokens, "tokens", max_length)
         share = stats.truncated_at(max_length)
-        truncation.update(f"{share:.1%} of reviews are longer than max_length {max_length} tokens and get truncated"
-                          if share else f"no review is longer than max_length {max_length} tokens: none is truncated")
+        text = (f"{share:.1%} of reviews are longer than max_length {max_length} tokens and get truncated"
+                if share else f"no review is longer than max_length {max_length} tokens: none is truncated")
+        if stats.sampled:
+            text += f" (lengths from {stats.sampled:,} reviews drawn at random)"
+        truncation.update(text)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()

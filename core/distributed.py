@@ -1,0 +1,90 @@
+"""Multi-process training through `accelerate launch`: who this process is, and how to start N of them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from core.config import TrainConfig
+
+
+def rank() -> int:
+    """This process's global rank (0 when not launched by accelerate/torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    """Only rank 0 writes the run folder (events, status, metrics, model)."""
+    return rank() == 0
+
+
+def _initialised() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def init(device: str) -> None:
+    """Join the process group early (the Trainer would later), so ranks can wait for each other."""
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        PartialState(cpu=device == "cpu")
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. to write a cache), then the others (which then read it)."""
+    if world_size() > 1 and _initialised():
+        import torch.distributed as dist
+
+        if not is_main():
+            dist.barrier()
+        yield
+        if is_main():
+            dist.barrier()
+    else:
+        yield
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when it is true on any, so all ranks stop at the same step."""
+    if world_size() == 1 or not _initialised():
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0])
+    if dist.get_backend() == "nccl":
+        value = value.cuda()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def launch_command(config: TrainConfig, cli_args: list[str]) -> list[str]:
+    """`accelerate launch` for `config.num_processes` processes running `python -m core.cli <cli_args>`.
+
+    On machines without CUDA the processes train on the CPU over gloo. accelerate's `--cpu` launcher
+    only starts several processes through MPI, so the torchrun-based `--multi_gpu` launcher is used and
+    each process trains on the CPU (the config's device resolves to cpu there).
+    """
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if config.accelerate_config:
+        path = Path(config.accelerate_config).expanduser()
+        cmd += ["--config_file", str(path)]
+    else:
+        cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += ["--num_processes", str(config.num_processes), "--multi_gpu"]
+    return cmd + ["-m", "core.cli", *cli_args]
+
+
+def needs_launcher(config: TrainConfig) -> bool:
+    """True when the run must be started as several processes."""
+    return (config.num_processes > 1 or bool(config.accelerate_config)) and world_size() == 1

@@ -1,0 +1,84 @@
+"""Several processes through `accelerate launch` (on this CPU machine: 2 processes over gloo)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.background import request_stop
+from core.config import TrainConfig, plan
+from core.distributed import launch_command, needs_launcher
+from core.events import StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
+from core.launch import failure_message
+from core.predict import Predictor
+from core.runs import Run, run_info
+
+CLI = [sys.executable, "-m", "core.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _args(tiny_config, root, *extra):
+    return ["train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--batch-size", "8",
+            "--learning-rate", "5e-3", "--max-length", "64", "--output-dir", str(root), "--num-processes", "2", *extra]
+
+
+def _wait(condition, timeout=180.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.1)
+
+
+def test_two_processes_write_one_coherent_run(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    out = subprocess.run(CLI + _args(tiny_config, root, "--epochs", "8"), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    run = Path(out.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    events = read_events(run / "events.jsonl")
+    steps = [e.step for e in events if isinstance(e, StepLogged)]
+    assert len(steps) == len(set(steps))  # rank 1 wrote no events
+    started = [e for e in events if isinstance(e, TrainingStarted)]
+    assert len(started) == 1 and started[0].effective_batch == 16  # 8 per process x 2 processes
+    assert sum(isinstance(e, TrainingFinished) for e in events) == 1
+    assert run_info(run).status == "finished" and Run(run).config_record["processes"] == 2
+    assert Run(run).metrics["global_step"] == started[0].total_steps == 8 * 14  # ceil(210 rows / 16 per step)
+    assert Predictor(run).predict("wonderful excellent superb")[0].label == "positive"
+    assert (run / "train.rank1.log").exists() and not list(run.glob("failure.rank*.json"))
+
+
+def test_stop_and_save_stops_both_processes(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    subprocess.run(CLI + _args(tiny_config, root, "--epochs", "300", "--detach"), cwd=REPO, check=True,
+                   capture_output=True)
+    run = next(p for p in root.iterdir() if not p.name.startswith("."))
+    _wait(lambda: any(isinstance(e, StepLogged) for e in read_events(run / "events.jsonl")))
+    request_stop(run)
+    _wait(lambda: run_info(run).status == "stopped")
+    launcher = int((run / "launcher.pid").read_text())
+    _wait(lambda: not Path(f"/proc/{launcher}").exists() or b"zombie" in Path(f"/proc/{launcher}/status").read_bytes().lower())
+    leftover = subprocess.run(["pgrep", "-f", str(run)], capture_output=True, text=True).stdout.split()
+    assert leftover == []  # every rank has exited
+    stopped = [e for e in read_events(run / "events.jsonl") if isinstance(e, TrainingStopped)]
+    assert len(stopped) == 1 and stopped[0].test is not None
+    assert Predictor(run).predict("dull awful")[0].label in ("negative", "positive")
+
+
+def test_a_failing_rank_is_named(tmp_path):
+    assert "exited with code 3" in failure_message(tmp_path, 3)
+    (tmp_path / "failure.rank1.json").write_text(json.dumps({"rank": 1, "message": "CUDA error: device-side assert"}))
+    assert failure_message(tmp_path, 1) == "rank 1 failed: CUDA error: device-side assert"
+
+
+def test_launch_command_and_effective_batch(tmp_path):
+    config = TrainConfig(num_processes=4, batch_size=8, gradient_accumulation=2, max_samples=1000)
+    cmd = launch_command(config, ["train", "--config", "job.toml"])
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
+    assert cmd[cmd.index("--num_processes") + 1] == "4" and cmd[-5:] == ["-m", "core.cli", "train", "--config", "job.toml"]
+    assert needs_launcher(config) and not needs_launcher(TrainConfig())
+    yaml = tmp_path / "two-nodes.yaml"
+    yaml.write_text("num_machines: 2\n")
+    cmd = launch_command(config.replace(accelerate_config=str(yaml)), ["train"])
+    assert cmd[cmd.index("--config_file") + 1] == str(yaml)
+    assert plan(config).effective_batch == 64 and plan(config).steps_per_epoch == 11  # 700 / 64
