@@ -44,6 +44,9 @@ class TrainingStarted(Event):
     effective_batch: int
     samples: dict[str, int]
     label_names: list[str]
+    per_device_batch: int = 0
+    processes: int = 1
+    gradient_accumulation: int = 1
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def format_event(event) -> str | None:
     if name == "TrainingStarted":
         s = event.samples
         return (f"training {event.model} on {event.device} ({event.precision}): {event.epochs} epoch{'s' if event.epochs != 1 else ''}, "
-                f"{event.total_steps} steps, effective batch {event.effective_batch}; "
+                f"{event.total_steps} steps, {format_batch(event.per_device_batch or event.effective_batch, event.processes, event.gradient_accumulation)}; "
                 f"train/validation/test = {s['train']}/{s['validation']}/{s['test']}\nrun folder: {event.run_dir}")
     if name == "StepLogged":
         loss = f"{event.loss:.4f}" if event.loss is not None else "-"
@@ -62,6 +62,17 @@ def format_confusion(matrix: list[list[int]], names: list[str]) -> str:
     for name, row in zip(names, matrix):
         lines.append(name.ljust(width) + "".join(str(v).rjust(width) for v in row))
     return "\n".join(lines)
+
+
+def format_batch(per_device: int, processes: int, accumulation: int) -> str:
+    """The effective batch spelled out: per-device batch x processes x accumulation."""
+    parts = [f"batch {per_device}"]
+    if processes > 1:
+        parts.append(f"{processes} processes")
+    if accumulation > 1:
+        parts.append(f"{accumulation} accumulation")
+    total = per_device * processes * accumulation
+    return " x ".join(parts) + (f" = {total}" if len(parts) > 1 else "")
 
 
 def clip(text: str, width: int) -> str:

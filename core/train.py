@@ -393,6 +393,8 @@ class _Job:
             epochs=config.epochs, total_steps=trainer.state.max_steps or self._total_steps(trainer),
             steps_per_epoch=self._steps_per_epoch(trainer), effective_batch=self._effective_batch(trainer),
             samples={k: len(v) for k, v in tokenized.items()}, label_names=self.data.label_names,
+            per_device_batch=config.batch_size, processes=max(trainer.args.world_size, 1),
+            gradient_accumulation=config.gradient_accumulation,
         ))
         self.emit(StageChanged("train", "training"))
         output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)

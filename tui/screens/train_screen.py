@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_confusion, format_duration
+from core.format import format_batch, format_confusion, format_duration
 from core.progress import RunProgress
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
@@ -123,7 +123,8 @@ class TrainScreen(BaseScreen):
         run = ""
         if p.started:
             s = p.started
-            run = f"{_short(s.model)} on {_short(s.dataset)} · {s.device} · {s.precision} · run {_short(s.run_dir)}"
+            batch = format_batch(s.per_device_batch or s.effective_batch, s.processes, s.gradient_accumulation)
+            run = f"{_short(s.model)} on {_short(s.dataset)} · {s.device} · {s.precision} · {batch} · run {_short(s.run_dir)}"
         elif p.run_dir:
             run = f"run {_short(p.run_dir)}"
         self.query_one("#run-line", Static).update(run)
