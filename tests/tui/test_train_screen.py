@@ -23,9 +23,8 @@ async def test_full_run_through_the_ui_reaches_finished(make_app, runs_root):
         assert "No run yet" in _text(screen, "#status-line")
         await pilot.press("t")
         await app.workers.wait_for_complete()
-        await pilot.pause(0.7)  # one throttled redraw
+        await wait_for(pilot, lambda: _text(screen, "#status-line") == "Finished")  # throttled redraw
         assert app.progress.status == "finished"
-        assert _text(screen, "#status-line") == "Finished"
         bar = screen.query_one("#steps", ProgressBar)
         assert bar.progress == bar.total == app.progress.total_steps
         assert "Test (final model)" in _text(screen, "#latest") and "gain vs untuned" in _text(screen, "#latest")
@@ -45,10 +44,9 @@ async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_confi
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#yes")
         await app.workers.wait_for_complete()
-        await pilot.pause(0.7)
+        await wait_for(pilot, lambda: _text(app.screen, "#status-line") == "Stopped")
         assert app.progress.status == "stopped"
         assert app.progress.step < app.progress.started.total_steps
-        assert _text(app.screen, "#status-line") == "Stopped"
     run = list_runs(runs_root)[0]
     assert run.status == "stopped" and run.has_model
 
@@ -110,9 +108,9 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
         assert app.config.gradient_accumulation == 2
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # it fails again here (patched)
         await pilot.press("escape")
-        await pilot.pause(0.7)
+        await wait_for(pilot, lambda: _text(app.screen, "#status-line").startswith(
+            "Failed: the GPU ran out of memory at batch_size 4"))
         assert app.progress.status == "failed"
-        assert _text(app.screen, "#status-line").startswith("Failed: the GPU ran out of memory at batch_size 4")
     runs = list_runs(runs_root)
     assert len(runs) == 2 and all(r.status == "failed" and "out of memory" in r.error for r in runs)
 
@@ -154,8 +152,7 @@ async def test_dashboard_rebuilds_from_events_file(make_app, trained_run):
         app.progress = RunProgress.from_events(read_events(trained_run[0].run_dir / "events.jsonl"))
         app.progress_version += 1
         await pilot.press("f3")
-        await pilot.pause(0.7)
-        assert _text(app.screen, "#status-line") == "Finished"
+        await wait_for(pilot, lambda: _text(app.screen, "#status-line") == "Finished")
         assert app.screen.query_one("#steps", ProgressBar).progress == app.progress.total_steps
 
 
