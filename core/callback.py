@@ -68,6 +68,14 @@ class EventCallback(TrainerCallback):
         self._last_step = state.global_step
         return control
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped:
+            # The stop step was already evaluated and saved; the epoch end that follows the early exit
+            # must not do it twice.
+            control.should_evaluate = False
+            control.should_save = False
+        return control
+
     def training_seconds(self) -> float:
         """Wall time in the optimizer loop, evaluation excluded."""
         return max(time.perf_counter() - self._start - self._eval_seconds, 1e-9)

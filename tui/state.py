@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: comparing DataFrames raises
 class LoadedDataset:
     """A dataset loaded for preview: core's PreparedData, its DataStats, and why token stats may be missing."""
 

@@ -94,6 +94,9 @@ def test_stop_event_gives_a_stopped_run_with_a_model(tiny_config, tmp_path):
     assert isinstance(stopped, TrainingStopped) and stopped.test is not None
     assert stopped.step < next(e for e in events if isinstance(e, TrainingStarted)).total_steps
     assert json.loads((result.run_dir / "status.json").read_text())["status"] == STOPPED
+    validation = [e for e in events if isinstance(e, EvalCompleted) and e.split == "validation"]
+    assert len(validation) == len({e.step for e in validation})  # the stop step is evaluated once
+    assert len(Run(result.run_dir).metrics["validation"]) == len(validation)
     assert Predictor(result.run_dir).predict("great")[0].label in ("negative", "positive")
 
 

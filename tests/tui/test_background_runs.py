@@ -47,8 +47,8 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
         first = app.progress.step
         await wait_for(pilot, lambda: app.progress.step > first)  # new steps arrive live
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.click("#yes")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
+        await pilot.press("y")
         await wait_for(pilot, lambda: app.progress.status == "stopped")
         await wait_for(pilot, lambda: not app.training and app.attached_run is None)
     assert run_info(run).status == "stopped" and run_info(run).has_model

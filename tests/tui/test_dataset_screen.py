@@ -128,3 +128,13 @@ def test_snapshot_after_loading(snap_compare, make_app, local_reviews):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=load)
+
+
+async def test_loading_twice_reloads(make_app, local_reviews):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _load(pilot, local_reviews)
+        first = app.dataset
+        await _load(pilot, local_reviews)
+        assert app.dataset is not first and app.dataset.rows == first.rows
+        assert app.is_running and not _errors(app)

@@ -195,3 +195,22 @@ def test_snapshot_default_form(snap_compare, make_app):
         await pilot.pause()
 
     assert snap_compare(make_app(TrainConfig()), terminal_size=(100, 30), run_before=open_params)
+
+
+async def test_keystrokes_arriving_together_settle(make_app):
+    """Two keys queued before the first is handled (fast typing, paste over SSH) must not ping-pong the form."""
+    from textual import events
+
+    app = make_app(TrainConfig(model="distilbert-base-uncased"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        field = _field(screen, "model")
+        field.focus()
+        field.cursor_position = len(field.value)
+        for ch in "ab":
+            app.post_message(events.Key(ch, ch))
+        await pilot.pause(0.5)
+        assert field.value == app.config.model == "distilbert-base-uncasedab"
+        versions = app.config
+        await pilot.pause(0.5)
+        assert app.config is versions  # nothing keeps rewriting the config

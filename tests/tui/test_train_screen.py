@@ -41,8 +41,8 @@ async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_confi
         app.start_training()
         await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.click("#yes")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
+        await pilot.press("y")
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: _text(app.screen, "#status-line") == "Stopped")
         assert app.progress.status == "stopped"
@@ -57,7 +57,7 @@ async def test_cancelled_confirmation_keeps_training(make_app, tiny_config):
         app.start_training()
         await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         await pilot.press("escape")
         await pilot.pause()
         assert not app.stop_event.is_set() and app.training
@@ -81,8 +81,8 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
         app.start_training()
         await wait_for(pilot, lambda: isinstance(app.progress.last_step, StepLogged))
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.click("#yes")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
+        await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
     assert list_runs(runs_root)[0].status == "stopped"
@@ -99,14 +99,14 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         assert "batch_size 4" in app.screen.question and "gradient_accumulation 2" in app.screen.question
         assert app.screen.yes == "Retry with batch 4 x 2"
         await wait_for(pilot, lambda: not app.training)
-        await pilot.click("#yes")  # retry: a second run with the same effective batch
+        await pilot.press("y")  # retry: a second run with the same effective batch
         await wait_for(pilot, lambda: app.config.batch_size == 4 and not app.training)
         assert app.config.gradient_accumulation == 2
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # it fails again here (patched)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))  # it fails again here (patched)
         await pilot.press("escape")
         await wait_for(pilot, lambda: _text(app.screen, "#status-line").startswith(
             "Failed: the GPU ran out of memory at batch_size 4"))

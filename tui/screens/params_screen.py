@@ -108,12 +108,18 @@ class ParamsScreen(BaseScreen):
 
     def on_config_form_edited(self, event: ConfigForm.Edited) -> None:
         if event.config is not None:
-            self.app.config = event.config
+            # Watchers run during the assignment: mark it ours so the form is not refilled with its own,
+            # possibly older, value while newer keystrokes are still queued (that ping-pong never ends).
+            self._publishing = True
+            try:
+                self.app.config = event.config
+            finally:
+                self._publishing = False
         self._refresh_plan()
 
     def _config_changed(self, old: TrainConfig, new: TrainConfig) -> None:
         """Another screen changed the config: refill the fields it changed, keep the user's other edits."""
-        if new == self.form.config:
+        if getattr(self, "_publishing", False) or new == self.form.config:
             return
         self.form.fill(new, [name for name in FIELDS if getattr(old, name) != getattr(new, name)])
 
