@@ -13,7 +13,7 @@ from pathlib import Path
 from core.config import TrainConfig, save_toml
 from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, parse_events
-from core.runs import STARTING, Run, create_run_dir, effective_status, read_json, write_status
+from core.runs import STARTING, Run, create_run_dir, effective_status, read_json, write_json_atomic, write_status
 
 FOLLOW_POLL_SECONDS = 0.3
 
@@ -33,6 +33,8 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     else:
         run_dir = create_run_dir(runs_root, config.model, config.dataset)
         job = save_toml(config, run_dir / "job.toml")
+        # Listed at once (the process rewrites it in full once its data and model are loaded).
+        write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
         args = ["train", "--config", str(job), "--run-dir", str(run_dir)]
     command = [sys.executable, "-m", "core.cli", *args]
     if needs_launcher(config):

@@ -133,9 +133,8 @@ def _one_line(exc: CoreError) -> str:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.train import train, train_auto_batch
-
     from core.distributed import needs_launcher
+    from core.train import train, train_auto_batch
 
     config = config_from_args(args)
     if needs_launcher(config) and not args.detach:

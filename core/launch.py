@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.runs import FAILED, STARTING, read_json, write_status
 from core.errors import RunError
+from core.runs import FAILED, STARTING, read_json, write_status
 
 
 def failure_message(run_dir: Path, returncode: int) -> str:

@@ -67,11 +67,9 @@ def read_json(path: str | Path) -> Any:
 
 def slugify(text: str) -> str:
     """A short, file-name-safe version of a model or dataset name."""
-    path = Path(text.rstrip("/"))
-    name = path.name or text
-    if name in ("model", "models", "checkpoint") and path.parent.name:
-        name = path.parent.name  # a package's model/ folder: its parent says which model
-    name = re.sub(r"\.(csv|tsv|jsonl?|parquet)$", "", name)
+    from core.report import short_name
+
+    name = re.sub(r"\.(csv|tsv|jsonl?|parquet)$", "", short_name(text))
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower()[:40] or "run"
 
 

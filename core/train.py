@@ -361,10 +361,9 @@ class _Job:
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
 
     def run(self) -> TrainResult:
+        from core.distributed import main_first
         from core.metrics import MetricsComputer
         from core.tokenize import tokenize_splits
-
-        from core.distributed import main_first
 
         config = self.config
         self.emit(StageChanged("tokenize", "tokenizing splits"))

@@ -14,6 +14,7 @@ class LoadedDataset:
     stats: Any  # core.stats.DataStats
     source: str
     token_note: str | None = None
+    config: Any = None  # the TrainConfig it was loaded with, to tell when the preview is out of date
 
     @property
     def rows(self) -> int:

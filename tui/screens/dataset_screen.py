@@ -131,7 +131,7 @@ class DatasetScreen(BaseScreen):
             note = f"token lengths need the model's tokenizer: {err}"
         self.post_message(LoadStage("counting lengths…"))
         stats = data_stats(data, tokenizer, config.max_length)
-        return config, LoadedDataset(data, stats, config.dataset, note)
+        return config, LoadedDataset(data, stats, config.dataset, note, config)
 
     def on_load_stage(self, message: LoadStage) -> None:
         if self.query_one("#dataset-main").loading:
@@ -183,7 +183,10 @@ class DatasetScreen(BaseScreen):
         rows = dataset.stats.rows
         split = self.query_one("#split-tabs", Tabs).active or "train"
         shown = min(rows[split], SampleRows.LIMIT)
-        status.update(f"{dataset.source}: {dataset.rows} clean rows · first {shown} of {rows[split]} {split} rows")
+        text = f"{dataset.source}: {dataset.rows} clean rows · first {shown} of {rows[split]} {split} rows"
+        if _stale(dataset, self.app.config):
+            text += "\n[b $warning]Settings changed since this preview was loaded: press Load (ctrl+l) to refresh it.[/]"
+        status.update(text)
 
     def _show_split(self) -> None:
         dataset = self.app.dataset
@@ -227,3 +230,15 @@ class DatasetScreen(BaseScreen):
                 widget.value = format_value(field, getattr(new, field))
         if old.max_length != new.max_length:
             self._show_lengths()
+        self._show_status(self.app.dataset)
+
+
+# Settings that change what the preview shows (max_length only moves the truncation line, shown live).
+PREVIEW_FIELDS = ("dataset", "dataset_config", "text_columns", "label_column", "max_samples", "val_fraction",
+                  "test_fraction", "seed", "model")
+
+
+def _stale(dataset: LoadedDataset, config: TrainConfig) -> bool:
+    """True when `config` would load a different preview than `dataset` shows."""
+    loaded = dataset.config
+    return loaded is not None and any(getattr(loaded, f) != getattr(config, f) for f in PREVIEW_FIELDS)

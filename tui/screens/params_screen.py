@@ -17,8 +17,8 @@ from tui.widgets.form_config import ConfigForm
 
 FIGURES = (
     ("train_samples", "train samples"),
-    ("effective_batch", "effective batch"),
-    ("steps_per_epoch", "steps per epoch"),
+    ("effective_batch", "eff. batch"),
+    ("steps_per_epoch", "steps/epoch"),
     ("total_steps", "total steps"),
     ("warmup_steps", "warmup steps"),
 )
@@ -61,7 +61,9 @@ class ParamsScreen(BaseScreen):
     ParamsScreen #plan-source, ParamsScreen #estimate { color: $text-muted; }
     ParamsScreen.-narrow #plan-title, ParamsScreen.-narrow #plan-source { display: none; }
     ParamsScreen.-wide #estimate { margin: 1 0; }
-    ParamsScreen.-narrow #start { width: 18; min-width: 18; margin-left: 1; }
+    ParamsScreen #start-box { height: auto; }
+    ParamsScreen.-narrow #start-box { width: 20; margin-left: 1; }
+    ParamsScreen.-narrow #start { width: 100%; min-width: 18; }
     ParamsScreen.-wide #start { width: 100%; }
     """
 
@@ -88,9 +90,10 @@ class ParamsScreen(BaseScreen):
                                 yield Label(id=f"fig-{key}", classes="figure-value")
                     yield Static(id="plan-source")
                     yield Static(id="estimate")
-                yield Checkbox("in background", id="background", compact=True,
-                               tooltip="Train in a separate process that survives the SSH session ending")
-                yield Button("Start training", id="start", variant="success")
+                with Vertical(id="start-box"):
+                    yield Checkbox("in background", id="background", compact=True,
+                                   tooltip="Train in a separate process that survives the SSH session ending")
+                    yield Button("Start training", id="start", variant="success")
 
     def on_mount(self) -> None:
         self._rates: dict[tuple, tuple[float, str] | None] = {}

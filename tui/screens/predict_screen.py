@@ -120,10 +120,11 @@ class PredictScreen(BaseScreen):
     @on(Input.Submitted, "#predict-review")
     def _review_entered(self, event: Input.Submitted) -> None:
         event.stop()
-        self.predict_text(event.value)
+        if self.predict_text(event.value):
+            event.input.clear()  # ready for the next review; this one goes into the history
 
-    def predict_text(self, text: str) -> None:
-        """Predict `text` as soon as the model is ready (after any earlier reviews)."""
+    def predict_text(self, text: str) -> bool:
+        """Predict `text` as soon as the model is ready (after any earlier reviews); False if it cannot be."""
         if not text.strip():
             self._show_error(EMPTY_REVIEW)
         elif self.query_one(ModelPicker).no_model:
@@ -132,6 +133,8 @@ class PredictScreen(BaseScreen):
             self._show_error(None)
             self._queue.append(text)
             self._pump()
+            return True
+        return False
 
     def _pump(self) -> None:
         """Start the next queued prediction; one at a time so the history keeps the order they were asked in."""

@@ -210,6 +210,9 @@ class ReportScreen(BaseScreen):
     def action_attach(self) -> None:
         """Follow the selected run, which another process is training, on the dashboard."""
         info = self._selected_info()
+        if info is not None and self.app.training and self.app.progress.run_dir == str(info.path):
+            self.app.switch_mode("train")  # already shown live
+            return
         if info is None or info.status not in LIVE:
             self.notify("Only a run that is training can be attached; this one is "
                         f"{info.status if info else 'not selected'}.", severity="warning")
@@ -259,6 +262,8 @@ class ReportScreen(BaseScreen):
                             "Press R to resume from the last checkpoint.")
         elif info.status in RESUMABLE:
             problems.append("Press R to resume it from its last checkpoint.")
+        elif info.status in LIVE and self.app.progress.run_dir == str(info.path) and self.app.training:
+            problems.append("Training in this app: F3 shows it live.")
         elif info.status in LIVE:
             problems.append("Training in another process: press a to follow it live.")
         problems += [n for n in report.notes if n not in problems]

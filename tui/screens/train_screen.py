@@ -11,6 +11,7 @@ from textual.widgets import Button, ProgressBar, RichLog, Static
 
 from core.format import format_batch, format_confusion, format_duration
 from core.progress import RunProgress
+from core.report import short_name
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 
@@ -113,7 +114,7 @@ class TrainScreen(BaseScreen):
 
     def _draw_status(self, p: RunProgress) -> None:
         label = STAGES.get(p.stage, p.stage)
-        if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail:
+        if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail and p.detail.lower() not in label.lower():
             label = f"{label}: {p.detail}"
         if p.stage == "train" and self.app.training and self.app.stop_requested:
             label = "Stopping at the next step, then evaluating and saving…"
@@ -124,9 +125,9 @@ class TrainScreen(BaseScreen):
         if p.started:
             s = p.started
             batch = format_batch(s.per_device_batch or s.effective_batch, s.processes, s.gradient_accumulation)
-            run = f"{_short(s.model)} on {_short(s.dataset)} · {s.device} · {s.precision} · {batch} · run {_short(s.run_dir)}"
+            run = f"{short_name(s.model)} on {short_name(s.dataset)} · {s.device} · {s.precision} · {batch} · run {short_name(s.run_dir)}"
         elif p.run_dir:
-            run = f"run {_short(p.run_dir)}"
+            run = f"run {short_name(p.run_dir)}"
         self.query_one("#run-line", Static).update(run)
         bar = self.query_one("#steps", ProgressBar)
         bar.update(total=max(p.total_steps, 1), progress=p.step)
@@ -137,11 +138,11 @@ class TrainScreen(BaseScreen):
             text = f"step 0/{p.total_steps}" if p.started else ""
         else:
             epochs = p.started.epochs if p.started else 0
-            parts = [
-                f"step {s.step}/{s.total_steps}", f"epoch {s.epoch:.2f}/{epochs}",
-                f"elapsed {format_duration(s.elapsed)}", f"ETA {format_duration(s.eta)}",
-                f"{s.samples_per_second:.1f} samples/s",
-            ]
+            parts = [f"step {s.step}/{s.total_steps}", f"epoch {s.epoch:.2f}/{epochs}",
+                     f"elapsed {format_duration(s.elapsed)}"]
+            if not p.done:
+                parts.append(f"ETA {format_duration(s.eta)}")
+            parts.append(f"{s.samples_per_second:.1f} samples/s")
             if s.learning_rate is not None:
                 parts.append(f"lr {s.learning_rate:.2e}")
             if s.gpu_memory_used is not None and s.gpu_memory_total:
@@ -173,7 +174,7 @@ class TrainScreen(BaseScreen):
         for key in ("accuracy", "precision", "recall", "f1", "loss"):
             if key in m:
                 lines.append(f"{key:<10} {m[key]:.4f}")
-        if p.baseline is not None and "accuracy" in m:
+        if p.baseline is not None and "accuracy" in m and e.split == "test":  # the baseline is scored on test
             gain = (m["accuracy"] - p.baseline.metrics.get("accuracy", 0)) * 100
             lines.append(f"gain vs untuned {gain:+.1f} pts")
         if e.confusion_matrix:
@@ -204,8 +205,3 @@ class TrainScreen(BaseScreen):
             self.action_stop()
         elif event.button.id == "start":
             self.action_start()
-
-
-def _short(path: str) -> str:
-    """The last part of a path or hub id, which is what identifies it on screen."""
-    return path.rstrip("/").split("/")[-1] if path else ""

@@ -23,7 +23,7 @@ def _control(name: str, value: Any) -> Widget:
     if kind == "bool":
         return Switch(value, name=name, id=f"field-{name}")
     return Input(format_value(name, value), name=name, id=f"field-{name}", compact=True,
-                 select_on_focus=False)
+                 select_on_focus=True)
 
 
 class FieldRow(Vertical):
