@@ -55,7 +55,7 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
 
 def request_stop(run_dir: str | Path) -> str:
     """Ask a run in another process to stop at its next step and save; returns what was done."""
-    from core.train import STOP_FILE
+    from core.job import STOP_FILE
 
     run_dir = Path(run_dir)
     status = read_json(run_dir / "status.json")

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import platform
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from core import __version__
 from core.config import TrainConfig
 from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
 from core.events import (
-    EvalCompleted,
     Event,
     EventLog,
-    Resumed,
     StageChanged,
     TrainingFailed,
-    TrainingFinished,
-    TrainingStarted,
     TrainingStopped,
 )
+from core.job import STOP_FILE, TrainResult
+from core.job import Job as _Job
+from core.job import StoppedEarly as _StoppedEarly
 from core.logs import capture_library_logs, log
-from core.metrics import REPORTED
-from core.runs import FAILED, FINISHED, RUNNING, STOPPED, create_run_dir, write_json_atomic, write_status
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """How a run ended."""
-
-    run_dir: Path
-    status: str
-    test: dict[str, Any] | None
+from core.runs import FAILED, RUNNING, STOPPED, create_run_dir, write_json_atomic, write_status
 
 
 class _Emitter:
@@ -102,36 +88,6 @@ def oom_message(config: TrainConfig) -> str:
         f"the GPU ran out of memory at batch_size {config.batch_size}; set batch_size {half} and "
         f"gradient_accumulation {config.gradient_accumulation * 2} (same effective batch) or lower max_length"
     )
-
-
-def _gpu_memory() -> tuple[int, int] | None:
-    import torch
-
-    free, total = torch.cuda.mem_get_info()
-    return total - free, total
-
-
-def _check_stop(stop_event: threading.Event) -> None:
-    if stop_event.is_set():
-        raise _StoppedEarly
-
-
-def _seeded_subset(ds, n: int, seed: int):
-    """`n` rows of a length-sorted split, chosen at random but kept in length order."""
-    import random
-
-    return ds.select(sorted(random.Random(seed).sample(range(len(ds)), n)))
-
-
-def _checkpoint_step(path: Path) -> int:
-    return int(path.name.rsplit("-", 1)[-1])
-
-
-class _StoppedEarly(Exception):
-    """The user stopped the run before the optimizer loop began."""
-
-
-STOP_FILE = "stop.request"  # created by another process to ask a run to stop and save
 
 
 def train(
@@ -322,229 +278,3 @@ def _failure_message(exc: BaseException, config: TrainConfig) -> str:
         return str(exc)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {first} (details in train.log)"
-
-
-def _sequential_eval_trainer():
-    """A Trainer whose evaluation reads datasets in order.
-
-    transformers 5 applies `group_by_length` to evaluation too, with shuffled mega-batches;
-    our evaluation splits are already sorted by length, and test predictions must line up
-    with their texts.
-    """
-    from torch.utils.data import SequentialSampler
-    from transformers import Trainer
-
-    class SequentialEvalTrainer(Trainer):
-        def _get_eval_sampler(self, eval_dataset):
-            if self.args.world_size > 1:
-                return None  # accelerate shards the split in order and gathers it back in order
-            return SequentialSampler(eval_dataset)
-
-    return SequentialEvalTrainer
-
-
-class _Job:
-    """The steps after the run folder exists."""
-
-    def __init__(self, config, run_dir, emit, stop_event, data, tokenizer, model, device, precision):
-        self.config: TrainConfig = config
-        self.run_dir: Path = run_dir
-        self.emit: _Emitter = emit
-        self.stop_event = stop_event
-        self.data = data
-        self.tokenizer = tokenizer
-        self.model = model
-        self.device = device
-        self.precision = precision
-        self.device_desc = device
-        self.checkpoint: Path | None = None  # resume from here when set
-        self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
-
-    def run(self) -> TrainResult:
-        from core.distributed import main_first
-        from core.metrics import MetricsComputer
-        from core.tokenize import tokenize_splits
-
-        config = self.config
-        self.emit(StageChanged("tokenize", "tokenizing splits"))
-        with main_first():  # rank 0 writes the cache, the other ranks then read it
-            tokenized, cached = tokenize_splits(
-                self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized"
-            )
-        if config.max_eval_samples and len(tokenized["validation"]) > config.max_eval_samples:
-            tokenized["validation"] = _seeded_subset(tokenized["validation"], config.max_eval_samples, config.seed)
-        self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
-        _check_stop(self.stop_event)
-        computer = MetricsComputer(self.data.label_names)
-        trainer, callback = self._trainer(tokenized, computer)
-
-        if self.checkpoint is not None:
-            self.metrics["baseline"] = self._earlier_baseline()
-            self.emit(Resumed(step=_checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
-        elif config.baseline:
-            self.emit(StageChanged("baseline", "scoring the untuned model on the test split"))
-            self.metrics["baseline"] = self._evaluate(trainer, tokenized["test"], computer, "baseline", 0, 0.0)
-            _check_stop(self.stop_event)
-
-        self.emit(TrainingStarted(
-            run_dir=str(self.run_dir), model=config.model, dataset=config.dataset,
-            device=self.device_desc, precision=self.precision,
-            epochs=config.epochs, total_steps=trainer.state.max_steps or self._total_steps(trainer),
-            steps_per_epoch=self._steps_per_epoch(trainer), effective_batch=self._effective_batch(trainer),
-            samples={k: len(v) for k, v in tokenized.items()}, label_names=self.data.label_names,
-            per_device_batch=config.batch_size, processes=max(trainer.args.world_size, 1),
-            gradient_accumulation=config.gradient_accumulation,
-        ))
-        self.emit(StageChanged("train", "training"))
-        output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
-        self.metrics["validation"] = [
-            {"step": e["step"], "epoch": e["epoch"], **{k[5:]: v for k, v in e.items() if k[5:] in REPORTED}}
-            for e in trainer.state.log_history if "eval_loss" in e
-        ]
-        self.metrics["train_runtime"] = callback.training_seconds()
-        self.metrics["train_samples_per_second"] = callback.samples_per_second()
-        self.metrics["global_step"] = output.global_step
-        self.metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
-
-        self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
-        test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
-                              float(trainer.state.epoch or 0), predictions_file=self.run_dir / "test_predictions.jsonl")
-        self.metrics["test"] = test
-        self.emit(StageChanged("save", "saving the model"))
-        trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
-        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
-        from core.distributed import is_main
-
-        if not is_main():
-            return TrainResult(self.run_dir, STOPPED if callback.stopped else FINISHED, test)
-        self.tokenizer.save_pretrained(str(self.run_dir / "model"))
-        write_json_atomic(self.run_dir / "metrics.json", self.metrics)
-        if callback.stopped:
-            write_status(self.run_dir, STOPPED, None, step=output.global_step)
-            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline))
-            return TrainResult(self.run_dir, STOPPED, test)
-        # A finished run keeps only its best model; checkpoints matter only for resuming.
-        shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
-        write_status(self.run_dir, FINISHED, None, step=output.global_step)
-        self.emit(TrainingFinished(
-            run_dir=str(self.run_dir), test=headline,
-            train_runtime=self.metrics["train_runtime"],
-            train_samples_per_second=self.metrics["train_samples_per_second"],
-        ))
-        return TrainResult(self.run_dir, FINISHED, test)
-
-    def _trainer(self, tokenized, computer):
-        from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
-
-        from core.callback import EventCallback
-        from core.tokenize import PaddingCollator, model_inputs
-
-        config = self.config
-        strategy = "steps" if config.eval_steps else "epoch"
-        args = TrainingArguments(
-            output_dir=str(self.run_dir / "checkpoints"),
-            per_device_train_batch_size=config.batch_size,
-            per_device_eval_batch_size=config.eval_batch_size,
-            num_train_epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the total steps
-            lr_scheduler_type=config.lr_scheduler,
-            gradient_accumulation_steps=config.gradient_accumulation,
-            seed=config.seed,
-            data_seed=config.seed,
-            eval_strategy=strategy,
-            save_strategy=strategy,
-            eval_steps=config.eval_steps or None,
-            save_steps=config.eval_steps or 500,
-            save_total_limit=2,
-            load_best_model_at_end=True,
-            metric_for_best_model="f1",
-            greater_is_better=True,
-            logging_strategy="steps",
-            logging_steps=config.logging_steps or 10**9,
-            logging_first_step=True,
-            disable_tqdm=True,
-            report_to="none",
-            bf16=self.precision == "bf16",
-            fp16=self.precision == "fp16",
-            use_cpu=self.device == "cpu",
-            train_sampling_strategy="group_by_length",
-            length_column_name="length",
-            remove_unused_columns=False,
-            dataloader_num_workers=0,
-        )
-        callback = EventCallback(
-            self.emit, self.stop_event, computer, stop_file=self.run_dir / STOP_FILE,
-            samples_per_step=config.batch_size * config.gradient_accumulation * max(args.world_size, 1),
-            log_interval=None if config.logging_steps else 1.0,
-            gpu_memory=_gpu_memory if self.device == "cuda" else None,
-        )
-        callbacks = [callback]
-        if config.early_stopping_patience:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-        trainer = _sequential_eval_trainer()(
-            model=self.model,
-            args=args,
-            data_collator=PaddingCollator(self.tokenizer, pad_to_multiple_of=8 if self.device == "cuda" else None),
-            train_dataset=model_inputs(tokenized["train"]),
-            eval_dataset=model_inputs(tokenized["validation"]),
-            processing_class=self.tokenizer,
-            compute_metrics=computer,
-            callbacks=callbacks,
-        )
-        trainer.remove_callback(PrinterCallback)
-        return trainer, callback
-
-    def _earlier_baseline(self) -> dict[str, Any] | None:
-        """The baseline a resumed run scored before it was interrupted (from its events)."""
-        from core.events import read_events
-
-        for event in read_events(self.run_dir / "events.jsonl"):
-            if isinstance(event, EvalCompleted) and event.split == "baseline":
-                return {**event.metrics, "confusion_matrix": event.confusion_matrix, "label_names": event.label_names}
-        return None
-
-    def _effective_batch(self, trainer) -> int:
-        args = trainer.args
-        return args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
-
-    def _steps_per_epoch(self, trainer) -> int:
-        import math
-
-        batches = math.ceil(len(trainer.train_dataset) / (trainer.args.per_device_train_batch_size * max(trainer.args.world_size, 1)))
-        return max(batches // trainer.args.gradient_accumulation_steps, 1)
-
-    def _total_steps(self, trainer) -> int:
-        return self._steps_per_epoch(trainer) * self.config.epochs
-
-    def _evaluate(self, trainer, ds, computer, split, step, epoch, predictions_file: Path | None = None):
-        """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report."""
-        import numpy as np
-
-        from core.metrics import softmax
-        from core.tokenize import model_inputs
-
-        output = trainer.predict(model_inputs(ds), metric_key_prefix=split)
-        report = dict(computer.last or {})
-        report["loss"] = float(output.metrics.get(f"{split}_loss", float("nan")))
-        self.emit(EvalCompleted(
-            split=split, step=step, epoch=epoch,
-            metrics={k: float(v) for k, v in report.items() if isinstance(v, (int, float))},
-            confusion_matrix=report.get("confusion_matrix", []), label_names=self.data.label_names,
-        ))
-        from core.distributed import is_main
-
-        if predictions_file is not None and is_main():
-            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            probs = softmax(np.asarray(logits, dtype=np.float64))
-            names = self.data.label_names
-            with open(predictions_file, "w", encoding="utf-8") as fh:
-                for text, label, row in zip(ds["text"], ds["label"], probs):
-                    pred = int(row.argmax())
-                    fh.write(json.dumps({
-                        "text": text, "label": names[label], "predicted": names[pred],
-                        "confidence": float(row[pred]), "correct": pred == label,
-                        "probabilities": {n: float(p) for n, p in zip(names, row)},
-                    }) + "\n")
-        return report
