@@ -38,7 +38,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sentitune", description="Fine-tune and query a sentiment classifier.")
+    parser = _Parser(
+        prog="sentitune", description="Fine-tune and query a sentiment classifier.",
+        epilog="With no subcommand, sentitune opens the app: sentitune [--config FILE.toml] [--run RUN] "
+               "[--output-dir DIR]",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
