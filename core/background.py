@@ -13,7 +13,7 @@ from pathlib import Path
 from core.config import TrainConfig, save_toml
 from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, parse_events
-from core.runs import STARTING, Run, create_run_dir, effective_status, read_json, write_json_atomic, write_status
+from core.runs import STARTING, Run, create_run_dir, effective_status, read_run_file, write_json_atomic, write_status
 
 FOLLOW_POLL_SECONDS = 0.3
 
@@ -58,7 +58,7 @@ def request_stop(run_dir: str | Path) -> str:
     from core.job import STOP_FILE
 
     run_dir = Path(run_dir)
-    status = read_json(run_dir / "status.json")
+    status = read_run_file(run_dir / "status.json")
     state = effective_status(run_dir, status)
     if state not in ("running", STARTING):
         raise RunError(f"run {run_dir.name} is not running (it is {state})")
@@ -97,7 +97,7 @@ def follow_events(run_dir: str | Path, stop: Callable[[], bool] = lambda: False,
         if stop():
             return
         try:
-            state = effective_status(Path(run_dir), read_json(Path(run_dir) / "status.json"))
+            state = effective_status(Path(run_dir), read_run_file(Path(run_dir) / "status.json"))
         except RunError:
             state = "unknown"
         if state not in ("running", STARTING) and path.exists() and path.stat().st_size == offset:

@@ -147,6 +147,8 @@ class Job:
                               float(trainer.state.epoch or 0), predictions_file=self.run_dir / "test_predictions.jsonl")
         self.metrics["test"] = test
         self.emit(StageChanged("save", "saving the model"))
+        # Saved with the model, so `predict`, `evaluate` and `transformers.pipeline` truncate as training did.
+        self.tokenizer.model_max_length = config.max_length
         trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
         headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
         from core.distributed import is_main

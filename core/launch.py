@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from core.errors import RunError
-from core.runs import FAILED, STARTING, read_json, write_status
+from core.runs import FAILED, STARTING, read_run_file, write_status
 
 
 def failure_message(run_dir: Path, returncode: int) -> str:
@@ -42,7 +42,7 @@ def supervise(run_dir: Path, command: list[str]) -> int:
     signal.signal(signal.SIGINT, forward)
     code = process.wait()
     try:
-        state = read_json(run_dir / "status.json").get("status")
+        state = read_run_file(run_dir / "status.json").get("status")
     except RunError:
         state = None
     if code != 0 and state in (None, STARTING, "running"):

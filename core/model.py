@@ -117,3 +117,45 @@ def cpu_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+# Models whose learned positions start after the padding index, so they take pad_token_id + 1 fewer tokens.
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "ibert", "data2vec-text", "xmod",
+                    "roberta-prelayernorm"}
+
+
+def position_limit(model_config) -> int | None:
+    """The most tokens the model's position embeddings take, or None when it has no hard limit."""
+    n = getattr(model_config, "max_position_embeddings", None)
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return None
+    if getattr(model_config, "position_biased_input", True) is False:
+        return None  # relative positions only (DeBERTa-v2/v3): any length runs
+    if getattr(model_config, "model_type", "") in OFFSET_POSITIONS:
+        n -= (getattr(model_config, "pad_token_id", 1) or 1) + 1
+    return n
+
+
+def serving_max_length(model_dir: Path, tokenizer, model_config) -> int:
+    """The length reviews are truncated to when predicting: what the run trained with, else the model's limit."""
+    limit = position_limit(model_config)
+    recorded = _trained_max_length(model_dir)
+    if recorded is None:
+        saved = getattr(tokenizer, "model_max_length", None)
+        # Tokenizers without a limit report a huge sentinel (about 1e30).
+        recorded = saved if isinstance(saved, int) and 0 < saved < 1_000_000 else (limit or 512)
+    return min(recorded, limit) if limit else recorded
+
+
+def _trained_max_length(model_dir: Path) -> int | None:
+    """max_length from the config.json of the run that holds `model_dir`, if it is a run's model folder."""
+    import json
+
+    record = Path(model_dir).parent / "config.json"
+    if Path(model_dir).name != "model" or not record.is_file():
+        return None
+    try:
+        value = json.loads(record.read_text(encoding="utf-8")).get("config", {}).get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

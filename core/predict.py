@@ -44,7 +44,7 @@ class Predictor:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from core.logs import capture_library_logs
-        from core.model import resolve_device
+        from core.model import resolve_device, serving_max_length
 
         self.model_dir = model_dir_of(path)
         if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
@@ -61,7 +61,7 @@ class Predictor:
         self.model.to(self.device).eval()
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
-        self.max_length = min(getattr(self.tokenizer, "model_max_length", 512) or 512, 512)
+        self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
 
     def predict(self, texts: list[str] | str, batch_size: int = 32) -> list[Prediction]:
         """Predictions for `texts`, in order; an empty text is an error."""

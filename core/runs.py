@@ -25,12 +25,38 @@ def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
     """The recorded status, corrected to `interrupted` when the run's process is gone."""
     from core.lock import is_locked
 
-    state = status.get("status", "unknown")
+    state = status.get("status", "unknown") if isinstance(status, dict) else "unknown"
+    if not isinstance(state, str):
+        return "unknown"
     if state == RUNNING and not is_locked(run_dir):
         return INTERRUPTED
-    if state == STARTING and not is_locked(run_dir) and time.time() - status.get("updated", 0) > STARTING_GRACE_SECONDS:
-        return INTERRUPTED
+    if state == STARTING and not is_locked(run_dir):
+        updated = status.get("updated")
+        age = time.time() - updated if _is_number(updated) else float("inf")
+        if age > STARTING_GRACE_SECONDS or not _process_alive(status.get("child_pid")):
+            return INTERRUPTED
     return state
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _process_alive(pid: Any) -> bool:
+    """Whether the detached child `pid` still runs (True when unknown: it may be on another machine)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by the parent that started it) is gone too
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -63,6 +89,59 @@ def read_json(path: str | Path) -> Any:
         raise RunError(f"{path.name} is missing from {path.parent}") from None
     except (ValueError, UnicodeDecodeError):
         raise RunError(f"{path} is not valid JSON; the run folder is damaged") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_object(path: str | Path) -> dict[str, Any]:
+    """Read a JSON file that must hold an object; RunError names the file when it does not."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        path = Path(path)
+        raise RunError(f"{path.name} in {path.parent.name} holds a JSON {_json_kind(data)}, not an object; "
+                       "the run folder is damaged")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+# Which keys of a run's files must have which JSON types, so a damaged file is named, not crashed on.
+_NUMBER = (int, float)
+_SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "config.json": {"config": (dict,), "created": _NUMBER, "label_names": (list,), "device": (str,)},
+    "status.json": {"status": (str,), "error": (str, type(None)), "updated": _NUMBER, "pid": (int, type(None)),
+                    "child_pid": (int, type(None))},
+    "metrics.json": {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
+                     "train_samples_per_second": (*_NUMBER, type(None))},
+}
+
+
+def shape_problem(name: str, data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of run file `name` holding `data`, or None when it is usable."""
+    for key, types in _SHAPES.get(name, {}).items():
+        if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
+            return f"{name}: '{key}' holds a JSON {_json_kind(data[key])}"
+    if name == "metrics.json":
+        rows = [r for r in data.get("validation") or []] + [data.get("test") or {}]
+        for row in rows:
+            if not isinstance(row, dict):
+                return f"{name}: a validation entry is a JSON {_json_kind(row)}, not an object"
+            for key in ("accuracy", "precision", "recall", "f1", "step", "epoch"):
+                if key in row and not (_is_number(row[key]) or row[key] is None):
+                    return f"{name}: '{key}' is not a number"
+    return None
+
+
+def read_run_file(path: str | Path) -> dict[str, Any]:
+    """A run file (config, status or metrics) that parses and has the expected shape, else RunError."""
+    path = Path(path)
+    data = read_object(path)
+    problem = shape_problem(path.name, data)
+    if problem:
+        raise RunError(f"{problem} in run {path.parent.name}; the run folder is damaged")
+    return data
 
 
 def slugify(text: str) -> str:
@@ -126,37 +205,42 @@ def _best_validation(metrics: dict[str, Any]) -> dict[str, float]:
     history = metrics.get("validation") or []
     if not history:
         return {}
-    return max(history, key=lambda m: m.get("f1", 0.0))
+    return max(history, key=lambda m: m.get("f1") or 0.0)
 
 
 def run_info(path: str | Path) -> RunInfo:
     """Summarise one run folder; damaged files give an `unreadable` status instead of an error."""
     path = Path(path)
     try:
-        config = read_json(path / "config.json")
-        status = read_json(path / "status.json")
-    except RunError as exc:
-        return RunInfo(path, "unreadable", path.stat().st_mtime, "?", "?", "?", None, None, None, None, str(exc))
-    try:
-        metrics = read_json(path / "metrics.json")
-    except RunError:
-        metrics = {}
+        config = read_run_file(path / "config.json")
+        status = read_run_file(path / "status.json")
+        metrics = read_run_file(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    except (RunError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, RunError) else f"cannot read the run folder: {exc.strerror or exc}"
+        return RunInfo(path, "unreadable", _mtime(path), "?", "?", "?", None, None, None, None, reason)
     val = _best_validation(metrics)
     test = metrics.get("test") or {}
     cfg = config.get("config", {})
     return RunInfo(
         path=path,
         status=effective_status(path, status),
-        created=config.get("created", path.stat().st_mtime),
-        model=cfg.get("model", "?"),
-        dataset=cfg.get("dataset", "?"),
-        device=config.get("device", "?"),
+        created=config.get("created", _mtime(path)),
+        model=str(cfg.get("model", "?")),
+        dataset=str(cfg.get("dataset", "?")),
+        device=str(config.get("device", "?")),
         val_accuracy=val.get("accuracy"),
         val_f1=val.get("f1"),
         test_accuracy=test.get("accuracy"),
         test_f1=test.get("f1"),
         error=status.get("error"),
     )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def list_runs(root: str | Path) -> list[RunInfo]:
@@ -201,17 +285,17 @@ class Run:
     @property
     def config_record(self) -> dict[str, Any]:
         """config.json: the effective config, library versions, device."""
-        return read_json(self.path / "config.json")
+        return read_run_file(self.path / "config.json")
 
     @property
     def status(self) -> dict[str, Any]:
-        return read_json(self.path / "status.json")
+        return read_run_file(self.path / "status.json")
 
     @property
     def metrics(self) -> dict[str, Any]:
         """metrics.json, or an empty dict while the run has written none."""
         path = self.path / "metrics.json"
-        return read_json(path) if path.exists() else {}
+        return read_run_file(path) if path.exists() else {}
 
     @property
     def model_dir(self) -> Path:
@@ -234,10 +318,15 @@ class Run:
         return rows
 
     def train_config(self):
-        """The run's TrainConfig."""
+        """The run's TrainConfig; RunError when config.json holds settings this version cannot use."""
         from core.config import TrainConfig
+        from core.errors import ConfigError
 
-        return TrainConfig.from_dict(self.config_record.get("config", {}))
+        try:
+            return TrainConfig.from_dict(self.config_record.get("config", {}))
+        except ConfigError as exc:
+            raise RunError(f"config.json of run {self.path.name} holds invalid settings ({exc}); "
+                           "the run folder is damaged or from another version") from None
 
 
 def load_run(ref: str | Path, root: str | Path = "runs") -> Run:
@@ -259,8 +348,8 @@ def estimate_train_seconds(root: str | Path, model: str, device: str, train_samp
         if info.model != model or info.device != device:
             continue
         try:
-            rate = float(read_json(info.path / "metrics.json").get("train_samples_per_second") or 0)
-        except RunError:
+            rate = float(read_run_file(info.path / "metrics.json").get("train_samples_per_second") or 0)
+        except (RunError, OSError):
             continue
         if rate > 0:
             return train_samples * epochs / rate, info.name
