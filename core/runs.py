@@ -214,10 +214,12 @@ def run_info(path: str | Path) -> RunInfo:
     try:
         config = read_run_file(path / "config.json")
         status = read_run_file(path / "status.json")
+    except RunError as exc:
+        return RunInfo(path, "unreadable", _mtime(path), "?", "?", "?", None, None, None, None, str(exc))
+    try:  # without usable metrics the run is still listed, with no figures (the report says why)
         metrics = read_run_file(path / "metrics.json") if (path / "metrics.json").exists() else {}
-    except (RunError, OSError) as exc:
-        reason = str(exc) if isinstance(exc, RunError) else f"cannot read the run folder: {exc.strerror or exc}"
-        return RunInfo(path, "unreadable", _mtime(path), "?", "?", "?", None, None, None, None, reason)
+    except RunError:
+        metrics = {}
     val = _best_validation(metrics)
     test = metrics.get("test") or {}
     cfg = config.get("config", {})
