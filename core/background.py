@@ -7,35 +7,55 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.config import TrainConfig, save_toml
 from core.errors import RunError
-from core.events import TERMINAL_EVENTS, Event, parse_events
-from core.runs import STARTING, Run, create_run_dir, effective_status, read_run_file, write_json_atomic, write_status
+from core.events import TERMINAL_EVENTS, Event, StageChanged, parse_events
+from core.format import stop_note
+from core.runs import (
+    RUNNING,
+    STARTING,
+    STOPPED,
+    Run,
+    create_run_dir,
+    effective_status,
+    process_alive,
+    read_run_file,
+    write_json_atomic,
+    write_status,
+)
+from core.stopping import STOP_FILE
 
 FOLLOW_POLL_SECONDS = 0.3
 
 
-def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run: Path | None = None) -> Path:
+def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run: Path | None = None,
+                   auto_batch: bool = False) -> Path:
     """Start training in a new process and session (it survives SIGHUP and the terminal closing).
 
-    Returns the run folder at once; the child writes events.jsonl, status.json and train.log there,
-    and its stdout/stderr go to `process.log`.
+    What can be checked here is checked first (the model, max_length, the runs folder, a local data
+    file), so bad input is an error now rather than a failed run later. Returns the run folder at once;
+    the child writes events.jsonl, status.json and train.log there, and its stdout/stderr go to `process.log`.
     """
     from core.distributed import launch_command, needs_launcher
+    from core.preflight import check_data, preflight
 
     if resume_run is not None:
         run_dir = Path(resume_run)
         args = ["resume", str(run_dir)]
         config = Run(run_dir).train_config()
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
     else:
+        preflight(config, runs_root)
+        check_data(config)
         run_dir = create_run_dir(runs_root, config.model, config.dataset)
         job = save_toml(config, run_dir / "job.toml")
         # Listed at once (the process rewrites it in full once its data and model are loaded).
         write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
-        args = ["train", "--config", str(job), "--run-dir", str(run_dir)]
+        args = ["train", "--config", str(job), "--run-dir", str(run_dir)] + (["--auto-batch"] if auto_batch else [])
     command = [sys.executable, "-m", "core.cli", *args]
     if needs_launcher(config):
         # N processes through accelerate, watched by a supervisor that records a failing rank's message.
@@ -53,53 +73,101 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     return run_dir
 
 
-def request_stop(run_dir: str | Path) -> str:
-    """Ask a run in another process to stop at its next step and save; returns what was done."""
-    from core.job import STOP_FILE
+def current_stage(run_dir: str | Path) -> str | None:
+    """The stage of a run's latest StageChanged event (read from the end of events.jsonl)."""
+    path = Path(run_dir) / "events.jsonl"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(fh.seek(0, os.SEEK_END) - 65536, 0))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for event in reversed(parse_events(lines)):
+        if isinstance(event, StageChanged):
+            return event.stage
+    return None
 
-    run_dir = Path(run_dir)
+
+def request_stop(run_dir: str | Path, wait: float = 5.0) -> str:
+    """Ask a run in another process to stop and save what it has; returns what will happen, in one line.
+
+    A detached run still starting may be killed by the signal before it can handle it: then its status
+    is recorded as stopped here, so it never stays `starting`.
+    """
+    from core.lock import is_locked
+
+    run_dir = Run(run_dir).path
     status = read_run_file(run_dir / "status.json")
     state = effective_status(run_dir, status)
-    if state not in ("running", STARTING):
+    if state not in (RUNNING, STARTING):
         raise RunError(f"run {run_dir.name} is not running (it is {state})")
     (run_dir / STOP_FILE).touch()
-    pid = status.get("pid") if state == "running" else status.get("child_pid")
+    pid = status.get("pid") if state == RUNNING else status.get("child_pid")
     if pid:
         try:
             os.kill(int(pid), signal.SIGTERM)  # the training process treats SIGTERM as Stop & save
         except (ProcessLookupError, PermissionError):
             pass  # another machine or already gone: the stop file does the job
-    return f"asked run {run_dir.name} to stop at its next step and save"
+    if state == STARTING:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not is_locked(run_dir) and process_alive(pid):
+            time.sleep(0.05)
+        if not is_locked(run_dir) and not process_alive(pid):
+            current = read_run_file(run_dir / "status.json")
+            if current.get("status") == STARTING:
+                write_status(run_dir, STOPPED, "stopped before it started; nothing was saved")
+                return f"run {run_dir.name} stopped before it started; nothing was saved"
+    return f"asked run {run_dir.name} to stop: {stop_note(current_stage(run_dir))}"
+
+
+class EventFollower:
+    """Reads a run's events.jsonl as it grows, keeping its place between calls (and across a Ctrl+C)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "events.jsonl"
+        self.offset = 0
+        self._partial = b""
+        self.queue: deque[Event] = deque()
+
+    def read(self) -> None:
+        """Queue the complete lines written since the last read (a half-written last line waits)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read()
+        self.offset += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        self.queue.extend(parse_events([line.decode("utf-8", "replace") for line in lines]))
+
+    def run_ended(self) -> bool:
+        """True once the run's process is no longer running and every written event has been read."""
+        try:
+            state = effective_status(self.run_dir, read_run_file(self.run_dir / "status.json"))
+        except RunError:
+            state = "unknown"
+        if state in (RUNNING, STARTING):
+            return False
+        return not self.path.exists() or self.path.stat().st_size == self.offset
 
 
 def follow_events(run_dir: str | Path, stop: Callable[[], bool] = lambda: False,
-                  poll: float = FOLLOW_POLL_SECONDS) -> Iterator[Event]:
+                  poll: float = FOLLOW_POLL_SECONDS, follower: EventFollower | None = None) -> Iterator[Event]:
     """Every event of a run, then new ones as they are written, until the run ends or `stop()`.
 
-    A partly written last line waits for its end; a run whose process died without a final event
-    ends the iteration once its status says so.
+    A run whose process died without a final event ends the iteration once its status says so. Pass a
+    `follower` to continue where an interrupted iteration left off.
     """
-    path = Path(run_dir) / "events.jsonl"
-    offset, pending = 0, b""
+    follower = follower or EventFollower(run_dir)
     while True:
-        if path.exists():
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-            offset += len(chunk)
-            data = pending + chunk
-            lines = data.split(b"\n")
-            pending = lines.pop()  # no newline yet: maybe half written
-            for event in parse_events([line.decode("utf-8", "replace") for line in lines]):
-                yield event
-                if isinstance(event, TERMINAL_EVENTS):
-                    return
-        if stop():
-            return
-        try:
-            state = effective_status(Path(run_dir), read_run_file(Path(run_dir) / "status.json"))
-        except RunError:
-            state = "unknown"
-        if state not in ("running", STARTING) and path.exists() and path.stat().st_size == offset:
+        follower.read()
+        while follower.queue:
+            event = follower.queue.popleft()
+            yield event
+            if isinstance(event, TERMINAL_EVENTS):
+                return
+        if stop() or follower.run_ended():
             return
         time.sleep(poll)

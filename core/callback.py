@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from transformers import TrainerCallback
 
 from core.distributed import any_rank
 from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
 from core.metrics import REPORTED, MetricsComputer
+from core.stopping import StoppedEarly, StopSignal
 
 
 class EventCallback(TrainerCallback):
@@ -20,20 +19,18 @@ class EventCallback(TrainerCallback):
     def __init__(
         self,
         emit: Callable[[Event], None],
-        stop_event: threading.Event,
+        stop: StopSignal,
         metrics: MetricsComputer,
         samples_per_step: int,
         log_interval: float | None = 1.0,
         gpu_memory: Callable[[], tuple[int, int] | None] | None = None,
-        stop_file: Path | None = None,
     ):
         self.emit = emit
-        self.stop_event = stop_event
+        self.stop = stop  # this process's Event, or the run's stop file written by another process
         self.metrics = metrics
         self.samples_per_step = samples_per_step
         self.log_interval = log_interval  # None: the Trainer's logging_steps decide
         self.gpu_memory = gpu_memory
-        self.stop_file = stop_file  # another process (attached app, `sentitune stop`) asks by creating it
         self.stopped = False
         self._start_step = self._last_step = 0
         self.in_training = False
@@ -49,11 +46,11 @@ class EventCallback(TrainerCallback):
         self.in_training = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop_file is not None and not self.stop_event.is_set() and self.stop_file.exists():
-            self.stop_event.set()
-        if args.world_size > 1 and not self.stopped and any_rank(self.stop_event.is_set()):
-            self.stop_event.set()  # a stop seen by any rank stops every rank at this same step
-        if self.stop_event.is_set() and not self.stopped:
+        requested = self.stop.requested()
+        if args.world_size > 1 and not self.stopped and any_rank(requested):
+            self.stop.event.set()  # a stop seen by any rank stops every rank at this same step
+            requested = True
+        if requested and not self.stopped:
             # Evaluate and checkpoint the model so far, then leave the loop.
             self.stopped = True
             control.should_training_stop = True
@@ -75,6 +72,17 @@ class EventCallback(TrainerCallback):
             control.should_evaluate = False
             control.should_save = False
         return control
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        # Scoring the baseline or the test split can take minutes: a stop cuts it short (every rank together).
+        # Validation inside training runs to its end; the stop then lands at the next step.
+        if self.in_training:
+            return
+        requested = self.stop.requested()
+        if args.world_size > 1:
+            requested = any_rank(requested)
+        if requested:
+            raise StoppedEarly
 
     def training_seconds(self) -> float:
         """Wall time in the optimizer loop, evaluation excluded."""

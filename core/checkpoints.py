@@ -12,6 +12,11 @@ from core.errors import RunError
 REQUIRED = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
 
 
+def checkpoint_step(path: Path) -> int:
+    """The optimizer step a `checkpoint-<step>` folder was written at."""
+    return int(Path(path).name.rsplit("-", 1)[-1])
+
+
 def is_complete(checkpoint: Path) -> bool:
     """True when every file needed to resume exists and the trainer state parses."""
     if not all((checkpoint / name).exists() for name in REQUIRED):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.config import TrainConfig, load_toml
 from core.errors import ConfigError, CoreError
-from core.format import clip, format_confusion, format_event, format_metrics
+from core.format import format_confusion, format_event, format_metrics, one_line, printable, stop_note
 
 COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume")
 
@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"sentitune: error: {message} (see sentitune {self.prog.split()[-1]} --help)\n")
+        self.exit(2, printable(f"sentitune: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,16 +116,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
+    # Ctrl+C and SIGTERM become a stop request from the first moment of a training command, before the
+    # heavy imports: a detached run stopped while it starts must still end `stopped`.
+    args.stop, args.printer, previous = None, None, {}
+    if args.command in ("train", "resume"):
+        args.stop = threading.Event()
+        args.printer = _JsonPrinter() if args.json else _ProgressPrinter()
+        previous = _install_stop_handlers(args.stop, args.printer)
     try:
         return COMMAND_FUNCS[args.command](args)
     except CoreError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"sentitune: {_one_line(exc)}", file=sys.stderr)
+        say(f"sentitune: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("sentitune: interrupted", file=sys.stderr)
+        say("sentitune: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def say(text: str = "", file=None) -> None:
+    """Print a line that may hold user text (file names, labels, reviews) with control characters made visible."""
+    print(printable(text), file=file or sys.stdout, flush=True)
 
 
 def _one_line(exc: CoreError) -> str:
@@ -141,18 +156,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.train import train, train_auto_batch
 
     config = config_from_args(args)
+    if args.auto_batch and needs_launcher(config):
+        raise ConfigError({"auto_batch": "--auto-batch retries a single process; with several processes "
+                                         "lower batch_size yourself"})
     if needs_launcher(config) and not args.detach:
         return _launch_and_follow(config, args)
     if args.detach:
         from core.background import start_detached
 
-        run_dir = start_detached(config, args.output_dir)
-        print(json.dumps({"event": "Detached", "run_dir": str(run_dir)}) if args.json else
-              f"training in the background; follow it with: sentitune attach {run_dir}\nrun folder: {run_dir}")
+        run_dir = start_detached(config, args.output_dir, auto_batch=args.auto_batch)
+        if args.json:
+            print(json.dumps({"event": "Detached", "run_dir": str(run_dir)}))
+        else:
+            say(f"training in the background; follow it with: sentitune attach {run_dir}\nrun folder: {run_dir}")
         return 0
     run = train_auto_batch if args.auto_batch else train
-    return _run_foreground(args, lambda printer, stop: run(
-        config, args.output_dir, on_event=printer, stop_event=stop, run_dir=args.run_dir))
+    return _run_foreground(args, lambda: run(
+        config, args.output_dir, on_event=args.printer, stop_event=args.stop, run_dir=args.run_dir))
 
 
 def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
@@ -163,34 +183,42 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
     import os
 
     from core.background import follow_events, request_stop, start_detached
-    from core.runs import run_info
 
     run_dir = start_detached(config, args.output_dir)
-    printer = _JsonPrinter() if args.json else _ProgressPrinter()
     asked = False
-    while True:
-        try:
-            for event in follow_events(run_dir):
-                printer(event)
-            break
-        except KeyboardInterrupt:
-            if asked:
-                try:
-                    os.killpg(int((run_dir / "launcher.pid").read_text()), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-                print("sentitune: aborted", file=sys.stderr)
-                return 130
+
+    def pass_stop_on() -> bool:
+        nonlocal asked
+        if args.stop.is_set() and not asked:  # the first Ctrl+C (already announced): tell every rank
             asked = True
             try:
-                printer.note(request_stop(run_dir) + " (Ctrl+C again aborts)")
+                request_stop(run_dir)
             except CoreError as exc:
-                printer.note(str(exc))
-    state = run_info(run_dir).status
+                args.printer.note(str(exc))
+        return False
+
+    try:
+        for event in follow_events(run_dir, stop=pass_stop_on):
+            args.printer(event)
+    except KeyboardInterrupt:  # the second Ctrl+C
+        try:
+            os.killpg(int((run_dir / "launcher.pid").read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        say("sentitune: aborted", file=sys.stderr)
+        return 130
     if not args.json:
-        print(f"run folder: {run_dir}")
-    if state == "failed":
-        print(f"sentitune: {run_info(run_dir).error}", file=sys.stderr)
+        say(f"run folder: {run_dir}")
+    return _exit_for_run(run_dir)
+
+
+def _exit_for_run(run_dir: Path) -> int:
+    """0 for a run that finished or stopped, 1 (with its error) for one that failed."""
+    from core.runs import run_info
+
+    info = run_info(run_dir)
+    if info.status in ("failed", "interrupted", "unreadable"):
+        say(f"sentitune: run {run_dir.name} {info.status}: {info.error or 'see its train.log'}", file=sys.stderr)
         return 1
     return 0
 
@@ -203,57 +231,76 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.detach:
         from core.background import start_detached
         from core.checkpoints import last_complete_checkpoint
+        from core.train import check_resumable
 
         last_complete_checkpoint(run_dir)  # fail here, not in the background, when there is none
+        check_resumable(run_dir)
         start_detached(None, args.output_dir, resume_run=run_dir)
-        print(f"resuming in the background; follow it with: sentitune attach {run_dir}")
+        say(f"resuming in the background; follow it with: sentitune attach {run_dir}")
         return 0
-    return _run_foreground(args, lambda printer, stop: resume(run_dir, on_event=printer, stop_event=stop))
+    return _run_foreground(args, lambda: resume(run_dir, on_event=args.printer, stop_event=args.stop))
 
 
 def _run_foreground(args: argparse.Namespace, job) -> int:
-    """Run a training job with progress printing and Ctrl+C / SIGTERM handled as Stop & save."""
-    stop = threading.Event()
-    printer = _JsonPrinter() if args.json else _ProgressPrinter()
-    previous = _install_stop_handlers(stop, printer)
-    try:
-        result = job(printer, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if not args.json:
-        print(f"run folder: {result.run_dir}")
+    """Run a training job with progress printing; Ctrl+C / SIGTERM (handled since `main`) are Stop & save."""
+    result = job()
+    if result.run_dir is None:
+        say("stopped before the run folder was made; nothing was saved")
+    elif not args.json:
+        say(f"run folder: {result.run_dir}")
     return 0
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from core.background import follow_events
-    from core.runs import resolve_run, run_info
+    from core.background import EventFollower, follow_events
+    from core.errors import RunError
+    from core.runs import STARTING, Run, effective_status, read_run_file, resolve_run
 
-    run_dir = resolve_run(args.run, args.output_dir)
+    run_dir = Run(resolve_run(args.run, args.output_dir)).path
     printer = _JsonPrinter() if args.json else _ProgressPrinter()
-    try:
-        for event in follow_events(run_dir):
-            printer(event)
-    except KeyboardInterrupt:
-        print(f"detached; the run goes on (sentitune stop {run_dir.name} stops it)", file=sys.stderr)
-        return 0
-    state = run_info(run_dir).status
+    while True:
+        state = effective_status(run_dir, read_run_file(run_dir / "status.json"))
+        if not (run_dir / "events.jsonl").exists() and state not in ("running", STARTING):
+            raise RunError(f"run {run_dir.name} is {state} and has no events.jsonl to show; "
+                           f"sentitune evaluate {run_dir.name} or the report shows its results")
+        try:
+            for event in follow_events(run_dir, follower=EventFollower(run_dir)):
+                printer(event)
+        except KeyboardInterrupt:
+            say(f"detached; the run goes on (sentitune stop {run_dir.name} stops it)", file=sys.stderr)
+            return 0
+        retry = _retry_of(run_dir)
+        if retry is None:
+            break
+        printer.note(f"run {run_dir.name} ran out of GPU memory and was retried as {retry.name}; following it")
+        run_dir = retry
     if not args.json:
-        print(f"run {run_dir.name} is {state}")
-    return 0
+        say(f"run {run_dir.name} is {effective_status(run_dir, read_run_file(run_dir / 'status.json'))}")
+    return _exit_for_run(run_dir)
+
+
+def _retry_of(run_dir: Path) -> Path | None:
+    """The run an out-of-memory failure was retried as (train --auto-batch), if any."""
+    from core.errors import RunError
+    from core.runs import read_run_file
+
+    try:
+        retry = read_run_file(run_dir / "status.json").get("retry_run")
+    except RunError:
+        return None
+    return Path(retry) if isinstance(retry, str) and Path(retry).is_dir() else None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from core.background import request_stop
     from core.runs import resolve_run
 
-    print(request_stop(resolve_run(args.run, args.output_dir)))
+    say(request_stop(resolve_run(args.run, args.output_dir)))
     return 0
 
 
 def _install_stop_handlers(stop: threading.Event, printer) -> dict:
-    """First Ctrl+C (or SIGTERM) stops at the next step and saves; a second Ctrl+C aborts."""
+    """First Ctrl+C (or SIGTERM) asks for a stop; a second Ctrl+C aborts."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
@@ -261,7 +308,7 @@ def _install_stop_handlers(stop: threading.Event, printer) -> dict:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
-        printer.note("stopping at the next step; the model so far will be evaluated and saved (Ctrl+C again aborts)")
+        printer.note(f"stopping: {stop_note(printer.stage)} (Ctrl+C again aborts)")
 
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -269,40 +316,58 @@ def _install_stop_handlers(stop: threading.Event, printer) -> dict:
     return previous
 
 
-class _JsonPrinter:
-    """Prints each event as one JSON line."""
+class _Printer:
+    """Prints events; remembers the run's stage so a stop can say what it will do."""
+
+    stage: str | None = None
 
     def __call__(self, event) -> None:
+        if type(event).__name__ == "StageChanged":
+            self.stage = event.stage
+        self.show(event)
+
+    def show(self, event) -> None:
+        raise NotImplementedError
+
+    def note(self, message: str) -> None:
+        raise NotImplementedError
+
+
+class _JsonPrinter(_Printer):
+    """Prints each event as one JSON line."""
+
+    def show(self, event) -> None:
         print(json.dumps(event.to_dict(), default=str), flush=True)
 
     def note(self, message: str) -> None:
         print(json.dumps({"event": "Note", "message": message}), file=sys.stderr, flush=True)
 
 
-class _ProgressPrinter:
+class _ProgressPrinter(_Printer):
     """One readable line per event."""
 
-    def __call__(self, event) -> None:
+    def show(self, event) -> None:
         line = format_event(event)
         if line:
-            print(line, flush=True)
+            say(line)
 
     def note(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        say(message, file=sys.stderr)
 
 
 # ---------------------------------------------------------------- predict / evaluate
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.errors import PredictError
-    from core.predict import Predictor, read_reviews, write_predictions_csv
+    from core.predict import Predictor, check_save_path, read_reviews, write_predictions_csv
     from core.runs import resolve_run
 
+    save = check_save_path(args.save, args.file) if args.save else None  # before any work is done
     texts = list(args.texts)
     if args.file:
         texts += read_reviews(args.file)[0]
     if not texts and not sys.stdin.isatty():
-        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
+        texts = [line for line in _read_stdin().splitlines() if line.strip()]
     if not texts:
         raise PredictError("give reviews to predict: sentitune predict RUN \"great film\" (or --file reviews.txt)")
     target = Path(args.target)
@@ -314,26 +379,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(p.to_dict()))
         else:
-            print(f"{p.label:<10} {p.confidence:6.1%}  {clip(p.text, 70)}")
-    if args.save:
-        write_predictions_csv(predictions, args.save)
+            say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
+    if save:
+        write_predictions_csv(predictions, save)
         if not args.json:
-            print(f"saved {len(predictions)} predictions to {args.save}")
+            say(f"saved {len(predictions)} predictions to {save}")
     return 0
+
+
+def _read_stdin() -> str:
+    """Standard input as text, whatever its encoding (bytes that fit none become replacement characters)."""
+    from core.textfile import decode_lenient
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    return decode_lenient(buffer.read()) if buffer is not None else sys.stdin.read()
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.evaluate import evaluate_run
     from core.runs import load_run
 
-    report = evaluate_run(load_run(args.run, args.output_dir), args.dataset)
+    report = evaluate_run(load_run(args.run, args.output_dir), args.dataset, on_progress=_Progress("scored"))
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{report['dataset']}: {report['n']} reviews")
-    print(format_metrics(report))
-    print(format_confusion(report["confusion_matrix"], report["label_names"]))
+    say(f"{report['dataset']}: {report['n']} reviews")
+    say(format_metrics(report))
+    say(format_confusion(report["confusion_matrix"], report["label_names"]))
     return 0
+
+
+class _Progress:
+    """`done/total` on standard error about once a second, for lists long enough to wait for."""
+
+    def __init__(self, verb: str, min_total: int = 2000, interval: float = 1.0):
+        self.verb, self.min_total, self.interval, self.last = verb, min_total, interval, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if total < self.min_total or (now - self.last < self.interval and done < total):
+            return
+        self.last = now
+        end = "\n" if done >= total or not sys.stderr.isatty() else "\r"
+        print(f"{self.verb} {done:,}/{total:,} reviews", end=end, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- data / runs
@@ -358,21 +448,21 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(json.dumps({"source": data.source, "notes": data.notes, "cleaning": asdict(data.cleaning),
                           "label_names": data.label_names, **asdict(stats)}))
         return 0
-    print(f"source: {data.source}")
+    say(f"source: {data.source}")
     for line in data.notes:
-        print(line)
-    print("cleaning: " + "; ".join(data.cleaning.lines()))
-    print("split       rows  " + "  ".join(f"{n:>10}" for n in data.label_names))
+        say(line)
+    say("cleaning: " + "; ".join(data.cleaning.lines()))
+    say("split       rows  " + "  ".join(f"{n:>10}" for n in data.label_names))
     for split, count in stats.rows.items():
-        print(f"{split:<10} {count:>5}  " + "  ".join(f"{stats.balance[split][n]:>10}" for n in data.label_names))
+        say(f"{split:<10} {count:>5}  " + "  ".join(f"{stats.balance[split][n]:>10}" for n in data.label_names))
     c = stats.chars
-    print(f"characters: mean {c.mean:.0f}, median {c.p50:.0f}, p95 {c.p95:.0f}, max {c.max}")
+    say(f"characters: mean {c.mean:.0f}, median {c.p50:.0f}, p95 {c.p95:.0f}, max {c.max}")
     if stats.tokens:
         t = stats.tokens
-        print(f"tokens: mean {t.mean:.0f}, median {t.p50:.0f}, p95 {t.p95:.0f}, max {t.max}; "
+        say(f"tokens: mean {t.mean:.0f}, median {t.p50:.0f}, p95 {t.p95:.0f}, max {t.max}; "
               f"{stats.truncated_share:.1%} truncated at max_length {config.max_length}")
     if note:
-        print(note)
+        say(note)
     return 0
 
 
@@ -385,15 +475,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(json.dumps({**r.__dict__, "path": str(r.path), "name": r.name}))
         return 0
     if not runs:
-        print(f"no runs in {args.output_dir}")
+        say(f"no runs in {args.output_dir}")
         return 0
 
     def pct(v):
         return f"{v:.3f}" if v is not None else "-"
 
-    print(f"{'run':<52} {'status':<10} {'val acc':>7} {'val f1':>7} {'test acc':>8} {'test f1':>7}")
+    say(f"{'run':<52} {'status':<10} {'val acc':>7} {'val f1':>7} {'test acc':>8} {'test f1':>7}")
     for r in runs:
-        print(f"{r.name:<52} {r.status:<10} {pct(r.val_accuracy):>7} {pct(r.val_f1):>7} "
+        say(f"{r.name:<52} {r.status:<10} {pct(r.val_accuracy):>7} {pct(r.val_f1):>7} "
               f"{pct(r.test_accuracy):>8} {pct(r.test_f1):>7}")
     return 0
 

@@ -60,7 +60,9 @@ class TrainConfig:
     gradient_accumulation: int = _opt(
         1, "optimisation", "Steps whose gradients add up before one optimizer update.", min=1, max=1024,
     )
-    seed: int = _opt(42, "optimisation", "Seed for sampling, splitting, initialisation and shuffling.", min=0)
+    seed: int = _opt(
+        42, "optimisation", "Seed for sampling, splitting, initialisation and shuffling.", min=0, max=2**32 - 1,
+    )
     eval_steps: int = _opt(
         0, "evaluation", "Evaluate (and checkpoint) every N optimizer steps; 0 means once per epoch.", min=0,
     )
@@ -72,6 +74,9 @@ class TrainConfig:
         0, "evaluation", "Cap on validation rows scored each epoch (a seeded sample); 0 scores them all.", min=0,
     )
     baseline: bool = _opt(True, "evaluation", "Score the untuned model on the test split first, to show the gain.")
+    baseline_samples: int = _opt(
+        2000, "evaluation", "Test reviews the untuned model is scored on (a seeded sample); 0 scores them all.", min=0,
+    )
     logging_steps: int = _opt(
         0, "evaluation", "Report progress every N steps; 0 reports about once a second.", min=0,
     )
@@ -286,11 +291,17 @@ def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError({"config": f"{path} is not valid TOML ({exc})"}) from None
     flat: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for key, value in raw.items():
-        if isinstance(value, dict) and key in GROUPS:
-            flat.update(value)
-        else:
-            flat[key] = value
+        items = value.items() if isinstance(value, dict) and key in GROUPS else [(key, value)]
+        table = f"[{key}]" if isinstance(value, dict) and key in GROUPS else "the top level"
+        for name, item in items:
+            if name in flat:
+                errors[name] = f"set twice in {path.name} (in {where[name]} and in {table}); keep one"
+            flat[name], where[name] = item, table
+    if errors:
+        raise ConfigError(errors)
     return TrainConfig.from_dict(flat, base=base)
 
 

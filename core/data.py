@@ -81,10 +81,23 @@ def is_local_source(source: str) -> bool:
     return Path(source).exists() or source.lower().endswith(LOCAL_SUFFIXES) or source.startswith((".", "/", "~"))
 
 
+def hub_offline() -> bool:
+    """Whether the user turned the Hub off (HF_HUB_OFFLINE): then only cached copies are used."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers, checked quickly (the libraries retry for ~30 s otherwise)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    """Whether the Hugging Face Hub answers, checked quickly (the libraries retry for ~30 s otherwise).
+
+    Behind an HTTPS proxy a direct connection fails where the libraries would work: then assume it answers.
+    """
+    if hub_offline():
         return False
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return True
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
@@ -93,46 +106,65 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _read_local(path: Path) -> pd.DataFrame:
+def _read_local(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """One file's rows, and notes on how it was read (a detected encoding, NULs removed)."""
+    import io
+
+    from core.textfile import NotText, read_text
+
     suffix = path.suffix.lower()
+    if suffix not in LOCAL_SUFFIXES:
+        raise DatasetError(f"{path}: unsupported file type; use one of {', '.join(LOCAL_SUFFIXES)}")
+    notes: list[str] = []
     try:
-        if suffix in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig")
-        if suffix == ".jsonl":
-            return pd.read_json(path, lines=True, encoding="utf-8")
-        if suffix == ".json":
-            try:
-                return pd.read_json(path, encoding="utf-8")
-            except ValueError:
-                return pd.read_json(path, lines=True, encoding="utf-8")
         if suffix == ".parquet":
-            return pd.read_parquet(path)
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path} is not UTF-8 text; re-save it with UTF-8 encoding") from None
+            return pd.read_parquet(path), notes
+        decoded = read_text(path)
+        if decoded.note:
+            notes.append(f"{path.name}: {decoded.note}")
+        text = io.StringIO(decoded.text)
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(text, sep="\t" if suffix == ".tsv" else ","), notes
+        if suffix == ".jsonl":
+            return pd.read_json(text, lines=True), notes
+        try:
+            return pd.read_json(text), notes
+        except ValueError:
+            return pd.read_json(io.StringIO(decoded.text), lines=True), notes
+    except NotText as exc:
+        raise DatasetError(f"{exc}; give a .csv, .tsv, .json, .jsonl or .parquet file of reviews") from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path} is empty; it needs a header row and labelled rows") from None
-    except (ValueError, pd.errors.ParserError, OSError) as exc:
+    except IsADirectoryError:
+        raise DatasetError(f"{path} is a folder, not a file") from None
+    except (ValueError, pd.errors.ParserError, OSError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(f"cannot read {path} as {suffix[1:]}: {first}") from None
-    raise DatasetError(f"{path}: unsupported file type; use one of {', '.join(LOCAL_SUFFIXES)}")
 
 
-def _load_local(source: str) -> pd.DataFrame:
-    path = Path(source).expanduser()
-    if not path.exists():
+def check_local_source(source: str) -> None:
+    """DatasetError when `source` names a local file or folder that is not there (hub names pass)."""
+    if is_local_source(source) and not Path(source).expanduser().exists():
         raise DatasetError(f"dataset file not found: {source}")
+
+
+def _load_local(source: str) -> tuple[pd.DataFrame, list[str]]:
+    check_local_source(source)
+    path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_SUFFIXES and p.is_file())
         if not files:
             raise DatasetError(f"folder {source} holds no {', '.join(LOCAL_SUFFIXES)} files")
-        return pd.concat([_read_local(p) for p in files], ignore_index=True)
+        parts = [_read_local(p) for p in files]
+        return pd.concat([frame for frame, _ in parts], ignore_index=True), [n for _, notes in parts for n in notes]
     return _read_local(path)
 
 
 def _load_hub(config: TrainConfig, pool: int | None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Rows from the hub dataset's train split (or its first split), sampled down to `pool` rows."""
     name = config.dataset
-    if not hub_reachable():
+    offline = hub_offline()
+    if not offline and not hub_reachable():
         raise DatasetError(
             f"cannot reach the Hugging Face Hub to download dataset '{name}'; "
             "train offline from a local file instead: --dataset reviews.csv (or set HF_HUB_OFFLINE=1 to use a cached copy)"
@@ -141,11 +173,27 @@ def _load_hub(config: TrainConfig, pool: int | None) -> tuple[pd.DataFrame, dict
 
     try:
         loaded = datasets.load_dataset(name, config.dataset_config or None)
-    except (ConnectionError, TimeoutError) as exc:
-        raise DatasetError(f"download of dataset '{name}' failed ({exc}); use a local file: --dataset reviews.csv") from None
-    except Exception as exc:  # datasets raises many types for a bad name or config
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"cannot load dataset '{name}': {first}") from None
+    except Exception as exc:
+        if offline:  # datasets reads its cache only; whatever failed, the dataset is not there
+            raise DatasetError(
+                f"dataset '{name}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it cannot "
+                "be downloaded; unset HF_HUB_OFFLINE to download it, or use a local file: --dataset reviews.csv"
+            ) from None
+        raise _hub_error(name, exc) from None
+    return _sampled_hub_split(loaded, config, pool)
+
+
+def _hub_error(name: str, exc: Exception) -> DatasetError:
+    """A failed hub download, worded by what went wrong (datasets raises many types for a bad name or config)."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return DatasetError(f"download of dataset '{name}' failed ({exc}); use a local file: --dataset reviews.csv")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatasetError(f"cannot load dataset '{name}': {first}")
+
+
+def _sampled_hub_split(loaded, config: TrainConfig, pool: int | None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    import datasets
+
     split = "train" if "train" in loaded else next(iter(loaded))
     ds = loaded[split]
     if pool and len(ds) > pool:
@@ -207,11 +255,42 @@ def join_text(parts: list[Any]) -> str:
     return out
 
 
+PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def plain_values(values: pd.Series, column: str, flag: str) -> pd.Series:
+    """The column with bytes decoded as UTF-8; DatasetError for nested values (lists, objects) or binary data."""
+    import numpy as np
+
+    if values.dtype != object or all(issubclass(t, PLAIN_TYPES) for t in set(map(type, values.values))):
+        return values
+    out = []
+    for row, value in enumerate(values.values, start=1):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise DatasetError(
+                    f"column '{column}' holds binary data that is not UTF-8 text (row {row}); "
+                    f"store it as text, or name another column with {flag}"
+                ) from None
+        elif isinstance(value, (dict, list, tuple, set, np.ndarray)):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            raise DatasetError(
+                f"column '{column}' holds nested values ({kind} in row {row}); "
+                f"flatten it to plain values, or name another column with {flag}"
+            )
+        out.append(value)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names: list[str] | None):
     """Join text, map labels, and drop empty, unlabelled, neutral and duplicate rows."""
     rows_read = len(frame)
-    texts = [join_text(list(row)) for row in frame[text_cols].itertuples(index=False, name=None)]
-    work = pd.DataFrame({"text": texts, "raw_label": frame[label_col].values})
+    columns = {c: plain_values(frame[c], c, "--text-columns") for c in text_cols}
+    labels = plain_values(frame[label_col], label_col, "--label-column")
+    texts = [join_text(list(row)) for row in zip(*(columns[c].values for c in text_cols))]
+    work = pd.DataFrame({"text": texts, "raw_label": labels.values})
     empty = work["text"] == ""
     work = work[~empty]
     missing = work["raw_label"].isna() | (work["raw_label"].astype(str).str.strip() == "")
@@ -264,8 +343,9 @@ class CleanRows:
 def load_clean(config: TrainConfig) -> CleanRows:
     """Load the source `config` names, pick its columns, map labels and clean every row."""
     pool = config.max_samples * 2 if config.max_samples else None
+    read_notes: list[str] = []
     if is_local_source(config.dataset):
-        raw, class_names = _load_local(config.dataset), {}
+        (raw, read_notes), class_names = _load_local(config.dataset), {}
         source = str(Path(config.dataset).expanduser())
     else:
         raw, class_names = _load_hub(config, pool)
@@ -274,6 +354,7 @@ def load_clean(config: TrainConfig) -> CleanRows:
         raise DatasetError(f"{config.dataset} has no rows")
     raw.columns = [str(c) for c in raw.columns]
     text_cols, label_col, notes = detect_columns(list(raw.columns), config)
+    notes = read_notes + notes
     rows, mapping, counts = clean(raw, text_cols, label_col, class_names.get(label_col))
     present = set(rows["label"].unique())
     if len(present) < 2:

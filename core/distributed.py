@@ -54,6 +54,14 @@ def main_first() -> Iterator[None]:
         yield
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (nothing to wait for with one process)."""
+    if world_size() > 1 and _initialised():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank when it is true on any, so all ranks stop at the same step."""
     if world_size() == 1 or not _initialised():

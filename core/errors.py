@@ -57,6 +57,7 @@ class OutOfMemoryError(TrainingError):
 
     title = "Out of GPU memory"
 
-    def __init__(self, message: str, retry_config=None):
+    def __init__(self, message: str, retry_config=None, run_dir=None):
         super().__init__(message)
         self.retry_config = retry_config
+        self.run_dir = run_dir  # the failed run's folder

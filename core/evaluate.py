@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ from core.metrics import evaluate_predictions
 from core.runs import Run
 
 
-def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64) -> dict[str, Any]:
-    """A metrics report for `run`'s model: on its test split, or on every row of `dataset`."""
+def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
+                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """A metrics report for `run`'s model: on its test split, or on every row of `dataset` (its `n` says how many)."""
     from core.data import load_clean, prepare
     from core.predict import Predictor
 
@@ -24,15 +26,13 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64) -> 
         loaded = load_clean(config.replace(dataset=dataset, dataset_config="", text_columns=(), label_column=""))
         names = loaded.mapping.names
         rows = loaded.rows
-        if config.max_samples and len(rows) > config.max_samples:
-            rows = rows.sample(n=config.max_samples, random_state=config.seed)
     unknown = [n for n in names if n not in predictor.label_names]
     if unknown:
         raise DatasetError(
             f"labels {', '.join(unknown)} of {dataset or config.dataset} are not ones the model knows "
             f"({', '.join(predictor.label_names)})"
         )
-    predictions = predictor.predict(rows["text"].tolist(), batch_size=batch_size)
+    predictions = predictor.predict(rows["text"].tolist(), batch_size=batch_size, on_progress=on_progress)
     y_true = [predictor.label_names.index(names[i]) for i in rows["label"]]
     y_pred = [predictor.label_names.index(p.label) for p in predictions]
     report = evaluate_predictions(y_true, y_pred, predictor.label_names)

@@ -112,6 +112,8 @@ class TrainingStopped(Event):
     run_dir: str
     step: int
     test: dict[str, float] | None
+    saved: bool | None = None
+    """Whether a model was saved; None in runs recorded before this was kept (then: whether it was tested)."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that reorder text.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: Any) -> str:
+    """`text` safe to show on a terminal: escape sequences and other control characters become visible `\\x1b`."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       str(text))
 
 
 def format_duration(seconds: float) -> str:
@@ -50,10 +60,27 @@ def format_event(event) -> str | None:
     if name == "TrainingFinished":
         return f"finished: {event.train_samples_per_second:.1f} train samples/s, training took {format_duration(event.train_runtime)}"
     if name == "TrainingStopped":
-        return f"stopped at step {event.step}" + ("; model saved" if event.test else "; no model saved")
+        saved = event.saved if event.saved is not None else bool(event.test)
+        if not saved:
+            return f"stopped at step {event.step}; no model saved" if event.step else "stopped before training began; no model saved"
+        return f"stopped at step {event.step}; model saved" + ("" if event.test else " (not tested)")
     if name == "TrainingFailed":
         return f"failed: {event.message}"
     return None
+
+
+STAGES_BEFORE_TRAINING = ("data", "model", "tokenize", "baseline", "retry")
+
+
+def stop_note(stage: str | None) -> str:
+    """What a stop request does in `stage` (the run's latest StageChanged.stage)."""
+    if stage in (None, "", *STAGES_BEFORE_TRAINING):
+        return "it stops before training begins; no model will be saved"
+    if stage == "test":
+        return "it stops scoring the test split; the model is saved without test metrics"
+    if stage == "save":
+        return "it is saving its model and ends in a moment"
+    return "it stops at its next step; the model so far will be evaluated, tested and saved"
 
 
 def format_confusion(matrix: list[list[int]], names: list[str]) -> str:
@@ -78,6 +105,11 @@ def format_batch(per_device: int, processes: int, accumulation: int) -> str:
 def clip(text: str, width: int) -> str:
     """`text` cut to `width` characters with an ellipsis."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def one_line(text: str, width: int) -> str:
+    """User text for a one-line display: whitespace collapsed, control characters made visible, clipped."""
+    return clip(printable(" ".join(str(text).split())), width)
 
 
 def format_time(timestamp: float) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.checkpoints import checkpoint_step
 from core.config import TrainConfig
 from core.events import (
     EvalCompleted,
@@ -20,15 +21,14 @@ from core.events import (
 )
 from core.metrics import REPORTED
 from core.runs import FINISHED, STOPPED, write_json_atomic, write_status
-
-STOP_FILE = "stop.request"  # created by another process to ask a run to stop and save
+from core.stopping import StoppedEarly, StopSignal
 
 
 @dataclass(frozen=True)
 class TrainResult:
     """How a run ended."""
 
-    run_dir: Path
+    run_dir: Path | None  # None when a stop came before the run folder was made
     status: str
     test: dict[str, Any] | None
 
@@ -40,24 +40,11 @@ def _gpu_memory() -> tuple[int, int] | None:
     return total - free, total
 
 
-def _check_stop(stop_event: threading.Event) -> None:
-    if stop_event.is_set():
-        raise StoppedEarly
-
-
 def _seeded_subset(ds, n: int, seed: int):
     """`n` rows of a length-sorted split, chosen at random but kept in length order."""
     import random
 
     return ds.select(sorted(random.Random(seed).sample(range(len(ds)), n)))
-
-
-def _checkpoint_step(path: Path) -> int:
-    return int(path.name.rsplit("-", 1)[-1])
-
-
-class StoppedEarly(Exception):
-    """The user stopped the run before the optimizer loop began."""
 
 
 def _sequential_eval_trainer():
@@ -82,18 +69,19 @@ def _sequential_eval_trainer():
 class Job:
     """The steps after the run folder exists."""
 
-    def __init__(self, config, run_dir, emit, stop_event, data, tokenizer, model, device, precision):
+    def __init__(self, config, run_dir, emit, stop: StopSignal, data, tokenizer, model, device, precision,
+                 device_desc: str, checkpoint: Path | None = None):
         self.config: TrainConfig = config
         self.run_dir: Path = run_dir
         self.emit = emit  # a callable taking events (core.train._Emitter)
-        self.stop_event = stop_event
+        self.stop = stop
         self.data = data
         self.tokenizer = tokenizer
         self.model = model
         self.device = device
         self.precision = precision
-        self.device_desc = device
-        self.checkpoint: Path | None = None  # resume from here when set
+        self.device_desc = device_desc
+        self.checkpoint = checkpoint  # resume from here when set
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
 
     def run(self) -> TrainResult:
@@ -105,27 +93,27 @@ class Job:
         self.emit(StageChanged("tokenize", "tokenizing splits"))
         with main_first():  # rank 0 writes the cache, the other ranks then read it
             tokenized, cached = tokenize_splits(
-                self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized"
+                self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized",
+                stop=self.stop,
             )
         if config.max_eval_samples and len(tokenized["validation"]) > config.max_eval_samples:
             tokenized["validation"] = _seeded_subset(tokenized["validation"], config.max_eval_samples, config.seed)
         self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
-        _check_stop(self.stop_event)
+        self.stop.check()
         computer = MetricsComputer(self.data.label_names)
         trainer, callback = self._trainer(tokenized, computer)
 
         if self.checkpoint is not None:
             self.metrics["baseline"] = self._earlier_baseline()
-            self.emit(Resumed(step=_checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
+            self.emit(Resumed(step=checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
         elif config.baseline:
-            self.emit(StageChanged("baseline", "scoring the untuned model on the test split"))
-            self.metrics["baseline"] = self._evaluate(trainer, tokenized["test"], computer, "baseline", 0, 0.0)
-            _check_stop(self.stop_event)
+            self._score_baseline(trainer, tokenized["test"], computer)
+        self.stop.check()
 
         self.emit(TrainingStarted(
             run_dir=str(self.run_dir), model=config.model, dataset=config.dataset,
             device=self.device_desc, precision=self.precision,
-            epochs=config.epochs, total_steps=trainer.state.max_steps or self._total_steps(trainer),
+            epochs=config.epochs, total_steps=self._steps_per_epoch(trainer) * config.epochs,
             steps_per_epoch=self._steps_per_epoch(trainer), effective_batch=self._effective_batch(trainer),
             samples={k: len(v) for k, v in tokenized.items()}, label_names=self.data.label_names,
             per_device_batch=config.batch_size, processes=max(trainer.args.world_size, 1),
@@ -134,6 +122,7 @@ class Job:
         self.emit(StageChanged("train", "training"))
         output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
         self.metrics["validation"] = [
+            # log_history keys are "eval_<metric>": keep the metric names sentitune reports.
             {"step": e["step"], "epoch": e["epoch"], **{k[5:]: v for k, v in e.items() if k[5:] in REPORTED}}
             for e in trainer.state.log_history if "eval_loss" in e
         ]
@@ -141,25 +130,35 @@ class Job:
         self.metrics["train_samples_per_second"] = callback.samples_per_second()
         self.metrics["global_step"] = output.global_step
         self.metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+        if callback.stopped:
+            self._consume_stop()  # that request ended training; a new one cuts testing short
 
+        test = None
         self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
-        test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
-                              float(trainer.state.epoch or 0), predictions_file=self.run_dir / "test_predictions.jsonl")
+        try:
+            test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
+                                  float(trainer.state.epoch or 0),
+                                  predictions_file=self.run_dir / "test_predictions.jsonl")
+        except StoppedEarly:
+            self.emit(StageChanged("test", "test scoring stopped; score the saved model with sentitune evaluate RUN"))
         self.metrics["test"] = test
         self.emit(StageChanged("save", "saving the model"))
         # Saved with the model, so `predict`, `evaluate` and `transformers.pipeline` truncate as training did.
         self.tokenizer.model_max_length = config.max_length
         trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
-        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")}
+        headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low",
+                                         "accuracy_ci_high")} if test else None
         from core.distributed import is_main
 
+        stopped = callback.stopped or test is None
         if not is_main():
-            return TrainResult(self.run_dir, STOPPED if callback.stopped else FINISHED, test)
+            return TrainResult(self.run_dir, STOPPED if stopped else FINISHED, test)
         self.tokenizer.save_pretrained(str(self.run_dir / "model"))
         write_json_atomic(self.run_dir / "metrics.json", self.metrics)
-        if callback.stopped:
-            write_status(self.run_dir, STOPPED, None, step=output.global_step)
-            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline))
+        if stopped:
+            note = None if test else "test scoring was stopped; score the model with sentitune evaluate RUN"
+            write_status(self.run_dir, STOPPED, note, step=output.global_step)
+            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline, saved=True))
             return TrainResult(self.run_dir, STOPPED, test)
         # A finished run keeps only its best model; checkpoints matter only for resuming.
         shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
@@ -170,6 +169,30 @@ class Job:
             train_samples_per_second=self.metrics["train_samples_per_second"],
         ))
         return TrainResult(self.run_dir, FINISHED, test)
+
+    def _score_baseline(self, trainer, test, computer) -> None:
+        """The untuned model on the test split, or on a seeded sample of it (`baseline_samples`)."""
+        config = self.config
+        total = len(test)
+        if config.baseline_samples and total > config.baseline_samples:
+            test = _seeded_subset(test, config.baseline_samples, config.seed)
+            what = f"{len(test):,} of the {total:,} test reviews (a seeded sample; baseline_samples)"
+        else:
+            what = f"the {total:,} test reviews"
+        self.emit(StageChanged("baseline", f"scoring the untuned model on {what}"))
+        baseline = self._evaluate(trainer, test, computer, "baseline", 0, 0.0)
+        baseline["sampled_from"] = total
+        self.metrics["baseline"] = baseline
+
+    def _consume_stop(self) -> None:
+        """Every rank forgets the stop request that ended training before testing starts."""
+        from core.distributed import barrier, is_main
+
+        self.stop.event.clear()
+        barrier()  # no rank may still be reading the stop file as rank 0 removes it
+        if is_main():
+            self.stop.consume()
+        barrier()
 
     def _trainer(self, tokenized, computer):
         from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
@@ -213,7 +236,7 @@ class Job:
             dataloader_num_workers=0,
         )
         callback = EventCallback(
-            self.emit, self.stop_event, computer, stop_file=self.run_dir / STOP_FILE,
+            self.emit, self.stop, computer,
             samples_per_step=config.batch_size * config.gradient_accumulation * max(args.world_size, 1),
             log_interval=None if config.logging_steps else 1.0,
             gpu_memory=_gpu_memory if self.device == "cuda" else None,
@@ -248,13 +271,10 @@ class Job:
         return args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
 
     def _steps_per_epoch(self, trainer) -> int:
-        import math
-
-        batches = math.ceil(len(trainer.train_dataset) / (trainer.args.per_device_train_batch_size * max(trainer.args.world_size, 1)))
-        return max(batches // trainer.args.gradient_accumulation_steps, 1)
-
-    def _total_steps(self, trainer) -> int:
-        return self._steps_per_epoch(trainer) * self.config.epochs
+        """Optimizer steps per epoch, counted as the Trainer counts them (a last partial accumulation is a step)."""
+        args = trainer.args
+        batches = math.ceil(len(trainer.train_dataset) / (args.per_device_train_batch_size * max(args.world_size, 1)))
+        return max(math.ceil(batches / args.gradient_accumulation_steps), 1)
 
     def _evaluate(self, trainer, ds, computer, split, step, epoch, predictions_file: Path | None = None):
         """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +47,24 @@ def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None
     numbers = [_as_number(v) for v in distinct]
     if all(n is not None for n in numbers) and not _all_words(distinct):
         return _map_numeric(raw, column, sorted(set(numbers)))
+    stars = [_star_rating(v) for v in distinct]
+    if all(n is not None for n in stars):  # "4 stars", "5/5", "★★★": ratings written as text
+        ids, mapping = _map_numeric(raw.map(dict(zip(distinct, stars))), column, sorted(set(stars)))
+        return ids, dataclasses.replace(mapping, description=f"{mapping.description} (ratings written as text)")
     return _map_strings(raw, column)
+
+
+_STARS = re.compile(r"^([1-5])(?:\.0+)?\s*(?:stars?|/\s*5|out of 5)?$")
+
+
+def _star_rating(value) -> float | None:
+    """1-5 from a star rating written as text ("4 stars", "4.0", "4/5", "4 out of 5", "★★★★"), else None."""
+    text = str(value).strip().lower()
+    if text and set(text) <= {"★", "☆"}:
+        count = text.count("★")
+        return float(count) if 1 <= count <= 5 else None
+    match = _STARS.match(text)
+    return float(match.group(1)) if match else None
 
 
 def _all_words(values) -> bool:

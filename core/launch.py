@@ -34,7 +34,7 @@ def supervise(run_dir: Path, command: list[str]) -> int:
 
     def forward(signum, frame):
         # Stop & save: rank 0 sees SIGTERM, and every rank sees the stop file at its next step.
-        from core.job import STOP_FILE
+        from core.stopping import STOP_FILE
 
         (run_dir / STOP_FILE).touch()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.data import hub_reachable
+from core.data import hub_offline, hub_reachable
 from core.errors import ConfigError, ModelError
 
 OFFLINE_HINT = (
@@ -27,7 +27,7 @@ def _from_pretrained(loader, name: str, what: str, **kwargs):
             raise ModelError(f"model path {name} is a file; give the folder that holds config.json")
         try:
             return loader(str(local), trust_remote_code=False, **kwargs)
-        except (OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # OSError, ValueError, a SafetensorError for damaged weights...
             raise ModelError(f"cannot load the {what} from folder {name}: {_first_line(exc)}") from None
     if name.startswith((".", "/", "~")):
         raise ModelError(f"model folder not found: {name}")
@@ -35,6 +35,11 @@ def _from_pretrained(loader, name: str, what: str, **kwargs):
         return loader(name, trust_remote_code=False, local_files_only=True, **kwargs)
     except (OSError, ValueError):
         pass  # not cached: try the hub below
+    if hub_offline():
+        raise ModelError(
+            f"model '{name}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it cannot be "
+            f"downloaded; unset HF_HUB_OFFLINE to download it, or {OFFLINE_HINT}"
+        )
     if not hub_reachable():
         raise ModelError(f"cannot reach the Hugging Face Hub to download model '{name}'; {OFFLINE_HINT}")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,21 +56,25 @@ class Predictor:
                 self.model = AutoModelForSequenceClassification.from_pretrained(
                     str(self.model_dir), trust_remote_code=False
                 )
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load the model in {self.model_dir}: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # OSError, ValueError, a SafetensorError for damaged weights...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load the model in {self.model_dir}: {first}") from None
         self.device = torch.device(resolve_device(device or "auto"))
         self.model.to(self.device).eval()
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
 
-    def predict(self, texts: list[str] | str, batch_size: int = 32) -> list[Prediction]:
-        """Predictions for `texts`, in order; an empty text is an error."""
+    def predict(self, texts: list[str] | str, batch_size: int = 32,
+                on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        """Predictions for `texts`, in order; an empty text is an error. `on_progress(done, total)` follows long lists."""
         import torch
 
         if isinstance(texts, str):
             texts = [texts]
-        cleaned = [" ".join(str(t).split()) for t in texts]
+        # Text from a command line may carry undecodable bytes as surrogates: make them replacement characters.
+        texts = [str(t).encode("utf-8", "surrogatepass").decode("utf-8", "replace") for t in texts]
+        cleaned = [" ".join(t.split()) for t in texts]
         for i, text in enumerate(cleaned):
             if not text:
                 where = "" if len(cleaned) == 1 else f" (text {i + 1})"
@@ -88,45 +93,80 @@ class Predictor:
                     results[i] = Prediction(
                         texts[i], self.label_names[best], row[best], dict(zip(self.label_names, row))
                     )
+                if on_progress is not None:
+                    on_progress(min(start + batch_size, len(order)), len(order))
         return results  # type: ignore[return-value]
 
 
 def read_reviews(path: str | Path) -> tuple[list[str], int]:
-    """Reviews from a .txt (one per line) or .csv (a text/review/... column); returns (texts, blanks skipped)."""
+    """Reviews from a .txt (one per line) or .csv (a text/review/... column); returns (texts, blanks skipped).
+
+    The encoding is detected (UTF-8, a BOM, else charset-normalizer's guess); binary files are refused.
+    """
+    import io
+
     from core.data import TEXT_CANDIDATES
+    from core.textfile import NotText, read_text
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise PredictError(f"{path} is a folder; give a .txt (one review per line) or .csv file of reviews")
     if not path.is_file():
         raise PredictError(f"file not found: {path}")
     try:
-        if path.suffix.lower() in (".csv", ".tsv"):
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-                fields = reader.fieldnames or []
-                lower = {f.lower(): f for f in fields}
-                column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
-                if column is None:
-                    raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
-                raw = [row.get(column) or "" for row in reader]
-        else:
-            raw = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise PredictError(f"{path} is not UTF-8 text; re-save it with UTF-8 encoding") from None
+        text = read_text(path).text
+    except NotText as exc:
+        raise PredictError(f"{exc}; give a .txt (one review per line) or .csv file of reviews") from None
+    except OSError as exc:
+        raise PredictError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() in (".csv", ".tsv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        fields = reader.fieldnames or []
+        lower = {f.lower(): f for f in fields}
+        column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
+        if column is None:
+            raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
+        try:
+            raw = [row.get(column) or "" for row in reader]
+        except csv.Error as exc:
+            raise PredictError(f"cannot read {path.name} as CSV: {exc}") from None
+    else:
+        raw = text.splitlines()
     texts = [t for t in raw if t.strip()]
     if not texts:
         raise PredictError(f"{path} holds no reviews")
     return texts, len(raw) - len(texts)
 
 
+def check_save_path(save: str | Path, source: str | Path | None = None) -> Path:
+    """Where predictions may be saved; PredictError for a folder, a missing folder, or the input file itself."""
+    path = Path(save).expanduser()
+    if path.is_dir():
+        raise PredictError(f"{save} is a folder; give a file to save to, such as {Path(save) / 'predictions.csv'}")
+    if not path.parent.is_dir():
+        raise PredictError(f"the folder {path.parent} does not exist; create it or save somewhere else")
+    if source is not None and path.exists() and path.resolve() == Path(source).expanduser().resolve():
+        raise PredictError(f"{save} is the file being predicted; save to another file so its reviews are kept")
+    return path
+
+
 def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Path:
-    """Save predictions as CSV: text, label, confidence, then one probability column per class."""
+    """Save predictions as CSV (atomically): text, label, confidence, then one probability column per class."""
+    import io
+
+    from core.runs import write_text_atomic
+
     path = Path(path).expanduser()
     names = list(predictions[0].probabilities) if predictions else []
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label", "confidence", *[f"p_{n}" for n in names]])
-        for p in predictions:
-            writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities[n]:.4f}" for n in names]])
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["text", "label", "confidence", *[f"p_{n}" for n in names]])
+    for p in predictions:
+        writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities[n]:.4f}" for n in names]])
+    try:
+        write_text_atomic(path, out.getvalue())
+    except OSError as exc:
+        raise PredictError(f"cannot save predictions to {path}: {exc.strerror or exc}") from None
     return path
 
 

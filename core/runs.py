@@ -33,7 +33,7 @@ def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
     if state == STARTING and not is_locked(run_dir):
         updated = status.get("updated")
         age = time.time() - updated if _is_number(updated) else float("inf")
-        if age > STARTING_GRACE_SECONDS or not _process_alive(status.get("child_pid")):
+        if age > STARTING_GRACE_SECONDS or not process_alive(status.get("child_pid")):
             return INTERRUPTED
     return state
 
@@ -42,7 +42,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _process_alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
     """Whether the detached child `pid` still runs (True when unknown: it may be on another machine)."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return True

@@ -26,15 +26,18 @@ def cache_key(data: PreparedData, tokenizer, max_length: int) -> str:
     return f"{data.fingerprint()}-{tokenizer_fingerprint(tokenizer)}-{max_length}"
 
 
-def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: str | Path | None = None):
+def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: str | Path | None = None,
+                    stop=None):
     """A DatasetDict of the three splits with input ids, labels, texts and token lengths.
 
-    Validation and test are ordered by length so evaluation batches carry little padding.
-    Returns (datasets, from_cache).
+    Validation and test are ordered by length so evaluation batches carry little padding. `stop` (a
+    core.stopping.StopSignal) is checked between batches of 1,000 reviews (between splits when several
+    worker processes tokenize). Returns (datasets, from_cache).
     """
     import datasets
 
-    path = Path(cache_dir) / cache_key(data, tokenizer, max_length) if cache_dir else None
+    key = cache_key(data, tokenizer, max_length)
+    path = Path(cache_dir) / key if cache_dir else None
     if path is not None and (path / "dataset_dict.json").exists():
         try:
             return datasets.load_from_disk(str(path)), True
@@ -46,11 +49,22 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
         out["length"] = [len(ids) for ids in out["input_ids"]]
         return out
 
+    def encode_unless_stopped(batch):
+        stop.check()
+        return encode(batch)
+
     splits = {}
     for name in SPLITS:
+        if stop is not None:
+            stop.check()
         frame = data.splits[name]
         ds = datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()})
-        ds = ds.map(encode, batched=True, batch_size=1000, num_proc=_workers(len(ds)))
+        workers = _workers(len(ds))
+        # Worker processes cannot see this process's stop Event: they are checked between splits only.
+        fn = encode_unless_stopped if stop is not None and workers is None else encode
+        # An explicit fingerprint: datasets cannot hash a function holding a threading.Event.
+        ds = ds.map(fn, batched=True, batch_size=1000, num_proc=workers,
+                    new_fingerprint=f"{key}-{name}")
         if name != "train":
             ds = ds.sort("length")
         splits[name] = ds

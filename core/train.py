@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core import __version__
+from core.checkpoints import checkpoint_step
 from core.config import TrainConfig
 from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
 from core.events import (
@@ -19,11 +21,11 @@ from core.events import (
     TrainingFailed,
     TrainingStopped,
 )
-from core.job import STOP_FILE, TrainResult
-from core.job import Job as _Job
-from core.job import StoppedEarly as _StoppedEarly
+from core.job import Job, TrainResult
 from core.logs import capture_library_logs, log
+from core.preflight import disk_message, preflight
 from core.runs import FAILED, RUNNING, STOPPED, create_run_dir, write_json_atomic, write_status
+from core.stopping import STOP_FILE, StoppedEarly, StopSignal
 
 
 class _Emitter:
@@ -105,13 +107,12 @@ def train(
     """
     from core.distributed import is_main
 
-    stop_event = stop_event or threading.Event()
     emit = _Emitter(on_event, enabled=is_main())
     for event in preface:
         emit(event)
     with capture_library_logs() as handler:
         try:
-            return _train(config, Path(runs_root), emit, stop_event, handler,
+            return _train(config, Path(runs_root), emit, StopSignal(stop_event), handler,
                           Path(run_dir) if run_dir else None, checkpoint=None)
         finally:
             emit.close()
@@ -132,10 +133,26 @@ def train_auto_batch(
         except OutOfMemoryError as exc:
             if exc.retry_config is None:
                 raise
-            old, config, run_dir = config, exc.retry_config, None
+            old, config, failed, run_dir = config, exc.retry_config, exc.run_dir, None
             preface = [StageChanged("retry", (
                 f"batch_size {old.batch_size} ran out of GPU memory; retrying with batch_size {config.batch_size} "
                 f"x gradient_accumulation {config.gradient_accumulation} (same effective batch)"))]
+            if failed is not None:
+                run_dir = _retry_folder(failed, config, runs_root)
+
+
+def _retry_folder(failed: Path, config: TrainConfig, runs_root: str | Path) -> Path | None:
+    """A new folder for an out-of-memory retry; the failed run's status points to it, so `attach` follows on."""
+    from core.runs import read_run_file
+
+    try:
+        run_dir = create_run_dir(runs_root, config.model, config.dataset)
+        write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
+        status = read_run_file(failed / "status.json")
+        write_status(failed, FAILED, status.get("error"), retry_run=str(run_dir))
+    except (CoreError, OSError):
+        return None  # the retry still runs, in a folder train() makes
+    return run_dir
 
 
 def resume(
@@ -145,6 +162,7 @@ def resume(
 ) -> TrainResult:
     """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
     from core.checkpoints import last_complete_checkpoint
+    from core.distributed import is_main
     from core.lock import is_locked
     from core.runs import Run
 
@@ -153,31 +171,41 @@ def resume(
         raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
     checkpoint = last_complete_checkpoint(run.path)
     config = run.train_config()
-    from core.distributed import is_main
-
-    stop_event = stop_event or threading.Event()
+    if is_main():
+        (run.path / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
     emit = _Emitter(on_event, enabled=is_main())
     with capture_library_logs() as handler:
         try:
-            return _train(config, run.path.parent, emit, stop_event, handler, run.path, checkpoint=checkpoint)
+            return _train(config, run.path.parent, emit, StopSignal(stop_event), handler, run.path,
+                          checkpoint=checkpoint)
         finally:
             emit.close()
 
 
-def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: threading.Event, handler,
+def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop: StopSignal, handler,
            run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
     from core.distributed import is_main
     from core.lock import RunLock
 
     # Refuse a second writer early; with several processes, rank 0 holds the lock for all.
     lock = RunLock(run_dir).acquire() if run_dir is not None and is_main() else None
+    if run_dir is not None:
+        stop.stop_file = run_dir / STOP_FILE
     try:
-        return _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, checkpoint)
+        return _prepare_and_run(config, runs_root, emit, stop, handler, run_dir, checkpoint)
+    except StoppedEarly:  # while loading the data or the model
+        step = checkpoint_step(checkpoint) if checkpoint else 0
+        if run_dir is not None and is_main():
+            emit.open(run_dir / "events.jsonl")
+            when = "resumed" if checkpoint else "began"
+            _record_status(run_dir, STOPPED, f"stopped before training {when}; nothing new was saved")
+        emit(TrainingStopped(run_dir=str(run_dir or ""), step=step, test=None, saved=False))
+        return TrainResult(run_dir, STOPPED, None)
     except CoreError as exc:
         if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError) and is_main():
             # A folder made beforehand (detached start) records why the run never began.
             emit.open(run_dir / "events.jsonl")
-            write_status(run_dir, FAILED, str(exc))
+            _record_status(run_dir, FAILED, str(exc))
             emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc)))
         raise
     finally:
@@ -185,15 +213,21 @@ def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop_event: thr
             lock.release()
 
 
-def _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, checkpoint) -> TrainResult:
+def _prepare_and_run(config, runs_root, emit, stop: StopSignal, handler, run_dir, checkpoint) -> TrainResult:
     from core.data import prepare
     from core.lock import RunLock
     from core.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
 
+    if checkpoint is None:  # before any data or weights load (a resumed run checked this when it began)
+        preflight(config, runs_root if run_dir is None else None)
+    stop.check()
     emit(StageChanged("data", f"loading {config.dataset}"))
     data = prepare(config)
+    if checkpoint is not None:
+        _check_same_data(run_dir, data)
     for note in data.notes + ["; ".join(data.cleaning.lines())]:
         emit(StageChanged("data", note))
+    stop.check()
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
     source = str(checkpoint) if checkpoint else config.model
@@ -203,66 +237,130 @@ def _prepare_and_run(config, runs_root, emit, stop_event, handler, run_dir, chec
 
     transformers.set_seed(config.seed)
     model = load_model(source, data.label_names)
+    stop.check()
 
     if run_dir is not None:
-        return _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device,
+        return _run_in_folder(config, run_dir, emit, stop, handler, data, tokenizer, model, device,
                               precision, device_description(device), checkpoint)
-    run_dir = create_run_dir(runs_root, config.model, config.dataset)
+    try:
+        run_dir = create_run_dir(runs_root, config.model, config.dataset)
+    except OSError as exc:
+        raise RunError(disk_message(exc, runs_root)) from None
+    stop.stop_file = run_dir / STOP_FILE
     with RunLock(run_dir):
-        return _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device,
-                              precision, device_description(device), checkpoint)
+        return _run_in_folder(config, run_dir, emit, stop, handler, data, tokenizer, model, device,
+                              precision, device_description(device), checkpoint, fresh=True)
 
 
-def _run_in_folder(config, run_dir, emit, stop_event, handler, data, tokenizer, model, device, precision,
-                   device_desc, checkpoint) -> TrainResult:
+def check_resumable(run_dir: str | Path) -> None:
+    """CoreError now, rather than in a background process, when a run's data no longer gives its split."""
+    from core.data import prepare
+    from core.runs import Run
+
+    run = Run(run_dir)
+    _check_same_data(run.path, prepare(run.train_config()))
+
+
+def _check_same_data(run_dir: Path, data) -> None:
+    """DatasetError when the data a run is resumed on no longer gives the split it started with."""
+    from core.errors import DatasetError
+    from core.runs import Run
+
+    record = Run(run_dir).config_record
+    names = record.get("label_names")
+    if isinstance(names, list) and names != data.label_names:
+        raise DatasetError(
+            f"the data of run {run_dir.name} changed since it started: its labels were {', '.join(map(str, names))} "
+            f"and are now {', '.join(data.label_names)}; restore the data or start a new run"
+        )
+    fingerprint = record.get("data_fingerprint")
+    if fingerprint and fingerprint != data.fingerprint():
+        raise DatasetError(
+            f"the data of run {run_dir.name} changed since it started ({data.source} no longer gives the same "
+            "train/validation/test split); restore the file or start a new run"
+        )
+
+
+def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, tokenizer, model, device, precision,
+                   device_desc, checkpoint, fresh: bool = False) -> TrainResult:
     from core.distributed import init, is_main, rank, world_size
 
     main = is_main()
-    handler.attach(run_dir / ("train.log" if main else f"train.rank{rank()}.log"))
-    emit.open(run_dir / "events.jsonl")
-    if main:
-        (run_dir / STOP_FILE).unlink(missing_ok=True)  # a request from an earlier process is spent
-        write_status(run_dir, RUNNING)
+    try:
+        handler.attach(run_dir / ("train.log" if main else f"train.rank{rank()}.log"))
+        emit.open(run_dir / "events.jsonl")
+        if main:
+            write_status(run_dir, RUNNING)
+        if checkpoint is None and main:
+            write_json_atomic(run_dir / "config.json", {
+                "config": config.to_dict(),
+                "created": time.time(),
+                "device": device_desc,
+                "precision": precision,
+                "processes": world_size(),
+                "versions": library_versions(),
+                "label_names": data.label_names,
+                "text_columns": data.text_columns,
+                "label_column": data.label_column,
+                "source": data.source,
+                "notes": data.notes,
+                "cleaning": asdict(data.cleaning),
+                "samples": {name: len(frame) for name, frame in data.splits.items()},
+                "data_fingerprint": data.fingerprint(),  # resuming checks the data still gives this split
+            })
+    except OSError as exc:
+        if fresh:  # nothing of the run was written: leave no half-made folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise RunError(disk_message(exc, run_dir.parent)) from None
     init(device)
-    if checkpoint is None and main:
-        write_json_atomic(run_dir / "config.json", {
-            "config": config.to_dict(),
-            "created": time.time(),
-            "device": device_desc,
-            "precision": precision,
-            "processes": world_size(),
-            "versions": library_versions(),
-            "label_names": data.label_names,
-            "text_columns": data.text_columns,
-            "label_column": data.label_column,
-            "source": data.source,
-            "notes": data.notes,
-            "cleaning": asdict(data.cleaning),
-            "samples": {name: len(frame) for name, frame in data.splits.items()},
-        })
-    job = _Job(config, run_dir, emit, stop_event, data, tokenizer, model, device, precision)
-    job.device_desc = device_desc
-    job.checkpoint = checkpoint
+    job = Job(config, run_dir, emit, stop, data, tokenizer, model, device, precision, device_desc, checkpoint)
     try:
         return job.run()
-    except _StoppedEarly:
+    except StoppedEarly:  # tokenizing or scoring the baseline
         if main:
-            write_status(run_dir, STOPPED, "stopped before training began; no model was saved")
-        emit(TrainingStopped(run_dir=str(run_dir), step=0, test=None))
+            if job.metrics.get("baseline"):
+                _record_metrics(run_dir, job.metrics)  # what the run has: the untuned model's score
+            when = "resumed" if checkpoint else "began"
+            _record_status(run_dir, STOPPED, f"stopped before training {when}; no model was saved")
+        step = checkpoint_step(checkpoint) if checkpoint else 0
+        emit(TrainingStopped(run_dir=str(run_dir), step=step, test=None, saved=False))
         return TrainResult(run_dir, STOPPED, None)
+    except KeyboardInterrupt:  # a second Ctrl+C: no time to save, but the folder says what happened
+        if main:
+            _record_status(run_dir, FAILED, "aborted by a second Ctrl+C; resume from the last checkpoint "
+                                            "(sentitune resume RUN) if one was written")
+        raise
     except Exception as exc:  # every failure after the folder exists is recorded in it
-        message = _failure_message(exc, config)
+        message = _failure_message(exc, config, run_dir)
         log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
         if main:
-            write_status(run_dir, FAILED, message)
+            _record_status(run_dir, FAILED, message)
         else:  # the launcher's supervisor reports the first rank that failed
-            write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
+            try:
+                write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
+            except OSError:
+                pass
         oom = _is_oom(exc)
         title = OutOfMemoryError.title if oom else TrainingError.title
         emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message))
         if oom:
-            raise OutOfMemoryError(message, half_batch(config)) from exc
+            raise OutOfMemoryError(message, half_batch(config), run_dir=run_dir) from exc
         raise TrainingError(message) from exc
+
+
+def _record_status(run_dir: Path, status: str, message: str | None) -> None:
+    """write_status that cannot fail on its own: a full disk must not hide the run's real error."""
+    try:
+        write_status(run_dir, status, message)
+    except OSError as exc:
+        log.error("could not record status %s in %s: %s", status, run_dir, exc)
+
+
+def _record_metrics(run_dir: Path, metrics: dict) -> None:
+    try:
+        write_json_atomic(run_dir / "metrics.json", metrics)
+    except OSError as exc:
+        log.error("could not write metrics.json in %s: %s", run_dir, exc)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -271,10 +369,12 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _failure_message(exc: BaseException, config: TrainConfig) -> str:
+def _failure_message(exc: BaseException, config: TrainConfig, run_dir: Path) -> str:
     if _is_oom(exc):
         return oom_message(config)
     if isinstance(exc, CoreError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return disk_message(exc, run_dir)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {first} (details in train.log)"

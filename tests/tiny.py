@@ -63,7 +63,7 @@ def build_tiny_model(folder: Path) -> Path:
     fast.save_pretrained(folder)
     config = DistilBertConfig(
         vocab_size=tok.get_vocab_size(), dim=32, hidden_dim=64, n_layers=2, n_heads=2,
-        max_position_embeddings=128, pad_token_id=0,
+        max_position_embeddings=512, pad_token_id=0,
     )
     import torch
 

@@ -17,7 +17,7 @@ from core.events import CheckpointSaved, Resumed, StepLogged, TrainingStarted, r
 from core.lock import RunLock
 from core.predict import Predictor
 from core.progress import RunProgress
-from core.runs import Run, list_runs, run_info
+from core.runs import Run, run_info
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -142,11 +142,20 @@ def test_following_tolerates_a_truncated_last_line(trained_run, tmp_path):
     assert len(read_events(run / "events.jsonl")) == 5
 
 
-def test_detached_bad_dataset_marks_the_run_failed(tiny_config, tmp_path):
+def test_detached_bad_dataset_is_refused_before_detaching(tiny_config, tmp_path):
     root = tmp_path / "runs"
+    done = subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", str(tmp_path / "gone.csv"),
+                                 "--output-dir", str(root), "--detach"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "dataset file not found" in done.stderr
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_a_detached_child_that_fails_marks_its_folder_failed(tiny_config, tmp_path):
+    """What the parent cannot check (the file went away after it looked) is recorded in the folder."""
+    from core.runs import create_run_dir
+
+    run = create_run_dir(tmp_path / "runs", tiny_config.model, "gone")
     subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", str(tmp_path / "gone.csv"),
-                          "--output-dir", str(root), "--detach"], cwd=REPO, check=True, capture_output=True)
-    run = _only_run(root)
-    _wait(lambda: json.loads((run / "status.json").read_text())["status"] == "failed", what="failure")
-    assert "dataset file not found" in json.loads((run / "status.json").read_text())["error"]
-    assert list_runs(root) == [] or list_runs(root)[0].status == "failed"
+                          "--run-dir", str(run)], cwd=REPO, capture_output=True)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and "dataset file not found" in status["error"]

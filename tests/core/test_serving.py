@@ -65,7 +65,7 @@ def test_a_full_length_reading_would_disagree(short_run):
 
     rows = [json.loads(line) for line in (short_run / "test_predictions.jsonl").read_text().splitlines()]
     predictor = Predictor(short_run)
-    predictor.max_length = 128
+    predictor.max_length = 512
     full = [p.label for p in predictor.predict([r["text"] for r in rows])]
     assert full != [r["predicted"] for r in rows]
     saved = json.loads((short_run / "metrics.json").read_text())["test"]
