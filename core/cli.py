@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser.subcommands = sub.choices
 
     def data_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags override it)")
@@ -112,7 +113,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser, so the hint names its --help
+        parser.subcommands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         build_parser().print_help()
         return 2

@@ -57,7 +57,7 @@ def _reap_detached_runs(tmp_path):
             data = json.loads(status.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("status") in ("running", "starting"):
+        if isinstance(data, dict) and data.get("status") in ("running", "starting"):
             for key in ("pid", "child_pid"):
                 pid = data.get(key)
                 if not pid or pid == os.getpid() or not _is_training_process(pid):

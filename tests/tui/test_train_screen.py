@@ -90,12 +90,12 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
 
 
 async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_root, monkeypatch):
-    import core.train
+    import core.job
 
     def boom(self):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(core.train._Job, "run", boom)
+    monkeypatch.setattr(core.job.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
@@ -116,12 +116,12 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
 
 
 async def test_other_failures_open_an_error_modal(make_app, runs_root, monkeypatch):
-    import core.train
+    import core.job
 
     def boom(self):
         raise ValueError("loss became NaN")
 
-    monkeypatch.setattr(core.train._Job, "run", boom)
+    monkeypatch.setattr(core.job.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
