@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,38 +51,70 @@ class RunLogHandler(logging.Handler):
         super().close()
 
 
-@contextmanager
-def capture_library_logs() -> Iterator[RunLogHandler]:
-    """Route library logs and warnings to a RunLogHandler for the duration; restore them after."""
+_lock = threading.Lock()
+_depth = 0  # how many captures are open (a run training while the app loads a model, say)
+_saved: dict = {}
+
+
+def _begin() -> None:
+    """Turn the libraries' own terminal output off (first capture only)."""
     import datasets
     import transformers
 
-    handler = RunLogHandler()
-    saved = []
+    _saved["levels"] = []
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
-        saved.append((logger, logger.level, logger.propagate))
-        logger.addHandler(handler)
+        _saved["levels"].append((logger, logger.level, logger.propagate))
         logger.propagate = False
         # torch's own INFO output (inductor, dynamo) is noise; only lower the levels we want in full.
         if name in VERBOSE_LOGGERS and (logger.level == logging.NOTSET or logger.level > logging.INFO):
             logger.setLevel(logging.INFO)
-    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.utils.logging.is_progress_bar_enabled()
+    _saved["bars"] = (transformers.utils.logging.is_progress_bar_enabled(),
+                      datasets.utils.logging.is_progress_bar_enabled())
     transformers.utils.logging.disable_default_handler()
     transformers.utils.logging.disable_progress_bar()
     datasets.utils.logging.disable_progress_bar()
     logging.captureWarnings(True)
+
+
+def _end() -> None:
+    """Give the libraries their terminal output back (last capture only)."""
+    import datasets
+    import transformers
+
+    logging.captureWarnings(False)
+    transformers.utils.logging.enable_default_handler()
+    if _saved["bars"][0]:
+        transformers.utils.logging.enable_progress_bar()
+    if _saved["bars"][1]:
+        datasets.utils.logging.enable_progress_bar()
+    for logger, level, propagate in _saved["levels"]:
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+@contextmanager
+def capture_library_logs() -> Iterator[RunLogHandler]:
+    """Route library logs and warnings to a RunLogHandler for the duration.
+
+    Captures nest and may overlap across threads: the libraries' terminal output stays off until the
+    last one ends, and each capture's handler receives records only while it is open.
+    """
+    global _depth
+    handler = RunLogHandler()
+    with _lock:
+        if _depth == 0:
+            _begin()
+        _depth += 1
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
     try:
         yield handler
     finally:
-        logging.captureWarnings(False)
-        transformers.utils.logging.enable_default_handler()
-        if bars[0]:
-            transformers.utils.logging.enable_progress_bar()
-        if bars[1]:
-            datasets.utils.logging.enable_progress_bar()
-        for logger, level, propagate in saved:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = propagate
+        with _lock:
+            for name in LIBRARY_LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+            _depth -= 1
+            if _depth == 0:
+                _end()
         handler.close()

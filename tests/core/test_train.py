@@ -114,3 +114,31 @@ def test_tokenized_splits_are_cached(tiny_config, tmp_path):
     train(tiny_config.replace(epochs=1, baseline=False), tmp_path, on_event=seen.append)
     details = [e.detail for e in seen if getattr(e, "stage", None) == "tokenize"]
     assert "tokenized splits cached" in details and "tokenized splits loaded from cache" in details
+
+
+def test_library_log_captures_nest_across_threads(tmp_path):
+    """A model loaded elsewhere (the app's F5) while a run trains must not end the run's capture."""
+    import logging
+    import threading
+    import warnings
+
+    from core.logs import capture_library_logs
+
+    inner_done = threading.Event()
+    before = logging.getLogger("datasets").propagate, logging.getLogger("py.warnings").propagate
+    with capture_library_logs() as outer:
+        outer.attach(tmp_path / "train.log")
+
+        def load_elsewhere():
+            with capture_library_logs():
+                pass
+            inner_done.set()
+
+        threading.Thread(target=load_elsewhere).start()
+        assert inner_done.wait(10)
+        logging.getLogger("transformers").warning("after the other capture ended")
+        warnings.warn("a library warning", UserWarning, stacklevel=1)
+        assert logging.getLogger("py.warnings").propagate is False
+    text = (tmp_path / "train.log").read_text()
+    assert "after the other capture ended" in text and "a library warning" in text
+    assert (logging.getLogger("datasets").propagate, logging.getLogger("py.warnings").propagate) == before
