@@ -159,3 +159,54 @@ def test_a_detached_child_that_fails_marks_its_folder_failed(tiny_config, tmp_pa
                           "--run-dir", str(run)], cwd=REPO, capture_output=True)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "failed" and "dataset file not found" in status["error"]
+
+
+def _fake_run(root, name, status, events, **extra):
+    from core.events import EventLog
+
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {}, "created": time.time()}))
+    (run / "status.json").write_text(json.dumps({"status": status, "error": extra.pop("error", None),
+                                                 "updated": time.time(), **extra}))
+    log = EventLog(run / "events.jsonl")
+    for event in events:
+        log.write(event)
+    log.close()
+    return run
+
+
+def test_attach_exits_1_for_a_failed_run_and_follows_an_out_of_memory_retry(tmp_path, capsys):
+    from core.cli import main
+    from core.events import StageChanged, TrainingFailed, TrainingFinished
+
+    retry = _fake_run(tmp_path, "retry", "finished", [
+        StageChanged("retry", "retrying with batch_size 8"),
+        TrainingFinished(run_dir="retry", test={"accuracy": 0.9}, train_runtime=1.0, train_samples_per_second=5.0)])
+    first = _fake_run(tmp_path, "first", "failed", [
+        TrainingFailed(run_dir="first", title="Out of GPU memory", message="out of memory")],
+        error="out of memory", retry_run=str(retry))
+    assert main(["attach", str(first)]) == 0
+    out, err = capsys.readouterr()
+    assert "failed: out of memory" in out and "finished: 5.0 train samples/s" in out
+    assert "retried as retry; following it" in err and "run retry is finished" in out
+    failed = _fake_run(tmp_path, "failed", "failed", [
+        TrainingFailed(run_dir="failed", title="Training failed", message="loss became NaN")], error="loss became NaN")
+    assert main(["attach", str(failed)]) == 1
+    assert "loss became NaN" in capsys.readouterr().err
+
+
+def test_detach_passes_auto_batch_on(tiny_config, tmp_path, monkeypatch):
+    import core.background
+
+    started = []
+
+    class Recorder:
+        pid = 424242
+
+        def __init__(self, command, **kwargs):
+            started.append(command)
+
+    monkeypatch.setattr(core.background.subprocess, "Popen", Recorder)
+    core.background.start_detached(tiny_config, tmp_path / "runs", auto_batch=True)
+    assert "--auto-batch" in started[0] and "--run-dir" in started[0]

@@ -108,3 +108,36 @@ def test_console_script_runs_headless_without_textual(tmp_path):
     code = "import sys; from tui.launch import main; rc = main(['runs', '--output-dir', sys.argv[1]]); print('textual' in sys.modules); sys.exit(rc)"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs in {tmp_path}", "False"]
+
+
+def test_evaluate_on_another_dataset_scores_every_row(capsys, tmp_path, trained_run):
+    """max_samples of the run (5000 by default, 300 rows here) does not cap an evaluation file."""
+    path = tmp_path / "more.csv"
+    reviews_frame(2400, seed=5).to_csv(path, index=False)
+    code, out, err = run_cli(capsys, "evaluate", trained_run[0].run_dir, "--dataset", path, "--json")
+    assert code == 0 and json.loads(out)["n"] == 2400
+    assert "scored 2,400/2,400 reviews" in err  # progress on long sets
+
+
+def test_step_counts_match_the_trainer_when_batches_do_not_fill_the_accumulation(tmp_path, tiny_config):
+    from core.events import TrainingStarted
+    from core.train import train
+
+    events = []
+    # 210 training rows in batches of 8 are 27 batches: 7 optimizer steps of 4 (the last one partial).
+    result = train(tiny_config.replace(epochs=1, gradient_accumulation=4, baseline=False), tmp_path,
+                   on_event=events.append)
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert started.steps_per_epoch == started.total_steps == metrics["global_step"] == 7
+
+
+def test_baseline_is_scored_on_a_seeded_sample_of_the_test_split(tmp_path, tiny_config):
+    from core.train import train
+
+    events = []
+    result = train(tiny_config.replace(epochs=1, baseline_samples=20), tmp_path, on_event=events.append)
+    baseline = json.loads((result.run_dir / "metrics.json").read_text())["baseline"]
+    assert baseline["n"] == 20 and baseline["sampled_from"] == 45
+    assert any("20 of the 45 test reviews (a seeded sample; baseline_samples)" in getattr(e, "detail", "")
+               for e in events)

@@ -1,12 +1,12 @@
 """Several processes through `accelerate launch` (on this CPU machine: 2 processes over gloo)."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from core.background import request_stop
 from core.config import TrainConfig, plan
 from core.distributed import launch_command, needs_launcher
 from core.events import StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
@@ -48,14 +48,26 @@ def test_two_processes_write_one_coherent_run(tiny_config, tmp_path):
     assert (run / "train.rank1.log").exists() and not list(run.glob("failure.rank*.json"))
 
 
-def test_stop_and_save_stops_both_processes(tiny_config, tmp_path):
+def test_ctrl_c_in_the_foreground_stops_both_processes_once(tiny_config, tmp_path):
+    """The first Ctrl+C reaches every rank; the events are printed once each (none replayed)."""
     root = tmp_path / "runs"
-    subprocess.run(CLI + _args(tiny_config, root, "--epochs", "300", "--detach"), cwd=REPO, check=True,
-                   capture_output=True)
+    proc = subprocess.Popen(CLI + _args(tiny_config, root, "--epochs", "300", "--json"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if json.loads(line)["event"] == "StepLogged":
+            break
+    proc.send_signal(signal.SIGINT)
+    out = proc.stdout.read()  # not communicate(): it would skip what the line iterator has buffered
+    err = proc.stderr.read()
+    assert proc.wait(timeout=180) == 0, err
+    printed = [json.loads(line) for line in lines + out.splitlines()]
     run = next(p for p in root.iterdir() if not p.name.startswith("."))
-    _wait(lambda: any(isinstance(e, StepLogged) for e in read_events(run / "events.jsonl")))
-    request_stop(run)
-    _wait(lambda: run_info(run).status == "stopped")
+    assert run_info(run).status == "stopped"
+    written = [type(e).__name__ for e in read_events(run / "events.jsonl")]
+    assert [e["event"] for e in printed] == written, err  # each event once
+    assert [e["event"] for e in printed].count("TrainingStarted") == 1
     launcher = int((run / "launcher.pid").read_text())
     _wait(lambda: not Path(f"/proc/{launcher}").exists() or b"zombie" in Path(f"/proc/{launcher}/status").read_bytes().lower())
     leftover = subprocess.run(["pgrep", "-f", str(run)], capture_output=True, text=True).stdout.split()

@@ -50,3 +50,15 @@ def test_one_class_is_a_clear_error():
 def test_free_float_labels_are_rejected():
     with pytest.raises(DatasetError, match="non-integer numbers"):
         map_labels(pd.Series([0.1, 0.5, 0.7]), "score")
+
+
+@pytest.mark.parametrize("raw", [
+    ["1 stars", "2 stars", "3 stars", "4 stars", "5 stars", "4.0"],
+    ["1 star", "2/5", "3 out of 5", "4 Stars", "5.0", "4"],
+    ["★", "★★", "★★★☆☆", "★★★★", "★★★★★", "★★★★☆"],
+])
+def test_star_ratings_written_as_text_are_stars(raw):
+    ids, mapping = map_labels(pd.Series(raw), "rating")
+    assert ids.tolist() == [0, 0, -1, 1, 1, 1]
+    assert mapping.kind == "stars" and mapping.names == ["negative", "positive"]
+    assert "written as text" in mapping.description and "1 rated 3 dropped" in mapping.description

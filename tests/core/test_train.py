@@ -142,3 +142,28 @@ def test_library_log_captures_nest_across_threads(tmp_path):
     text = (tmp_path / "train.log").read_text()
     assert "after the other capture ended" in text and "a library warning" in text
     assert (logging.getLogger("datasets").propagate, logging.getLogger("py.warnings").propagate) == before
+
+
+def test_auto_batch_retries_out_of_memory_in_a_new_run_the_old_one_points_to(tiny_config, tmp_path, monkeypatch):
+    import json
+
+    from core.job import Job
+    from core.runs import list_runs
+    from core.train import train_auto_batch
+
+    real_run = Job.run
+
+    def run_once_out_of_memory(self):
+        if self.config.batch_size == 8:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_run(self)
+
+    monkeypatch.setattr(Job, "run", run_once_out_of_memory)
+    result = train_auto_batch(tiny_config.replace(epochs=1), tmp_path / "runs")
+    assert result.status == "finished"
+    runs = {r.status: r for r in list_runs(tmp_path / "runs")}
+    assert set(runs) == {"failed", "finished"} and runs["finished"].path == result.run_dir
+    failed = json.loads((runs["failed"].path / "status.json").read_text())
+    assert failed["retry_run"] == str(result.run_dir) and "out of memory" in failed["error"]
+    config = json.loads((result.run_dir / "config.json").read_text())["config"]
+    assert (config["batch_size"], config["gradient_accumulation"]) == (4, 2)
