@@ -308,9 +308,13 @@ def _install_stop_handlers(stop: threading.Event, printer) -> dict:
     if threading.current_thread() is not threading.main_thread():
         return {}
 
+    asked = []
+
     def handle(signum, frame):
-        if stop.is_set() and signum == signal.SIGINT:
+        # The run clears its stop Event once training has stopped, so remember the first Ctrl+C here.
+        if asked and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        asked.append(signum)
         stop.set()
         printer.note(f"stopping: {stop_note(printer.stage)} (Ctrl+C again aborts)")
 

@@ -110,3 +110,21 @@ def test_a_detached_child_killed_at_birth_shows_as_interrupted(tiny_config, tmp_
     run = start_detached(tiny_config, tmp_path / "runs")
     os.kill(json.loads((run / "status.json").read_text())["child_pid"], signal.SIGKILL)
     _wait(lambda: run_info(run).status == "interrupted", timeout=10, what="the dead start to show")
+
+
+def test_a_second_ctrl_c_aborts_and_the_folder_says_so(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(CLI + _train_args(tiny_config, root, "--epochs", "200", "--json"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "StepLogged":
+            break
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.005)  # signals sent together would merge into one
+    proc.send_signal(signal.SIGINT)
+    proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err
+    run = next(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and "aborted by a second Ctrl+C" in status["error"]
