@@ -42,7 +42,8 @@ class CleaningReport:
             (self.neutral, "neutral (3 stars)"),
             (self.duplicates, "duplicate texts"),
         ):
-            parts.append(f"{count} dropped {what}")
+            if count or what != "neutral (3 stars)":  # star ratings are the only source of neutral rows
+                parts.append(f"{count} dropped {what}")
         parts.append(f"{self.rows_clean} clean rows")
         if self.rows_used < self.rows_clean:
             parts.append(f"{self.rows_used} sampled (max_samples)")

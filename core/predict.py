@@ -72,8 +72,7 @@ class Predictor:
 
         if isinstance(texts, str):
             texts = [texts]
-        # Text from a command line may carry undecodable bytes as surrogates: make them replacement characters.
-        texts = [str(t).encode("utf-8", "surrogatepass").decode("utf-8", "replace") for t in texts]
+        texts = [_valid_text(t) for t in texts]
         cleaned = [" ".join(t.split()) for t in texts]
         for i, text in enumerate(cleaned):
             if not text:
@@ -96,6 +95,16 @@ class Predictor:
                 if on_progress is not None:
                     on_progress(min(start + batch_size, len(order)), len(order))
         return results  # type: ignore[return-value]
+
+
+def _valid_text(text) -> str:
+    """`text` with lone surrogates (undecodable command-line bytes, broken JSON) as replacement characters."""
+    text = str(text)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # bytes Python could not decode come back as they were
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 def read_reviews(path: str | Path) -> tuple[list[str], int]:

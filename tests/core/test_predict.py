@@ -52,3 +52,18 @@ def test_review_files_and_csv_output(predictor, tmp_path):
     with pytest.raises(PredictError, match="holds no reviews"):
         (tmp_path / "blank.txt").write_text("\n\n")
         read_reviews(tmp_path / "blank.txt")
+
+
+def test_undecodable_command_line_bytes_become_one_replacement_each(predictor):
+    text = b"bad \xff\xfe bytes".decode("utf-8", "surrogateescape")  # what Python makes of such argv bytes
+    prediction = predictor.predict(text)[0]
+    assert prediction.text == "bad \ufffd\ufffd bytes"
+    assert predictor.predict("broken \ud800 json")[0].text == "broken \ufffd\ufffd\ufffd json"
+
+
+def test_cleaning_lines_mention_neutral_rows_only_when_there_are_some():
+    from core.data import CleaningReport
+
+    plain = CleaningReport(10, 0, 0, 0, 0, 10, 10).lines()
+    stars = CleaningReport(10, 0, 0, 2, 0, 8, 8).lines()
+    assert not any("neutral" in line for line in plain) and "2 dropped neutral (3 stars)" in stars
