@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from transformers import TrainerCallback
 
-from core.distributed import any_rank
+from core.distributed import any_rank, check_ranks_agree
 from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
 from core.metrics import REPORTED, MetricsComputer
 from core.stopping import StoppedEarly, StopSignal
@@ -117,9 +117,11 @@ class EventCallback(TrainerCallback):
             )
         )
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         if not self.in_training:
             return
+        if args.world_size > 1 and model is not None:
+            check_ranks_agree(model, state.global_step)
         metrics = dict(metrics or {})
         self._eval_seconds += float(metrics.get("eval_runtime", 0.0))
         report = self.metrics.last or {}

@@ -76,6 +76,30 @@ def any_rank(flag: bool) -> bool:
     return bool(value.item() > 0)
 
 
+def check_ranks_agree(model, step: int) -> bool:
+    """Log whether every rank holds the same weights (data-parallel ranks must); True when they do."""
+    import torch
+    import torch.distributed as dist
+
+    from core.logs import log
+
+    if world_size() == 1 or not _initialised():
+        return True
+    with torch.no_grad():
+        total = sum(p.detach().double().sum() for p in model.parameters())
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    low, high = total.reshape(1).to(device), total.reshape(1).to(device).clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    agree = bool(torch.isclose(low, high, rtol=1e-9, atol=1e-6).item())
+    if agree:
+        log.info("step %d: every rank holds the same weights (checksum %.6f)", step, float(total))
+    else:
+        log.error("step %d: the ranks' weights differ (checksums %.6f to %.6f): they are not training one model",
+                  step, float(low.item()), float(high.item()))
+    return agree
+
+
 def launch_command(config: TrainConfig, cli_args: list[str]) -> list[str]:
     """`accelerate launch` for `config.num_processes` processes running `python -m core.cli <cli_args>`.
 

@@ -66,6 +66,23 @@ def _sequential_eval_trainer():
     return SequentialEvalTrainer
 
 
+def _unprepare_for_training(trainer) -> None:
+    """Undo the evaluation-only preparation that scoring before training leaves on the model.
+
+    `trainer.predict` before `train` has accelerate prepare the bare model for evaluation and mark it
+    prepared; `train` would then get it back unwrapped, never in DistributedDataParallel, and each rank
+    would train its own copy.
+    """
+    model = trainer.model
+    trainer.accelerator._models[:] = [m for m in trainer.accelerator._models if m is not model]
+    if getattr(model, "_is_accelerate_prepared", False):
+        model._is_accelerate_prepared = False
+    if hasattr(model, "_original_forward"):  # mixed precision wrapped forward in autocast: training wraps it again
+        model.forward = model._original_forward
+        del model._original_forward
+    trainer.model_wrapped = model
+
+
 class Job:
     """The steps after the run folder exists."""
 
@@ -108,6 +125,7 @@ class Job:
             self.emit(Resumed(step=checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
         elif config.baseline:
             self._score_baseline(trainer, tokenized["test"], computer)
+            _unprepare_for_training(trainer)
         self.stop.check()
 
         self.emit(TrainingStarted(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.config import TrainConfig, plan
 from core.distributed import launch_command, needs_launcher
-from core.events import StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
+from core.events import EvalCompleted, StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
 from core.launch import failure_message
 from core.predict import Predictor
 from core.runs import Run, run_info
@@ -46,6 +46,11 @@ def test_two_processes_write_one_coherent_run(tiny_config, tmp_path):
     assert Run(run).metrics["global_step"] == started[0].total_steps == 8 * 14  # ceil(210 rows / 16 per step)
     assert Predictor(run).predict("wonderful excellent superb")[0].label == "positive"
     assert (run / "train.rank1.log").exists() and not list(run.glob("failure.rank*.json"))
+    # The baseline is scored first (the default): the ranks must still train one model together.
+    assert any(isinstance(e, EvalCompleted) and e.split == "baseline" for e in events)
+    for log in ("train.log", "train.rank1.log"):
+        text = (run / log).read_text()
+        assert text.count("every rank holds the same weights") == 8 and "weights differ" not in text, log
 
 
 def test_ctrl_c_in_the_foreground_stops_both_processes_once(tiny_config, tmp_path):
