@@ -252,6 +252,9 @@ class Job:
             length_column_name="length",
             remove_unused_columns=False,
             dataloader_num_workers=0,
+            # Sequence classifiers return a per-batch mean loss; the Trainer's token averaging across ranks
+            # would multiply it by the number of processes (doubled losses, clipping at half the norm).
+            average_tokens_across_devices=False,
         )
         callback = EventCallback(
             self.emit, self.stop, computer,

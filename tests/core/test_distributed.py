@@ -30,7 +30,7 @@ def _wait(condition, timeout=180.0):
         time.sleep(0.1)
 
 
-def test_two_processes_write_one_coherent_run(tiny_config, tmp_path):
+def test_two_processes_write_one_coherent_run(tiny_config, tmp_path, trained_run):
     root = tmp_path / "runs"
     out = subprocess.run(CLI + _args(tiny_config, root, "--epochs", "8"), cwd=REPO, capture_output=True, text=True,
                          timeout=300)
@@ -47,7 +47,10 @@ def test_two_processes_write_one_coherent_run(tiny_config, tmp_path):
     assert Predictor(run).predict("wonderful excellent superb")[0].label == "positive"
     assert (run / "train.rank1.log").exists() and not list(run.glob("failure.rank*.json"))
     # The baseline is scored first (the default): the ranks must still train one model together.
-    assert any(isinstance(e, EvalCompleted) and e.split == "baseline" for e in events)
+    baseline = next(e for e in events if isinstance(e, EvalCompleted) and e.split == "baseline")
+    # ...and losses are the mean over both ranks' reviews, as with one process (not multiplied by 2).
+    one_process = next(e for e in trained_run[1] if isinstance(e, EvalCompleted) and e.split == "baseline")
+    assert abs(baseline.metrics["loss"] - one_process.metrics["loss"]) < 1e-3
     for log in ("train.log", "train.rank1.log"):
         text = (run / log).read_text()
         assert text.count("every rank holds the same weights") == 8 and "weights differ" not in text, log
