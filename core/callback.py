@@ -12,6 +12,8 @@ from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
 from core.metrics import REPORTED, MetricsComputer
 from core.stopping import StoppedEarly, StopSignal
 
+STOP_SYNC_STEPS = 8  # with several processes, how often (in steps) the ranks agree on a stop request
+
 
 class EventCallback(TrainerCallback):
     """Emits StepLogged about once a second (or per `logging_steps`), EvalCompleted and CheckpointSaved."""
@@ -36,6 +38,7 @@ class EventCallback(TrainerCallback):
         self.in_training = False
         self._start = self._last_log = 0.0
         self._eval_seconds = 0.0
+        self._prediction_steps = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.in_training = True
@@ -47,9 +50,14 @@ class EventCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         requested = self.stop.requested()
-        if args.world_size > 1 and not self.stopped and any_rank(requested):
-            self.stop.event.set()  # a stop seen by any rank stops every rank at this same step
-            requested = True
+        if args.world_size > 1 and not self.stopped and state.global_step % STOP_SYNC_STEPS == 0:
+            # A stop seen by any rank stops every rank at this same step; checked every few steps, since
+            # the all-reduce makes each GPU wait for the others.
+            requested = any_rank(requested)
+            if requested:
+                self.stop.event.set()
+        elif args.world_size > 1:
+            requested = False  # the ranks stop together at the next synchronised step
         if requested and not self.stopped:
             # Evaluate and checkpoint the model so far, then leave the loop.
             self.stopped = True
@@ -80,7 +88,8 @@ class EventCallback(TrainerCallback):
             return
         requested = self.stop.requested()
         if args.world_size > 1:
-            requested = any_rank(requested)
+            self._prediction_steps += 1  # every rank scores the same number of batches
+            requested = self._prediction_steps % STOP_SYNC_STEPS == 0 and any_rank(requested)
         if requested:
             raise StoppedEarly
 

@@ -34,10 +34,17 @@ class TrainResult:
 
 
 def _gpu_memory() -> tuple[int, int] | None:
+    """GPU memory this process holds (PyTorch's reserved pool, not other processes' share) and the GPU's total."""
     import torch
 
-    free, total = torch.cuda.mem_get_info()
-    return total - free, total
+    return torch.cuda.memory_reserved(), torch.cuda.get_device_properties(0).total_memory
+
+
+def pin_one_gpu(args) -> None:
+    """Train on one GPU: with several visible, the Trainer would spread one process over all of them with
+    nn.DataParallel (other users' GPUs on a shared box, a batch the plan does not count, no mixed precision)."""
+    if args.device.type == "cuda" and args.n_gpu > 1:
+        args._n_gpu = 1
 
 
 def _seeded_subset(ds, n: int, seed: int):
@@ -255,7 +262,9 @@ class Job:
             # Sequence classifiers return a per-batch mean loss; the Trainer's token averaging across ranks
             # would multiply it by the number of processes (doubled losses, clipping at half the norm).
             average_tokens_across_devices=False,
+            ddp_find_unused_parameters=False,  # every parameter gets a gradient: no extra pass per step
         )
+        pin_one_gpu(args)
         callback = EventCallback(
             self.emit, self.stop, computer,
             samples_per_step=config.batch_size * config.gradient_accumulation * max(args.world_size, 1),

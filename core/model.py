@@ -95,6 +95,10 @@ def device_description(device: str) -> str:
     import torch
 
     if device == "cuda":
+        count = torch.cuda.device_count()
+        if count > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            # One process trains on one GPU (the first visible); more only through num_processes.
+            return f"CUDA {torch.cuda.get_device_name(0)} (GPU 0 of {count}; CUDA_VISIBLE_DEVICES picks another)"
         return f"CUDA {torch.cuda.get_device_name(0)}"
     if device == "mps":
         return "Apple MPS"
@@ -107,13 +111,24 @@ def choose_precision(requested: str, device: str) -> str:
 
     if requested == "auto":
         if device == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            return "bf16" if native_bf16() else "fp16"
         return "fp32"
     if requested == "fp16" and device == "cpu":
         raise ConfigError({"precision": "fp16 needs a GPU; use auto, fp32 or bf16 on the CPU"})
     if requested == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError({"precision": "this GPU does not support bf16; use auto or fp16"})
     return requested
+
+
+def native_bf16() -> bool:
+    """Whether the GPU computes bf16 in hardware (Ampere, compute capability 8.0, and later).
+
+    `torch.cuda.is_bf16_supported()` is also true on a T4, V100 or P100, which only emulate bf16 (slowly);
+    their tensor cores run fp16.
+    """
+    import torch
+
+    return torch.cuda.get_device_capability(0)[0] >= 8 and torch.cuda.is_bf16_supported()
 
 
 def cpu_threads() -> int:

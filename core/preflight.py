@@ -42,6 +42,14 @@ def check_max_length(config: TrainConfig, model_cfg) -> None:
         )})
 
 
+def check_processes(config: TrainConfig) -> None:
+    """ConfigError for several processes where they cannot share the work (Apple MPS has no process group)."""
+    from core.model import resolve_device
+
+    if config.num_processes > 1 and resolve_device(config.device) == "mps":
+        raise ConfigError({"num_processes": "several processes need CUDA GPUs (or the CPU); on Apple MPS use 1"})
+
+
 def weights_bytes(model: str) -> int:
     """Size of a local model folder's weights (0 when unknown, e.g. a hub id)."""
     path = Path(model).expanduser()
@@ -102,6 +110,7 @@ def preflight(config: TrainConfig, runs_root: str | Path | None) -> None:
     from core.data import check_local_source
 
     check_local_source(config.dataset)
+    check_processes(config)
     check_max_length(config, model_config(config.model))
     if runs_root is not None:
         check_output(runs_root, config.model)
