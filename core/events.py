@@ -123,6 +123,8 @@ class TrainingFailed(Event):
     run_dir: str
     title: str
     message: str
+    kind: str = "error"
+    """"oom" (out of memory while training), "oom_eval" (while evaluating) or "error"."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -65,6 +65,14 @@ def _sequential_eval_trainer():
     from transformers import Trainer
 
     class SequentialEvalTrainer(Trainer):
+        in_evaluation = False  # stays True when an evaluation fails, so a failure can say where it happened
+
+        def evaluation_loop(self, *args, **kwargs):
+            self.in_evaluation = True
+            output = super().evaluation_loop(*args, **kwargs)
+            self.in_evaluation = False
+            return output
+
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size > 1:
                 return None  # accelerate shards the split in order and gathers it back in order
@@ -107,6 +115,12 @@ class Job:
         self.device_desc = device_desc
         self.checkpoint = checkpoint  # resume from here when set
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
+        self.trainer = None
+
+    @property
+    def evaluating(self) -> bool:
+        """Whether the run was scoring (baseline, validation or test) rather than training when it stopped."""
+        return bool(getattr(self.trainer, "in_evaluation", False))
 
     def run(self) -> TrainResult:
         from core.distributed import main_first
@@ -126,6 +140,7 @@ class Job:
         self.stop.check()
         computer = MetricsComputer(self.data.label_names)
         trainer, callback = self._trainer(tokenized, computer)
+        self.trainer = trainer
 
         if self.checkpoint is not None:
             self.metrics["baseline"] = self._earlier_baseline()

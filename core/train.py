@@ -77,19 +77,49 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def half_batch(config: TrainConfig) -> TrainConfig | None:
-    """The same effective batch with half the per-device batch, or None at batch size 1."""
+def half_batch(config: TrainConfig, evaluating: bool = False) -> TrainConfig | None:
+    """The config to retry after running out of memory, or None when the batch is already 1.
+
+    Training: half the per-device batch and twice the accumulation (the same effective batch).
+    Evaluating: half the evaluation batch.
+    """
+    if evaluating:
+        return config.replace(eval_batch_size=config.eval_batch_size // 2) if config.eval_batch_size > 1 else None
     if config.batch_size < 2:
         return None
     return config.replace(batch_size=config.batch_size // 2, gradient_accumulation=config.gradient_accumulation * 2)
 
 
-def oom_message(config: TrainConfig) -> str:
+def oom_message(config: TrainConfig, evaluating: bool = False) -> str:
+    if evaluating:
+        return (f"the GPU ran out of memory while evaluating at eval_batch_size {config.eval_batch_size}; "
+                f"set eval_batch_size {max(config.eval_batch_size // 2, 1)} or lower max_length")
     half = max(config.batch_size // 2, 1)
     return (
         f"the GPU ran out of memory at batch_size {config.batch_size}; set batch_size {half} and "
         f"gradient_accumulation {config.gradient_accumulation * 2} (same effective batch) or lower max_length"
     )
+
+
+def release_failure(exc: BaseException | None) -> None:
+    """Free what a failed run's exception keeps alive (model, gradients, optimizer state in its frames).
+
+    Call before retrying after running out of memory: a traceback holds every frame's locals.
+    """
+    import gc
+    import traceback
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def train(
@@ -134,9 +164,14 @@ def train_auto_batch(
             if exc.retry_config is None:
                 raise
             old, config, failed, run_dir = config, exc.retry_config, exc.run_dir, None
-            preface = [StageChanged("retry", (
-                f"batch_size {old.batch_size} ran out of GPU memory; retrying with batch_size {config.batch_size} "
-                f"x gradient_accumulation {config.gradient_accumulation} (same effective batch)"))]
+            release_failure(exc)
+            if config.eval_batch_size != old.eval_batch_size:
+                what = (f"eval_batch_size {old.eval_batch_size} ran out of GPU memory; retrying with "
+                        f"eval_batch_size {config.eval_batch_size}")
+            else:
+                what = (f"batch_size {old.batch_size} ran out of GPU memory; retrying with batch_size "
+                        f"{config.batch_size} x gradient_accumulation {config.gradient_accumulation} (same effective batch)")
+            preface = [StageChanged("retry", what)]
             if failed is not None:
                 run_dir = _retry_folder(failed, config, runs_root)
 
@@ -331,7 +366,8 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
                                             "(sentitune resume RUN) if one was written")
         raise
     except Exception as exc:  # every failure after the folder exists is recorded in it
-        message = _failure_message(exc, config, run_dir)
+        evaluating = job.evaluating
+        message = _failure_message(exc, config, run_dir, evaluating)
         log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
         if main:
             _record_status(run_dir, FAILED, message)
@@ -342,9 +378,10 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
                 pass
         oom = _is_oom(exc)
         title = OutOfMemoryError.title if oom else TrainingError.title
-        emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message))
+        kind = ("oom_eval" if evaluating else "oom") if oom else "error"
+        emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message, kind=kind))
         if oom:
-            raise OutOfMemoryError(message, half_batch(config), run_dir=run_dir) from exc
+            raise OutOfMemoryError(message, half_batch(config, evaluating), run_dir=run_dir) from exc
         raise TrainingError(message) from exc
 
 
@@ -369,9 +406,9 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _failure_message(exc: BaseException, config: TrainConfig, run_dir: Path) -> str:
+def _failure_message(exc: BaseException, config: TrainConfig, run_dir: Path, evaluating: bool = False) -> str:
     if _is_oom(exc):
-        return oom_message(config)
+        return oom_message(config, evaluating)
     if isinstance(exc, CoreError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno is not None:

@@ -167,3 +167,54 @@ def test_auto_batch_retries_out_of_memory_in_a_new_run_the_old_one_points_to(tin
     assert failed["retry_run"] == str(result.run_dir) and "out of memory" in failed["error"]
     config = json.loads((result.run_dir / "config.json").read_text())["config"]
     assert (config["batch_size"], config["gradient_accumulation"]) == (4, 2)
+
+
+def test_a_failed_runs_model_can_be_freed_before_a_retry(tiny_config, tmp_path, monkeypatch):
+    """The exception of an out-of-memory run (which the app's worker keeps) must not keep the model alive."""
+    import gc
+    import weakref
+
+    from core.errors import OutOfMemoryError
+    from core.job import Job
+    from core.train import release_failure, train
+
+    refs = []
+
+    def out_of_memory(self):
+        refs.append(weakref.ref(self.model))
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Job, "run", out_of_memory)
+    with pytest.raises(OutOfMemoryError) as caught:
+        train(tiny_config, tmp_path / "runs")
+    error = caught.value  # held, as a worker holds its error
+    gc.collect()
+    assert refs[0]() is not None  # the traceback's frames keep the model
+    release_failure(error)
+    assert refs[0]() is None
+
+
+def test_out_of_memory_while_evaluating_halves_the_evaluation_batch(tiny_config, tmp_path, monkeypatch):
+    import json
+
+    from transformers import Trainer
+
+    from core.events import TrainingFailed
+    from core.runs import list_runs
+    from core.train import train_auto_batch
+
+    real_step = Trainer.prediction_step
+
+    def step(self, *args, **kwargs):
+        if self.args.per_device_eval_batch_size > 16:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "prediction_step", step)
+    events = []
+    result = train_auto_batch(tiny_config.replace(epochs=1), tmp_path / "runs", on_event=events.append)
+    failed = [e for e in events if isinstance(e, TrainingFailed)]
+    assert len(failed) == 1 and failed[0].kind == "oom_eval" and "eval_batch_size 16" in failed[0].message
+    config = json.loads((result.run_dir / "config.json").read_text())["config"]
+    assert (config["eval_batch_size"], config["batch_size"]) == (16, 8)
+    assert sorted(r.status for r in list_runs(tmp_path / "runs")) == ["failed", "finished"]
