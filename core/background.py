@@ -33,7 +33,7 @@ FOLLOW_POLL_SECONDS = 0.3
 
 
 def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run: Path | None = None,
-                   auto_batch: bool = False) -> Path:
+                   auto_batch: bool = False, run_dir: str | Path | None = None) -> Path:
     """Start training in a new process and session (it survives SIGHUP and the terminal closing).
 
     What can be checked here is checked first (the model, max_length, the runs folder, a local data
@@ -49,9 +49,9 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
         config = Run(run_dir).train_config()
         (run_dir / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
     else:
-        preflight(config, runs_root)
+        preflight(config, runs_root if run_dir is None else Path(run_dir).parent)
         check_data(config)
-        run_dir = create_run_dir(runs_root, config.model, config.dataset)
+        run_dir = create_run_dir(runs_root, config.model, config.dataset) if run_dir is None else _empty_folder(run_dir)
         job = save_toml(config, run_dir / "job.toml")
         # Listed at once (the process rewrites it in full once its data and model are loaded).
         write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
@@ -71,6 +71,15 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     write_status(run_dir, STARTING, None, child_pid=process.pid)
     (run_dir / "launcher.pid").write_text(str(process.pid))  # leads its own process group
     return run_dir
+
+
+def _empty_folder(path: str | Path) -> Path:
+    """`path` as a new run folder: made if missing, refused when it already holds a run."""
+    path = Path(path).expanduser()
+    if (path / "config.json").exists() or (path / "status.json").exists():
+        raise RunError(f"{path} already holds a run; give a new folder (or resume that run)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def current_stage(run_dir: str | Path) -> str | None:

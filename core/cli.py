@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="on CUDA out of memory, retry with half the batch and twice the accumulation")
     train.add_argument("--num-processes", metavar="N", help="train with N processes (one per GPU) via accelerate")
     train.add_argument("--accelerate-config", metavar="FILE", help="accelerate config YAML (multi-node)")
-    train.add_argument("--run-dir", help=argparse.SUPPRESS)  # a folder made by `--detach`'s parent
+    train.add_argument("--run-dir", metavar="DIR",
+                       help="write the run into DIR instead of a new folder under --output-dir (with two "
+                            "machines: the same folder, on a file system both share)")
 
     def command(name: str, help: str, target: str | None = "run", json_flag: bool = True) -> argparse.ArgumentParser:
         """A subcommand with the flags most share: RUN, --output-dir, --json, --debug."""
@@ -156,19 +158,26 @@ def _one_line(exc: CoreError) -> str:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.distributed import needs_launcher
+    from core.distributed import machines, needs_launcher
     from core.train import train, train_auto_batch
 
     config = config_from_args(args)
     if args.auto_batch and needs_launcher(config):
         raise ConfigError({"auto_batch": "--auto-batch retries a single process; with several processes "
                                          "lower batch_size yourself"})
+    if needs_launcher(config):
+        count, machine = machines(config)
+        if count > 1 and not args.run_dir:
+            raise ConfigError({"run_dir": f"{count} machines train one run: give each the same --run-dir, "
+                                          "on a file system they share"})
+        if machine > 0:
+            return _launch_and_wait(config, args, machine)
     if needs_launcher(config) and not args.detach:
         return _launch_and_follow(config, args)
     if args.detach:
         from core.background import start_detached
 
-        run_dir = start_detached(config, args.output_dir, auto_batch=args.auto_batch)
+        run_dir = start_detached(config, args.output_dir, auto_batch=args.auto_batch, run_dir=args.run_dir)
         if args.json:
             print(json.dumps({"event": "Detached", "run_dir": str(run_dir)}))
         else:
@@ -188,7 +197,7 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
 
     from core.background import follow_events, request_stop, start_detached
 
-    run_dir = start_detached(config, args.output_dir)
+    run_dir = start_detached(config, args.output_dir, run_dir=args.run_dir)
     asked = False
 
     def pass_stop_on() -> bool:
@@ -214,6 +223,51 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
     if not args.json:
         say(f"run folder: {run_dir}")
     return _exit_for_run(run_dir)
+
+
+def _launch_and_wait(config: TrainConfig, args: argparse.Namespace, machine: int) -> int:
+    """Another machine than the first: start its processes and wait for them.
+
+    Rank 0, on machine 0, writes the shared run folder (status, events, model); this machine only
+    contributes processes, so it neither writes the folder's files nor follows its events.
+    """
+    import subprocess
+    import time
+
+    from core.distributed import launch_command
+    from core.stopping import STOP_FILE
+
+    run_dir = Path(args.run_dir).expanduser()
+    cli_args = ["train", "--config", str(_shared_job(config, run_dir)), "--run-dir", str(run_dir)]
+    say(f"machine {machine}: starting its processes for the run in {run_dir} (machine 0 writes it and shows its "
+        "progress; sentitune attach there follows it)")
+    with open(run_dir / f"process.machine{machine}.log", "ab") as log:
+        process = subprocess.Popen(launch_command(config, cli_args), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while process.poll() is None:
+                if args.stop.is_set() and not (run_dir / STOP_FILE).exists():
+                    (run_dir / STOP_FILE).touch()  # every rank, on every machine, sees it at a shared step
+                time.sleep(0.3)
+        except KeyboardInterrupt:  # the second Ctrl+C
+            process.kill()
+            say("sentitune: aborted", file=sys.stderr)
+            return 130
+        code = process.returncode
+    if code != 0:
+        say(f"sentitune: machine {machine}'s processes exited with code {code}; see process.machine{machine}.log "
+            "and the run's status.json", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _shared_job(config: TrainConfig, run_dir: Path) -> Path:
+    """The run's settings in the shared folder, for this machine's processes to read."""
+    from core.config import save_toml
+    from core.distributed import machines
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _, machine = machines(config)
+    return save_toml(config, run_dir / f"job.machine{machine}.toml")
 
 
 def _exit_for_run(run_dir: Path) -> int:

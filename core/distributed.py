@@ -39,16 +39,24 @@ def init(device: str) -> None:
         PartialState(cpu=device == "cpu")
 
 
+def local_rank() -> int:
+    """This process's rank on its own machine."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 @contextmanager
 def main_first() -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. to write a cache), then the others (which then read it)."""
+    """Each machine's first process runs the block first (e.g. to write a cache), then the others (which read it).
+
+    Per machine, not per run: a machine's cache folder may not be the other machine's.
+    """
     if world_size() > 1 and _initialised():
         import torch.distributed as dist
 
-        if not is_main():
+        if local_rank() != 0:
             dist.barrier()
         yield
-        if is_main():
+        if local_rank() == 0:
             dist.barrier()
     else:
         yield
@@ -115,6 +123,25 @@ def launch_command(config: TrainConfig, cli_args: list[str]) -> list[str]:
         cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     cmd += ["--num_processes", str(config.num_processes), "--multi_gpu"]
     return cmd + ["-m", "core.cli", *cli_args]
+
+
+def machines(config: TrainConfig) -> tuple[int, int]:
+    """(number of machines, this machine's rank) from the accelerate config file; (1, 0) without one."""
+    if not config.accelerate_config:
+        return 1, 0
+    import yaml
+
+    from core.errors import ConfigError
+
+    path = Path(config.accelerate_config).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return int(data.get("num_machines", 1)), int(data.get("machine_rank", 0))
+    except OSError as exc:
+        raise ConfigError({"accelerate_config": f"cannot read {path}: {exc.strerror or exc}"}) from None
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        raise ConfigError({"accelerate_config": f"{path} is not an accelerate config (YAML with num_machines, "
+                                                "machine_rank, ...)"}) from None
 
 
 def needs_launcher(config: TrainConfig) -> bool:

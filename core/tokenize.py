@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 from pathlib import Path
 
 from core.data import SPLITS, PreparedData
@@ -38,6 +40,8 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
 
     key = cache_key(data, tokenizer, max_length)
     path = Path(cache_dir) / key if cache_dir else None
+    if path is not None and path.exists() and not (path / "dataset_dict.json").exists():
+        shutil.rmtree(path, ignore_errors=True)  # left half-written by an older version
     if path is not None and (path / "dataset_dict.json").exists():
         try:
             return datasets.load_from_disk(str(path)), True
@@ -70,11 +74,14 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
         splits[name] = ds
     result = datasets.DatasetDict(splits)
     if path is not None:
-        tmp = path.with_name(path.name + ".tmp")
+        # A name of its own: two machines sharing one cache folder may write the same entry at once.
+        tmp = path.with_name(f"{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         result.save_to_disk(str(tmp))
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
+        try:
+            tmp.rename(path)
+        except OSError:  # another process finished the same entry first: use theirs
+            shutil.rmtree(tmp, ignore_errors=True)
         result = datasets.load_from_disk(str(path))
     return result, False
 

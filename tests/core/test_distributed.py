@@ -102,3 +102,43 @@ def test_launch_command_and_effective_batch(tmp_path):
     cmd = launch_command(config.replace(accelerate_config=str(yaml)), ["train"])
     assert cmd[cmd.index("--config_file") + 1] == str(yaml)
     assert plan(config).effective_batch == 64 and plan(config).steps_per_epoch == 11  # 700 / 64
+
+
+def _node_config(folder: Path, rank: int, port: int) -> Path:
+    path = folder / f"node{rank}.yaml"
+    path.write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\nnum_machines: 2\nnum_processes: 2\n"
+        f"machine_rank: {rank}\nmain_process_ip: 127.0.0.1\nmain_process_port: {port}\nmixed_precision: 'no'\n"
+    )
+    return path
+
+
+def test_two_machines_train_one_run_in_a_shared_folder(tiny_config, tmp_path):
+    """The README's two-machine recipe, both "machines" on this one: one process each, one shared --run-dir."""
+    import socket
+
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = tmp_path / "shared" / "run"
+    common = ["train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--batch-size", "8",
+              "--learning-rate", "5e-3", "--max-length", "64", "--epochs", "2", "--num-processes", "2",
+              "--run-dir", str(run)]
+    second = subprocess.Popen(CLI + common + ["--accelerate-config", str(_node_config(tmp_path, 1, port))],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.run(CLI + common + ["--accelerate-config", str(_node_config(tmp_path, 0, port))],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    out, err = second.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + err
+    assert "machine 1: starting its processes" in out
+    assert run_info(run).status == "finished" and Run(run).config_record["processes"] == 2
+    assert (run / "train.rank1.log").read_text().count("every rank holds the same weights") == 2
+    events = read_events(run / "events.jsonl")
+    assert sum(isinstance(e, TrainingFinished) for e in events) == 1
+
+
+def test_several_machines_need_one_shared_run_folder(tiny_config, tmp_path):
+    out = subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", tiny_config.dataset,
+                                "--num-processes", "2", "--accelerate-config", str(_node_config(tmp_path, 0, 29999))],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2 and "give each the same --run-dir, on a file system they share" in out.stderr
