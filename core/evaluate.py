@@ -20,8 +20,10 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
     config = run.train_config()
     predictor = Predictor(run.path)
     if dataset is None:
-        rows = prepare(config).splits["test"]
         names = list(run.config_record.get("label_names") or predictor.label_names)
+        rows = _saved_test_split(run, names)
+        if rows is None:  # tested runs keep their test reviews; others are split again from the data
+            rows = prepare(config).splits["test"]
     else:
         loaded = load_clean(config.replace(dataset=dataset, dataset_config="", text_columns=(), label_column=""))
         names = loaded.mapping.names
@@ -38,3 +40,16 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
     report = evaluate_predictions(y_true, y_pred, predictor.label_names)
     report["dataset"] = str(Path(dataset)) if dataset else config.dataset
     return report
+
+
+def _saved_test_split(run: Run, names: list[str]):
+    """The run's test reviews and labels as it saved them (test_predictions.jsonl), or None without them.
+
+    Scoring these needs neither the data file nor the Hub, and is the split the run was tested on.
+    """
+    import pandas as pd
+
+    rows = run.test_predictions()
+    if not rows or any(r.get("label") not in names or not isinstance(r.get("text"), str) for r in rows):
+        return None
+    return pd.DataFrame({"text": [r["text"] for r in rows], "label": [names.index(r["label"]) for r in rows]})

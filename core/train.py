@@ -257,7 +257,11 @@ def _prepare_and_run(config, runs_root, emit, stop: StopSignal, handler, run_dir
         preflight(config, runs_root if run_dir is None else None)
     stop.check()
     emit(StageChanged("data", f"loading {config.dataset}"))
-    data = prepare(config)
+    def reading(detail: str) -> None:  # a download in progress: say how far, and stop there if asked
+        stop.check()
+        emit(StageChanged("data", detail))
+
+    data = prepare(config, progress=reading)
     if checkpoint is not None:
         _check_same_data(run_dir, data)
     for note in data.notes + ["; ".join(data.cleaning.lines())]:

@@ -70,3 +70,16 @@ def test_a_full_length_reading_would_disagree(short_run):
     assert full != [r["predicted"] for r in rows]
     saved = json.loads((short_run / "metrics.json").read_text())["test"]
     assert saved["accuracy"] > 0.9  # trained at 16 tokens, the model reads the opening words well
+
+
+def test_evaluate_needs_neither_the_data_file_nor_the_hub(short_run, tmp_path, capsys):
+    """A tested run keeps its test reviews: `evaluate` scores those, even after the data file is gone."""
+    import shutil
+
+    copy = shutil.copytree(short_run, tmp_path / "moved")
+    record = json.loads((copy / "config.json").read_text())
+    record["config"]["dataset"] = str(tmp_path / "deleted.csv")
+    (copy / "config.json").write_text(json.dumps(record))
+    assert main(["evaluate", str(copy), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == json.loads((short_run / "metrics.json").read_text())["test"]["accuracy"]
