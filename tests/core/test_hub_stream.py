@@ -7,7 +7,6 @@ from core.config import TrainConfig
 from core.data import prepare
 from tests.tiny import reviews_frame
 
-
 SHARD_ROWS = 5_000
 BUFFER = 1_000  # the real buffer is 10,000 rows; scaled down with the shards to keep this test quick
 
