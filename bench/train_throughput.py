@@ -3,8 +3,9 @@
     python bench/train_throughput.py [--model DIR] [--data FILE] [--samples 2000] [--epochs 1] [--max-length 128]
                                      [--seeds 42,1,2]
 
-Both train the same model on the same split with the same seed and hyperparameters. Reported per
-recipe: train-phase samples/s (evaluation excluded), wall time from start to model saved (data,
+Both train the same model on the same split with the same seed and hyperparameters, after one short
+warm-up run. Reported per recipe: optimizer-step samples/s (the steps alone, timed the same way for both:
+evaluation, checkpoint saves and logging excluded; synchronised on a GPU), wall time from start to model saved (data,
 tokenization, evaluation and saving included), validation and test accuracy / F1; then the ratios.
 """
 
@@ -34,22 +35,54 @@ def config_for(args):
 
 
 class TrainTimer:
-    """Times the optimizer loop with evaluation excluded (the same measure sentitune reports)."""
+    """Times the optimizer steps alone (evaluation, checkpoint saves and logging excluded), for both recipes."""
 
     def __new__(cls):
         from transformers import TrainerCallback
 
         class _Timer(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kw):
-                self.start, self.eval_seconds = time.perf_counter(), 0.0
+            seconds = 0.0
+            steps = 0
 
-            def on_evaluate(self, args, state, control, metrics=None, **kw):
-                self.eval_seconds += float((metrics or {}).get("eval_runtime", 0.0))
+            def on_step_begin(self, args, state, control, **kw):
+                _sync()
+                self.began = time.perf_counter()
 
-            def on_train_end(self, args, state, control, **kw):
-                self.seconds = time.perf_counter() - self.start - self.eval_seconds
+            def on_step_end(self, args, state, control, **kw):
+                _sync()  # on a GPU, count the step's kernels, not only their launch
+                self.seconds += time.perf_counter() - self.began
+                self.steps += 1
 
         return _Timer()
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed_sentitune(timer):
+    """Patch core's Trainer setup so sentitune's run carries the same step timer as the plain recipe."""
+    from core.job import Job
+
+    real = Job._trainer
+
+    def with_timer(self, tokenized, computer):
+        trainer, callback = real(self, tokenized, computer)
+        trainer.add_callback(timer)
+        return trainer, callback
+
+    Job._trainer = with_timer
+    return lambda: setattr(Job, "_trainer", real)
+
+
+def warm_up(config, out_dir: Path) -> None:
+    """One short run first, so neither timed recipe pays the CUDA context start-up and kernel loading."""
+    from core.train import train
+
+    train(config.replace(max_samples=64, epochs=1, baseline=False), out_dir / "warm-up")
 
 
 def plain_recipe(config, out_dir: Path) -> dict:
@@ -94,13 +127,13 @@ def plain_recipe(config, out_dir: Path) -> dict:
         callbacks=[timer],
     )
     trainer.train()
+    seconds = timer.seconds
     val = trainer.evaluate()
     test = trainer.evaluate(splits["test"], metric_key_prefix="test")
     trainer.save_model(str(out_dir / "plain" / "model"))
     wall = time.perf_counter() - start
-    steps = trainer.state.global_step
     return {
-        "samples_per_s": steps * 16 / timer.seconds, "wall_s": wall,
+        "samples_per_s": timer.steps * 16 / seconds, "wall_s": wall,
         "val_acc": val["eval_accuracy"], "val_f1": val["eval_f1"],
         "test_acc": test["test_accuracy"], "test_f1": test["test_f1"],
     }
@@ -110,15 +143,20 @@ def sentitune_pipeline(config, out_dir: Path) -> dict:
     """sentitune's core.train.train, exactly as the CLI and the app run it."""
     from core.train import train
 
-    start = time.perf_counter()
-    result = train(config, out_dir / "runs")
-    wall = time.perf_counter() - start
+    timer = TrainTimer()
+    restore = timed_sentitune(timer)
+    try:
+        start = time.perf_counter()
+        result = train(config, out_dir / "runs")
+        wall = time.perf_counter() - start
+    finally:
+        restore()
     from core.runs import Run
 
     metrics = Run(result.run_dir).metrics
     best_val = max(metrics["validation"], key=lambda m: m["f1"])
     return {
-        "samples_per_s": metrics["train_samples_per_second"], "wall_s": wall,
+        "samples_per_s": timer.steps * config.batch_size / timer.seconds, "wall_s": wall,
         "val_acc": best_val["accuracy"], "val_f1": best_val["f1"],
         "test_acc": metrics["test"]["accuracy"], "test_f1": metrics["test"]["f1"],
     }
@@ -150,6 +188,7 @@ def main() -> None:
           f"max_length {args.max_length} · seeds {args.seeds}\n")
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        warm_up(config_for(args), Path(tmp))
         for seed in seeds:
             config = config_for(args).replace(seed=seed)
             # Alternate which recipe goes first, so machine drift does not favour either.
