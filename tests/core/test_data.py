@@ -150,3 +150,21 @@ def test_stats_sample_large_datasets(tmp_path, tiny_model):
     assert stats.sampled == 100 and sum(stats.tokens.counts) == 100 and len(stats.token_lengths) == 100
     assert stats.rows == {"train": 280, "validation": 60, "test": 60}  # counts still cover every row
     assert data_stats(prepared, None).sampled is None
+
+
+def test_behind_a_proxy_the_libraries_reach_the_hub(monkeypatch):
+    """A direct connection fails behind an HTTPS proxy where the libraries would work: no quick check then."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("direct connections are blocked here")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name in data_mod.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert data_mod.hub_reachable() is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert data_mod.hub_reachable() is True
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert data_mod.hub_reachable() is False
