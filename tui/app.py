@@ -16,8 +16,10 @@ from textual.worker import Worker, WorkerState
 from core.config import TrainConfig, load_toml
 from core.errors import CoreError, TrainingError
 from core.events import TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
+from core.format import printable
 from core.progress import RunProgress
 from tui.messages import TrainingEvent
+from tui.safe import notify_error
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.state import LoadedDataset
 
@@ -116,8 +118,9 @@ class SentituneApp(App):
         if live:
             names = ", ".join(r.name for r in live[:3])
             self.call_from_thread(
-                self.notify, f"{names}. Open it in the report (F4) and press a to attach.",
+                self.notify, printable(f"{names}. Open it in the report (F4) and press a to attach."),
                 title=f"{len(live)} run{'s' if len(live) > 1 else ''} training in the background", timeout=15,
+                markup=False,
             )
 
     def watch_device_name(self) -> None:
@@ -174,7 +177,7 @@ class SentituneApp(App):
         try:
             last_complete_checkpoint(run_dir)
         except CoreError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            notify_error(self, exc)
             return False
         history = RunProgress.from_events(read_events(Path(run_dir) / "events.jsonl"))
         self._begin(history, lambda stop: self._resume(Path(run_dir), stop))
@@ -245,7 +248,7 @@ class SentituneApp(App):
             elif isinstance(error, CoreError):
                 # Bad input before a run folder existed: nothing was lost, say what to fix.
                 self.progress = RunProgress()
-                self.notify(str(error), title=error.title, severity="error", timeout=10)
+                notify_error(self, error, timeout=10)
             else:
                 self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
         self.attached_run = None
@@ -302,7 +305,7 @@ class SentituneApp(App):
             try:
                 request_stop(self.attached_run)  # the run's own process stops, evaluates and saves
             except CoreError as exc:
-                self.notify(str(exc), title=exc.title, severity="error")
+                notify_error(self, exc)
                 return
             self.stop_requested = True
             self.notify("Asked the run to stop at its next step; it evaluates and saves…", title="Stop & save")

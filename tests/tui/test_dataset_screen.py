@@ -65,7 +65,7 @@ async def test_loading_a_csv_shows_rows_balance_lengths_and_sets_config(make_app
         assert app.dataset is not None and app.dataset.rows == 300
         table = screen.query_one("#rows-table", SampleRows)
         assert app.dataset.stats.rows["train"] == 210 and table.row_count == SampleRows.LIMIT == 200
-        assert {table.get_row_at(i)[0] for i in range(table.row_count)} == {"negative", "positive"}
+        assert {str(table.get_row_at(i)[0]) for i in range(table.row_count)} == {"negative", "positive"}
         balance = _text(screen, "#balance")
         assert "negative" in balance and "positive" in balance and "validation" in balance
         assert screen.query_one("#histogram", LengthHistogram).display

@@ -56,7 +56,8 @@ async def test_newest_model_selected_and_a_typed_review_is_predicted(make_app, f
         history = screen.query_one(PredictHistory)
         assert history.row_count == 1
         row = history.get_row_at(0)
-        assert row[1] == "negative" and str(row[2]) == f"{prediction.confidence:.1%}" and row[4] == "awful dull film"
+        assert str(row[1]) == "negative" and str(row[2]) == f"{prediction.confidence:.1%}"
+        assert str(row[4]) == "awful dull film"
         assert str(row[3]).endswith(" ms")
 
 

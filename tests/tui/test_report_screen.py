@@ -139,7 +139,7 @@ async def test_a_damaged_run_is_listed_as_unreadable(make_app, finished_runs, ru
         await pilot.press("f4")
         await settle(pilot)
         table = app.screen.query_one("#runs", DataTable)
-        statuses = {key.value: table.get_row(key)[1] for key in table.rows}
+        statuses = {key.value: str(table.get_row(key)[1]) for key in table.rows}
         assert statuses[str(damaged)] == "unreadable" and statuses[str(finished_runs[0])] == "finished"
         assert app.screen.report.path == damaged  # newest (its folder time), selected
         head = text_of(app, "#summary-head")

@@ -6,12 +6,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, Static, Tab, Tabs
+from textual.widgets import Button, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig, format_value
-from core.errors import ConfigError, CoreError
+from core.errors import ConfigError
+from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.state import LoadedDataset
 from tui.widgets.dataset_views import SampleRows, balance_table
@@ -84,33 +86,33 @@ class DatasetScreen(BaseScreen):
             yield Static("Notes", classes="section-title loaded-only")
             yield Static(id="notes", classes="loaded-only")
 
-    def _input(self, id: str, title: str, config: TrainConfig, placeholder: str = "") -> Input:
+    def _input(self, id: str, title: str, config: TrainConfig, placeholder: str = "") -> SafeInput:
         field = COLUMN_FIELDS[id]
-        widget = Input(format_value(field, getattr(config, field)), placeholder=placeholder, id=id)
+        widget = SafeInput(format_value(field, getattr(config, field)), placeholder=placeholder, id=id)
         widget.border_title = title
         return widget
 
     def on_mount(self) -> None:
         self.watch(self.app, "dataset", self._show_dataset)
         self.watch(self.app, "config", self._config_changed, init=False)
-        self.query_one("#source", Input).focus()
+        self.query_one("#source", SafeInput).focus()
 
     # ------------------------------------------------------------ loading
 
-    @on(Input.Submitted)
+    @on(SafeInput.Submitted)
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
         """Load the source with the typed columns, in a thread."""
-        raw = {field: self.query_one(f"#{id}", Input).value for id, field in COLUMN_FIELDS.items()}
+        raw = {field: self.query_one(f"#{id}", SafeInput).value for id, field in COLUMN_FIELDS.items()}
         try:
             config = TrainConfig.from_dict(raw, base=self.app.config)
         except ConfigError as err:
-            self.notify(str(err), title=err.title, severity="error")
+            notify_error(self, err)
             return
         self.query_one("#dataset-body").add_class("loading")
         self.query_one("#dataset-main").loading = True
         self.query_one("#load", Button).disabled = True
-        self.query_one("#dataset-status", Static).update(f"loading {config.dataset}…")
+        self.query_one("#dataset-status", Static).update(plain(f"loading {config.dataset}…"))
         self._load(config)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset")
@@ -135,7 +137,7 @@ class DatasetScreen(BaseScreen):
 
     def on_load_stage(self, message: LoadStage) -> None:
         if self.query_one("#dataset-main").loading:
-            self.query_one("#dataset-status", Static).update(message.text)
+            self.query_one("#dataset-status", Static).update(plain(message.text))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -150,11 +152,7 @@ class DatasetScreen(BaseScreen):
             self.app.config = self.app.config.replace(**{f: getattr(loaded_config, f) for f in COLUMN_FIELDS.values()})
             self.app.dataset = dataset
             return
-        error = worker.error
-        if isinstance(error, CoreError):
-            self.notify(str(error), title=error.title, severity="error", timeout=10)
-        else:
-            self.notify(f"{type(error).__name__}: {error}", title="Loading failed", severity="error", timeout=10)
+        notify_error(self, worker.error, title="Loading failed", timeout=10)
         self._show_status(self.app.dataset)
 
     # ------------------------------------------------------------ showing
@@ -169,11 +167,11 @@ class DatasetScreen(BaseScreen):
         self.query_one("#balance-title", Static).update("Label balance")
         self.query_one("#balance", Static).update(balance_table(stats))
         self._show_lengths()
-        self.query_one("#cleaning", Static).update(" · ".join(data.cleaning.lines()))
+        self.query_one("#cleaning", Static).update(plain(" · ".join(data.cleaning.lines())))
         notes = [f"text: {' + '.join(data.text_columns)} · label: {data.label_column}", *data.notes]
         if dataset.token_note:
             notes.append(dataset.token_note)
-        self.query_one("#notes", Static).update("\n".join(notes))
+        self.query_one("#notes", Static).update(plain("\n".join(notes)))
 
     def _show_status(self, dataset: LoadedDataset | None) -> None:
         status = self.query_one("#dataset-status", Static)
@@ -183,9 +181,10 @@ class DatasetScreen(BaseScreen):
         rows = dataset.stats.rows
         split = self.query_one("#split-tabs", Tabs).active or "train"
         shown = min(rows[split], SampleRows.LIMIT)
-        text = f"{dataset.source}: {dataset.rows} clean rows · first {shown} of {rows[split]} {split} rows"
+        text = plain(f"{dataset.source}: {dataset.rows} clean rows · first {shown} of {rows[split]} {split} rows")
         if _stale(dataset, self.app.config):
-            text += "\n[b $warning]Settings changed since this preview was loaded: press Load (ctrl+l) to refresh it.[/]"
+            text = Content("\n").join([text, Content.styled(
+                "Settings changed since this preview was loaded: press Load (ctrl+l) to refresh it.", "bold $warning")])
         status.update(text)
 
     def _show_split(self) -> None:
@@ -225,7 +224,7 @@ class DatasetScreen(BaseScreen):
     def _config_changed(self, old: TrainConfig, new: TrainConfig) -> None:
         """Follow config edits made elsewhere: refill untouched inputs, re-mark max_length."""
         for id, field in COLUMN_FIELDS.items():
-            widget = self.query_one(f"#{id}", Input)
+            widget = self.query_one(f"#{id}", SafeInput)
             if getattr(old, field) != getattr(new, field) and not widget.has_focus:
                 widget.value = format_value(field, getattr(new, field))
         if old.max_length != new.max_length:

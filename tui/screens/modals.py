@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui.safe import plain
+
 
 class ConfirmModal(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True for yes."""
@@ -21,7 +23,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text")
+            yield Static(plain(self.question), classes="dialog-text")  # may quote an error or a file name
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="warning", id="yes")
                 yield Button(f"{self.no} (n)", id="no")
@@ -45,8 +47,8 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, classes="dialog-text")
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain(self.message), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", variant="primary", id="close")
 

@@ -10,8 +10,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, PRESETS, TrainConfig, plan, preset
-from core.errors import CoreError
-from core.format import format_duration
+from core.format import format_duration, printable
+from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.form_config import ConfigForm
 
@@ -76,7 +76,7 @@ class ParamsScreen(BaseScreen):
                         yield Button(name, id=_preset_id(name), compact=True)
                 with Horizontal(classes="tools"):
                     yield Label("TOML file")
-                    yield Input("sentitune.toml", id="toml-path", compact=True)
+                    yield SafeInput("sentitune.toml", id="toml-path", compact=True)
                     yield Button("Save", id="save", compact=True)
                     yield Button("Load", id="load", compact=True)
                 yield ConfigForm(self.app.config, id="form")
@@ -165,7 +165,7 @@ class ParamsScreen(BaseScreen):
         else:
             per_sample, run = found
             seconds = per_sample * figures.train_samples * config.epochs
-            estimate.update(f"estimated training time: ~{format_duration(seconds)} (from run {run})")
+            estimate.update(plain(f"estimated training time: ~{format_duration(seconds)} (from run {run})"))
 
     @work(thread=True, exit_on_error=False, group="estimate")
     def _estimate_rate(self, key: tuple) -> tuple[tuple, tuple[float, str] | None]:
@@ -233,15 +233,11 @@ class ParamsScreen(BaseScreen):
             self._rates[key] = found
             self._refresh_plan()
         elif worker.group == "estimate" and worker.state == WorkerState.ERROR:
-            self.query_one("#estimate", Static).update(f"no estimate: {worker.error}")
+            self.query_one("#estimate", Static).update(plain(f"no estimate: {worker.error}"))
         elif worker.group == "toml" and worker.state == WorkerState.SUCCESS:
             path, loaded = worker.result
             if loaded is not None:
                 self.form.fill(loaded)
-            self.notify(f"{'Loaded' if loaded else 'Saved'} {path}.", title="Configuration")
+            self.notify(printable(f"{'Loaded' if loaded else 'Saved'} {path}."), title="Configuration", markup=False)
         elif worker.group == "toml" and worker.state == WorkerState.ERROR:
-            error = worker.error
-            if isinstance(error, CoreError):
-                self.notify(str(error), title=error.title, severity="error")
-            else:
-                self.notify(f"{type(error).__name__}: {error}", title="Configuration file", severity="error")
+            notify_error(self, worker.error, title="Configuration file")

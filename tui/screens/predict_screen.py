@@ -16,7 +16,8 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from core.errors import CoreError
-from core.format import clip
+from core.format import clip, printable
+from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.confidence import ConfidenceView
 from tui.widgets.predict_history import PredictHistory
@@ -92,7 +93,7 @@ class PredictScreen(BaseScreen):
         yield ModelPicker(self.app.runs_root)
         with Horizontal():
             with Vertical(id="predict-left"):
-                yield Input(placeholder="Type or paste a review, Enter to predict", id="predict-review")
+                yield SafeInput(placeholder="Type or paste a review, Enter to predict", id="predict-review")
                 yield Static(id="predict-hint")
                 yield Static(id="predict-error")
                 yield ConfidenceView(HINT)
@@ -153,7 +154,7 @@ class PredictScreen(BaseScreen):
 
     def _show_error(self, message: str | None) -> None:
         error = self.query_one("#predict-error", Static)
-        error.update(message or "")
+        error.update(plain(message or ""))
         error.set_class(bool(message), "-shown")
 
     def action_sample(self, step: int) -> None:
@@ -184,7 +185,7 @@ class PredictScreen(BaseScreen):
         if run is not None:
             self.query_one(ModelPicker).use(run)
         review = self.query_one("#predict-review", Input)
-        review.value = text
+        review.value = text  # shown with control characters escaped; the review itself is predicted as sent
         review.focus()
         self.predict_text(text)
 
@@ -217,7 +218,7 @@ class PredictScreen(BaseScreen):
         elif any(w.group == "predict-batch" and not w.is_finished for w in self.workers):
             self.notify("A file is already being predicted; wait for it to finish.", severity="warning")
         else:
-            self.query_one(BatchStatus).started(Path(message.path).name)
+            self.query_one(BatchStatus).started(Path(message.path).name)  # escaped by BatchStatus
             self._predict_file(self.predictor, message.path)
 
     @work(thread=True, exit_on_error=False, group="predict-batch")
@@ -264,14 +265,11 @@ class PredictScreen(BaseScreen):
             self.query_one(PredictHistory).add_predictions((p, "batch") for p in self._batch[:HISTORY_BATCH_ROWS])
         elif group == "predict-save":
             path, n = worker.result
-            self.notify(f"Saved {n} predictions to {path}", title="Save CSV")
+            self.notify(printable(f"Saved {n} predictions to {path}"), title="Save CSV", markup=False)
 
     def _failed(self, worker: Worker, error: BaseException | None) -> None:
         """Report a worker's failure and keep everything the user had."""
-        if isinstance(error, CoreError):
-            self.notify(str(error), title=error.title, severity="error", timeout=8)
-        else:
-            self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=8)
+        notify_error(self, error, timeout=8)
         if worker.group == "predict-one":
             self._predicting = False
             if isinstance(error, CoreError):

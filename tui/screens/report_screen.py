@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,19 +12,16 @@ from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from core.errors import CoreError
-from core.format import clip, format_time
+from core.format import format_time, printable
 from core.report import RunReport, config_diff, load_report, short_name
 from core.runs import RunInfo, list_runs, run_info
+from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series, hex_colour
 from tui.widgets.report_errors import ReportErrorsTable
+from tui.widgets.report_head import LIVE, RESUMABLE, summary_head
 from tui.widgets.report_tables import diff_table, summary_tables, validation_table
 
-STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "starting": "$accent",
-                 "failed": "$error", "interrupted": "$error", "unreadable": "$error"}
-LIVE = ("running", "starting")
-RESUMABLE = ("stopped", "failed", "interrupted")
 MARKS = "AB"
 GROUPS = ("report-runs", "report-run", "report-compare")
 
@@ -131,10 +127,7 @@ class ReportScreen(BaseScreen):
             return  # someone else's worker, or one a newer request replaced
         if worker.state == WorkerState.ERROR:
             self._loaded(worker.group)
-            error = worker.error
-            title = error.title if isinstance(error, CoreError) else "Could not read the run"
-            self.notify(str(error) if isinstance(error, CoreError) else f"{type(error).__name__}: {error}",
-                        title=title, severity="error")
+            notify_error(self, worker.error, title="Could not read the run")
         elif worker.state == WorkerState.SUCCESS:
             self._loaded(worker.group)
             {"report-runs": self._show_runs, "report-run": self._show_report,
@@ -167,13 +160,13 @@ class ReportScreen(BaseScreen):
             self.load_selected()
         else:
             self.query_one("#summary-head", Static).update(
-                Content(f"No runs in {self.app.runs_root} yet: start one from Params (F2)."))
+                plain(f"No runs in {self.app.runs_root} yet: start one from Params (F2)."))
         self._update_marks()
 
     def _row(self, info: RunInfo) -> tuple:
-        return (self._mark(info.path), info.status, format_time(info.created),
+        return (self._mark(info.path), cell(info.status, 12), format_time(info.created),
                 _pair(info.val_accuracy, info.val_f1), _pair(info.test_accuracy, info.test_f1),
-                Text(clip(short_name(info.model), 28)), Text(clip(short_name(info.dataset), 28)))
+                cell(short_name(info.model), 28), cell(short_name(info.dataset), 28))
 
     def _mark(self, path: Path) -> str:
         return MARKS[self.marked.index(path)] if path in self.marked else ""
@@ -214,8 +207,8 @@ class ReportScreen(BaseScreen):
             self.app.switch_mode("train")  # already shown live
             return
         if info is None or info.status not in LIVE:
-            self.notify("Only a run that is training can be attached; this one is "
-                        f"{info.status if info else 'not selected'}.", severity="warning")
+            self.notify(printable("Only a run that is training can be attached; this one is "
+                                  f"{info.status if info else 'not selected'}."), severity="warning", markup=False)
             return
         self.app.attach_run(info.path)
 
@@ -223,8 +216,8 @@ class ReportScreen(BaseScreen):
         """Continue the selected stopped, failed or interrupted run from its last checkpoint."""
         info = self._selected_info()
         if info is None or info.status not in RESUMABLE:
-            self.notify("Resume works on stopped, failed or interrupted runs; this one is "
-                        f"{info.status if info else 'not selected'}.", severity="warning")
+            self.notify(printable("Resume works on stopped, failed or interrupted runs; this one is "
+                                  f"{info.status if info else 'not selected'}."), severity="warning", markup=False)
             return
         self.app.resume_run(info.path)
 
@@ -254,23 +247,8 @@ class ReportScreen(BaseScreen):
     def _show_report(self, report: RunReport) -> None:
         self.report = report
         info = report.info
-        head = Content.assemble((info.name, "bold"), "  ", (info.status, STATUS_STYLES.get(info.status, "")),
-                                f"  ·  {short_name(info.model)} on {short_name(info.dataset)}  ·  {info.device}")
-        problems = [info.error] if info.error and info.status != "finished" else []
-        if info.status == "interrupted":
-            problems.append("Its process ended without saying so (killed, or the machine went down). "
-                            "Press R to resume from the last checkpoint.")
-        elif info.status in RESUMABLE:
-            problems.append("Press R to resume it from its last checkpoint.")
-        elif info.status in LIVE and self.app.progress.run_dir == str(info.path) and self.app.training:
-            problems.append("Training in this app: F3 shows it live.")
-        elif info.status in LIVE:
-            problems.append("Training in another process: press a to follow it live.")
-        problems += [n for n in report.notes if n not in problems]
-        if problems:
-            style = "$error" if info.status in ("failed", "unreadable") else "$text-muted"
-            head = Content("\n").join([head, *[Content.styled(p, style) for p in problems]])
-        self.query_one("#summary-head", Static).update(head)
+        live_here = self.app.progress.run_dir == str(info.path) and self.app.training
+        self.query_one("#summary-head", Static).update(summary_head(report, live_here))
         unreadable = info.status == "unreadable"
         self.query_one("#summary-tables", Static).update("" if unreadable else summary_tables(report))
         self.query_one("#summary-validation", Static).update("" if unreadable else validation_table(report))
@@ -296,14 +274,15 @@ class ReportScreen(BaseScreen):
 
     def _show_error_text(self) -> None:
         row = self.query_one(ReportErrorsTable).current
-        self.query_one("#error-text", Static).update(Content(str(row.get("text", ""))) if row else "")
+        self.query_one("#error-text", Static).update(plain(row.get("text", "")) if row else "")
+
 
     # ------------------------------------------------------------ compare
 
     def _show_compare_hint(self) -> None:
         marked = ", ".join(f"{MARKS[i]} {p.name}" for i, p in enumerate(self.marked)) or "none"
         self.query_one("#compare-legend", Static).update(
-            Content(f"Press space on two runs in the table to compare them (marked: {marked})."))
+            plain(f"Press space on two runs in the table to compare them (marked: {marked})."))
         self.query_one("#compare-val", CurvesPlot).show([])
         self.query_one("#compare-loss", CurvesPlot).show([])
         self.query_one("#compare-diff", Static).update("")
@@ -312,7 +291,7 @@ class ReportScreen(BaseScreen):
         legend, val, loss = [], [], []
         for mark, report, colour in zip(MARKS, reports, PALETTE):
             legend.append(Content.assemble((f"━━ {mark} ", f"bold {hex_colour(colour)}"),
-                                           f"{report.name} ({report.info.status})   "))
+                                           printable(f"{report.name} ({report.info.status})   ")))
             val += [Series(f"{mark} accuracy", report.curve("accuracy"), colour),
                     Series(f"{mark} F1", report.curve("f1"), colour, "dot")]
             loss.append(Series(mark, report.train_loss, colour))  # the legend line above names A and B

@@ -7,11 +7,13 @@ import time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_batch, format_confusion, format_duration
+from core.format import format_batch, format_confusion, format_duration, printable
 from core.progress import RunProgress
 from core.report import short_name
+from tui.safe import plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 
@@ -119,7 +121,7 @@ class TrainScreen(BaseScreen):
         if p.stage == "train" and self.app.training and self.app.stop_requested:
             label = "Stopping at the next step, then evaluating and saving…"
         status = self.query_one("#status-line", Static)
-        status.update(label if not p.error else f"Failed: {p.error.message}")
+        status.update(plain(label if not p.error else f"Failed: {p.error.message}"))
         status.set_class(p.error is not None, "failed")
         run = ""
         if p.started:
@@ -128,7 +130,7 @@ class TrainScreen(BaseScreen):
             run = f"{short_name(s.model)} on {short_name(s.dataset)} · {s.device} · {s.precision} · {batch} · run {short_name(s.run_dir)}"
         elif p.run_dir:
             run = f"run {short_name(p.run_dir)}"
-        self.query_one("#run-line", Static).update(run)
+        self.query_one("#run-line", Static).update(plain(run))
         bar = self.query_one("#steps", ProgressBar)
         bar.update(total=max(p.total_steps, 1), progress=p.step)
 
@@ -170,7 +172,7 @@ class TrainScreen(BaseScreen):
             return
         title = "Test (final model)" if e.split == "test" else f"Validation, epoch {e.epoch:.2f}"
         m = e.metrics
-        lines = [f"[b]{title}[/b]"]
+        lines = []
         for key in ("accuracy", "precision", "recall", "f1", "loss"):
             if key in m:
                 lines.append(f"{key:<10} {m[key]:.4f}")
@@ -179,8 +181,8 @@ class TrainScreen(BaseScreen):
             lines.append(f"gain vs untuned {gain:+.1f} pts")
         if e.confusion_matrix:
             lines.append("")
-            lines.append(format_confusion(e.confusion_matrix, e.label_names))
-        self.query_one("#latest", Static).update("\n".join(lines))
+            lines.append(format_confusion(e.confusion_matrix, [printable(n) for n in e.label_names]))
+        self.query_one("#latest", Static).update(Content.assemble((title, "bold"), "\n", plain("\n".join(lines))))
 
     def _draw_log(self, p: RunProgress, new_run: bool) -> None:
         log = self.query_one("#log", RichLog)
@@ -189,7 +191,7 @@ class TrainScreen(BaseScreen):
             log.clear()
             self._log_count = 0
         for line in lines[self._log_count:]:
-            log.write(line)
+            log.write(printable(line))
         self._log_count = len(lines)
 
     # ------------------------------------------------------------ actions

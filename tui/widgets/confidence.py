@@ -8,6 +8,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from core.format import printable
+
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -63,14 +65,15 @@ class ConfidenceView(Widget):
         muted = self.get_component_rich_style("confidence--muted")
         p = self._prediction
         if p is None:
-            return Text(self._message, style=self.get_component_rich_style("confidence--error") if self._error else muted)
+            return Text(printable(self._message), style=self.get_component_rich_style("confidence--error") if self._error else muted)
         text = Text()
-        text.append(p.label.upper(), self._class_style(p.label) + Style(bold=True))
+        text.append(printable(p.label.upper()), self._class_style(p.label) + Style(bold=True))
         text.append(f"  {p.confidence:.1%} confident", Style(bold=True))
         if self._latency:
             text.append(f"  ·  {self._latency}", muted)
         names = list(p.probabilities)
-        name_width = max(len(n) for n in names)
+        shown = {n: printable(n) for n in names}  # label names come from the user's data
+        name_width = max(len(n) for n in shown.values())
         bar_width = max(10, min(60, self.content_size.width - name_width - 9))
         track = self.get_component_rich_style("confidence--track")
         for name in names:
@@ -78,7 +81,7 @@ class ConfidenceView(Widget):
             bar, empty = block_bar(prob, bar_width)
             style = self._class_style(name) + Style(bgcolor=track.bgcolor)
             text.append("\n")
-            text.append(name.ljust(name_width) + " ", Style(bold=name == p.label) if name == p.label else muted)
+            text.append(shown[name].ljust(name_width) + " ", Style(bold=name == p.label) if name == p.label else muted)
             text.append(bar, style)
             text.append(" " * empty, track)
             text.append(f" {prob:6.1%}", Style(bold=True) if name == p.label else muted)

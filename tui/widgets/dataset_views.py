@@ -8,11 +8,14 @@ from rich.table import Table
 from textual import events
 from textual.widgets import DataTable
 
-from core.format import clip
+from core.format import printable
+from tui.safe import cell
+
+LABEL_WIDTH = 24  # longer label names are clipped, so the text keeps most of the width
 
 
 class SampleRows(DataTable):
-    """The first rows of one split (label, text), the text clipped to the table's width."""
+    """The first rows of one split (label, text), the text on one line, clipped to the table's width."""
 
     LIMIT = 200
 
@@ -33,7 +36,7 @@ class SampleRows(DataTable):
 
     def _fill(self) -> None:
         self._width = self.size.width
-        label_width = max(len(n) for n in [*self._names, "label"])
+        label_width = min(LABEL_WIDTH, max(len(printable(n)) for n in [*self._names, "label"]))
         # Two cells of padding per column and room for the vertical scrollbar.
         text_width = max(12, self._width - label_width - 4 - 2)
         self.clear(columns=True)
@@ -41,7 +44,7 @@ class SampleRows(DataTable):
         self.add_column("text", width=text_width, key="text")
         rows = self._frame.head(self.LIMIT)
         self.add_rows(
-            (self._names[int(label)], clip(text, text_width))
+            (cell(self._names[int(label)], label_width), cell(text, text_width))
             for text, label in zip(rows["text"].tolist(), rows["label"].tolist())
         )
 
@@ -53,7 +56,7 @@ def balance_table(stats: Any) -> Table:
     table.add_column("split")
     table.add_column("rows", justify="right")
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(cell(name), justify="right")
     for split, counts in stats.balance.items():
         total = stats.rows[split]
         shares = [f"{counts[n]} ({counts[n] / total:.0%})" if total else "0" for n in names]

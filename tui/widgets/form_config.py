@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widgets import Label, Select, Static, Switch
 
 from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
 from core.errors import ConfigError
+from tui.safe import SafeInput, plain
 
 
 def _control(name: str, value: Any) -> Widget:
@@ -22,8 +23,8 @@ def _control(name: str, value: Any) -> Widget:
                       name=name, id=f"field-{name}")
     if kind == "bool":
         return Switch(value, name=name, id=f"field-{name}")
-    return Input(format_value(name, value), name=name, id=f"field-{name}", compact=True,
-                 select_on_focus=True)
+    return SafeInput(format_value(name, value), name=name, id=f"field-{name}", compact=True,
+                     select_on_focus=True)
 
 
 class FieldRow(Vertical):
@@ -44,7 +45,7 @@ class FieldRow(Vertical):
     def show_error(self, error: str | None) -> None:
         self.set_class(bool(error), "-invalid")
         self.query_one(f"#field-{self.field}").set_class(bool(error), "field-invalid")
-        self.query_one(".field-error", Static).update(f"✗ {error}" if error else "")
+        self.query_one(".field-error", Static).update(plain(f"✗ {error}" if error else ""))
 
 
 class ConfigForm(VerticalScroll):
@@ -90,13 +91,13 @@ class ConfigForm(VerticalScroll):
             value = getattr(config, name)
             self.raw[name] = value
             control = self.query_one(f"#field-{name}")
-            if isinstance(control, Input):
+            if isinstance(control, SafeInput):
                 control.value = format_value(name, value)
             else:
                 control.value = value
         self.check()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
+    def on_input_changed(self, event: SafeInput.Changed) -> None:
         self._edited(event, event.value)
 
     def on_select_changed(self, event: Select.Changed) -> None:

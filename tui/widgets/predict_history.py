@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from core.format import clip
+from tui.safe import cell
 
 
 class PredictHistory(DataTable):
@@ -35,7 +35,7 @@ class PredictHistory(DataTable):
         for prediction, latency in items:
             self.predictions.append(prediction)
             n = len(self.predictions)
-            self.add_row(n, prediction.label, Text(f"{prediction.confidence:.1%}", justify="right"),
-                         Text(latency, justify="right"), clip(" ".join(prediction.text.split()), width), key=str(n))
+            self.add_row(n, cell(prediction.label, 24), Text(f"{prediction.confidence:.1%}", justify="right"),
+                         Text(latency, justify="right"), cell(prediction.text, width), key=str(n))
         self.sort("n", reverse=True)
         self.move_cursor(row=0, scroll=True)

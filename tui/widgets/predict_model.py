@@ -8,14 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Select, Static
+from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
-from core.errors import CoreError
+from core.format import printable
+from tui.safe import SafeInput, notify_error, plain
 
 NO_MODEL = "No trained model yet: train one (F2) or type a model folder path above"
 
@@ -74,7 +76,7 @@ class ModelPicker(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Select([], prompt="Pick a trained run")
-            yield Input(placeholder="or a model folder path")
+            yield SafeInput(placeholder="or a model folder path")
         yield Static("looking for trained runs…", id="model-status")
 
     def on_mount(self) -> None:
@@ -91,8 +93,8 @@ class ModelPicker(Vertical):
         return [r for r in list_runs(root) if r.has_model], latest_finished(root)
 
     def _runs_listed(self, runs: list[Any], latest: Any) -> None:
-        options = [(f"{r.name} · " + (f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None else r.status),
-                    model_key(r.path)) for r in runs]
+        options = [(Text(printable(f"{r.name} · " + (f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None
+                                                      else r.status))), model_key(r.path)) for r in runs]
         self._run_keys, self.runs_known = {key for _, key in options}, True
         select = self.query_one(Select)
         with self.prevent(Select.Changed):
@@ -129,10 +131,10 @@ class ModelPicker(Vertical):
         status, predictor = self.query_one("#model-status", Static), self.predictor
         status.set_class(self.no_model, "-none")
         if predictor is not None:
-            status.update(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
-                          f" · {predictor.device.type}")
+            status.update(plain(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
+                                f" · {predictor.device.type}"))
         elif self._want is not None:
-            status.update(f"loading model {Path(self._want).name}…")
+            status.update(plain(f"loading model {Path(self._want).name}…"))
         elif self.runs_known:
             status.update(NO_MODEL)
         self.post_message(self.Changed(failed))
@@ -143,8 +145,8 @@ class ModelPicker(Vertical):
         if event.value is not Select.NULL and event.value != self._want:
             self.use(str(event.value))
 
-    @on(Input.Submitted)
-    def _path_entered(self, event: Input.Submitted) -> None:
+    @on(SafeInput.Submitted)
+    def _path_entered(self, event: SafeInput.Submitted) -> None:
         event.stop()
         if event.value.strip():
             self.use(event.value.strip())
@@ -157,11 +159,7 @@ class ModelPicker(Vertical):
             return
         event.stop()
         if event.state == WorkerState.ERROR:
-            error = worker.error
-            if isinstance(error, CoreError):
-                self.notify(str(error), title=error.title, severity="error", timeout=8)
-            else:
-                self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=8)
+            notify_error(self, worker.error, timeout=8)
             self.runs_known = True
             failed = worker.group == "model-load" and self._loading.pop(worker) == self._want
             if failed:

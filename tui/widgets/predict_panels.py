@@ -8,8 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, OptionList, ProgressBar, Static
+from textual.widgets import Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
+
+from tui.safe import SafeInput, plain
 
 
 class SamplePicker(Vertical):
@@ -67,13 +69,13 @@ class PathPrompt(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label()
-        yield Input()
+        yield SafeInput()
 
     def ask(self, mode: str, label: str, value: str, placeholder: str) -> None:
         """Show the prompt with `value` filled in and focus it."""
         self.mode = mode
         self.query_one(Label).update(label)
-        prompt = self.query_one(Input)
+        prompt = self.query_one(SafeInput)
         prompt.value, prompt.placeholder = value, f"{placeholder}; Enter (Esc cancels)"
         self.add_class("-shown")
         prompt.focus()
@@ -84,7 +86,7 @@ class PathPrompt(Horizontal):
             self.remove_class("-shown")
             self.post_message(self.Answered(mode, None))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_input_submitted(self, event: SafeInput.Submitted) -> None:
         event.stop()
         if not event.value.strip():
             self.notify("Type a file path, or press Esc to cancel.", severity="warning")
@@ -115,7 +117,7 @@ class BatchStatus(Vertical):
 
     def started(self, name: str) -> None:
         self.add_class("-shown")
-        self.query_one(Static).update(f"reading and predicting {name}…")
+        self.query_one(Static).update(plain(f"reading and predicting {name}…"))
         bar = self.query_one(ProgressBar)
         bar.update(total=None, progress=0)
         bar.add_class("-shown")
@@ -125,4 +127,4 @@ class BatchStatus(Vertical):
 
     def finished(self, summary: str) -> None:
         self.query_one(ProgressBar).remove_class("-shown")
-        self.query_one(Static).update(summary)
+        self.query_one(Static).update(plain(summary))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from core.format import clip
+from tui.safe import cell
 
 TEXT_WIDTH = 200  # the table scrolls sideways; the full review shows under it
 
@@ -30,9 +29,8 @@ class ReportErrorsTable(DataTable):
         self.rows_data = list(rows)
         self.clear()
         for i, row in enumerate(self.rows_data):
-            text = " ".join(str(row.get("text", "")).split())
-            self.add_row(f"{float(row.get('confidence') or 0):.1%}", Text(str(row.get("label", ""))),
-                         Text(str(row.get("predicted", ""))), Text(clip(text, TEXT_WIDTH)), key=str(i))
+            self.add_row(f"{_number(row.get('confidence')):.1%}", cell(row.get("label", ""), 24),
+                         cell(row.get("predicted", ""), 24), cell(row.get("text", ""), TEXT_WIDTH), key=str(i))
 
     @property
     def current(self) -> dict[str, Any] | None:
@@ -40,3 +38,11 @@ class ReportErrorsTable(DataTable):
         if not self.rows_data or not 0 <= self.cursor_row < len(self.rows_data):
             return None
         return self.rows_data[self.cursor_row]
+
+
+def _number(value: Any) -> float:
+    """A saved confidence as a float; 0 when the file holds something else."""
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0

@@ -7,10 +7,11 @@ from typing import Any
 from rich import box
 from rich.columns import Columns
 from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from core.report import RunReport, format_accuracy, format_value
+from tui.safe import cell
 
 
 def pct(value: float | None) -> str:
@@ -22,8 +23,9 @@ def points(value: float | None) -> str:
     return "—" if value is None else f"{value:+.1f} pts"
 
 
-def _table(title: str | None = None, *columns: str) -> Table:
-    table = Table(*columns, title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+def _table(title: str | None = None, *columns: str | Text) -> Table:
+    headers = [c if isinstance(c, str) else Column(header=c) for c in columns]  # Text: user label names
+    table = Table(*headers, title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                   header_style="bold", pad_edge=False, padding=(0, 1))
     for column in table.columns[1:]:
         column.justify = "right"
@@ -53,16 +55,17 @@ def scores_block(report: RunReport) -> RenderableType:
 
 def confusion_table(matrix: list[list[int]], labels: list[str]) -> Table:
     """Rows are true labels, columns predicted labels; the diagonal (correct) in bold."""
-    table = _table("Confusion matrix", "true \\ predicted", *labels)
+    table = _table("Confusion matrix", "true \\ predicted", *[cell(label, 20) for label in labels])
     for i, (label, row) in enumerate(zip(labels, matrix)):
-        table.add_row(label, *[Text(str(v), style="bold" if i == j else "") for j, v in enumerate(row)])
+        table.add_row(cell(label, 20), *[Text(str(v), style="bold" if i == j else "") for j, v in enumerate(row)])
     return table
 
 
 def per_class_table(per_class: dict[str, dict[str, Any]]) -> Table:
     table = _table("Per class", "class", "precision", "recall", "F1", "support")
     for label, m in per_class.items():
-        table.add_row(label, pct(m.get("precision")), pct(m.get("recall")), pct(m.get("f1")), str(m.get("support", "")))
+        table.add_row(cell(label, 20), pct(m.get("precision")), pct(m.get("recall")), pct(m.get("f1")),
+                      cell(m.get("support", "")))
     return table
 
 
@@ -102,9 +105,9 @@ def diff_table(rows: list[tuple[str, Any, Any]], a_name: str, b_name: str) -> Re
     """Config fields whose values differ between run A and run B."""
     if not rows:
         return Text("The two runs used the same configuration.", style="italic")
-    table = _table("Configuration differences", "field", f"A {a_name}", f"B {b_name}")
+    table = _table("Configuration differences", "field", cell(f"A {a_name}"), cell(f"B {b_name}"))
     for column in table.columns[1:]:
         column.justify = "left"
     for field, a, b in rows:
-        table.add_row(field, format_value(a), format_value(b))
+        table.add_row(cell(field), cell(format_value(a)), cell(format_value(b)))
     return table

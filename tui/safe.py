@@ -1,0 +1,47 @@
+"""User text made safe to show: control characters made visible and markup never parsed.
+
+Review text, file, column and label names and error messages come from user files. Textual parses a plain
+`str` as markup in Static, notify, DataTable cells and Rich tables, and passes escape sequences through to
+the terminal; everything here turns such text into Content/Text objects via core.format first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.content import Content
+from textual.widgets import Input
+
+from core.errors import CoreError
+from core.format import one_line, printable
+
+
+def plain(text: Any) -> Content:
+    """`text` for a Static or Label: shown literally (no markup), control characters as `\\x1b`."""
+    return Content(printable(text))
+
+
+def cell(text: Any, width: int | None = None, **kwargs: Any) -> Text:
+    """`text` for a DataTable cell or a Rich table: literal, printable, on one line clipped to `width` if given."""
+    return Text(one_line(text, width) if width else printable(text), **kwargs)
+
+
+def notify_error(node: Any, error: BaseException | None, title: str = "Unexpected error", **kwargs: Any) -> None:
+    """Notify `error` without parsing its message as markup: a CoreError with its own title, anything else
+    with its type and `title`."""
+    if isinstance(error, CoreError):
+        message, title = str(error), error.title
+    else:
+        message = f"{type(error).__name__}: {error}"
+    node.notify(printable(message), title=printable(title), severity="error", markup=False, **kwargs)
+
+
+class SafeInput(Input):
+    """An Input whose value never holds control characters: pasted or loaded ones become visible `\\x1b`."""
+
+    def validate_value(self, value: str) -> str:
+        return printable(value)
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        super().replace(printable(text), start, end)  # escaped before insertion, so the cursor lands after it

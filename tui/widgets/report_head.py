@@ -1,0 +1,36 @@
+"""The report's first lines about a run: name, status, model and data, and what is wrong or can be done."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from core.format import printable
+from core.report import RunReport, short_name
+
+STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "starting": "$accent",
+                 "failed": "$error", "interrupted": "$error", "unreadable": "$error"}
+LIVE = ("running", "starting")
+RESUMABLE = ("stopped", "failed", "interrupted")
+
+
+def summary_head(report: RunReport, live_here: bool) -> Content:
+    """The head lines; `live_here` says whether this app trains the run."""
+    info = report.info
+    head = Content.assemble((printable(info.name), "bold"), "  ",
+                            (printable(info.status), STATUS_STYLES.get(info.status, "")),
+                            printable(f"  ·  {short_name(info.model)} on {short_name(info.dataset)}  ·  {info.device}"))
+    problems = [info.error] if info.error and info.status != "finished" else []
+    if info.status == "interrupted":
+        problems.append("Its process ended without saying so (killed, or the machine went down). "
+                        "Press R to resume from the last checkpoint.")
+    elif info.status in RESUMABLE:
+        problems.append("Press R to resume it from its last checkpoint.")
+    elif info.status in LIVE and live_here:
+        problems.append("Training in this app: F3 shows it live.")
+    elif info.status in LIVE:
+        problems.append("Training in another process: press a to follow it live.")
+    problems += [n for n in report.notes if n not in problems]
+    if not problems:
+        return head
+    style = "$error" if info.status in ("failed", "unreadable") else "$text-muted"
+    return Content("\n").join([head, *[Content.styled(printable(p), style) for p in problems]])
