@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from core.config import TrainConfig
 from tests.tui.fake_runs import write_fake_run
+from tui.widgets.predict_model import ModelPicker
 
 
 async def settle(pilot, rounds: int = 4) -> None:
@@ -232,3 +233,72 @@ def test_snapshot_errors_tab(snap_compare, make_app, finished_runs, utc):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+async def test_runs_with_malformed_files_are_listed_beside_the_good_one(make_app, runs_root, trained_run):
+    import shutil
+
+    source = trained_run[0].run_dir
+    good = runs_root / "20260101-120000-good"
+    shutil.copytree(source, good)
+    bad_status = runs_root / "20260102-120000-bad-status"
+    shutil.copytree(source, bad_status)
+    (bad_status / "status.json").write_text("[]")
+    bad_config = runs_root / "20260103-120000-bad-config"
+    shutil.copytree(source, bad_config)
+    (bad_config / "config.json").write_text("[1, 2]")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#runs", DataTable)
+        statuses = {key.value: str(table.get_row(key)[1]) for key in table.rows}
+        assert statuses == {str(good): "finished", str(bad_status): "unreadable", str(bad_config): "unreadable"}
+        paths = [r.path for r in screen.runs]
+        for run, reason in ((bad_status, "status.json in 20260102-120000-bad-status holds a JSON list"),
+                            (bad_config, "config.json in 20260103-120000-bad-config holds a JSON list")):
+            table.move_cursor(row=paths.index(run))
+            await settle(pilot)
+            assert screen.report.path == run and screen.report.info.status == "unreadable"
+            head = text_of(app, "#summary-head")
+            assert "unreadable" in head and reason in head
+            assert text_of(app, "#summary-tables").strip() == ""
+        table.move_cursor(row=paths.index(good))
+        await settle(pilot)
+        assert screen.report.path == good and screen.report.test is not None
+        assert "Test split" in text_of(app, "#summary-tables")
+        await pilot.press("r")  # a reload lists all three again
+        await settle(pilot)
+        assert table.row_count == 3
+        await pilot.press("f2", "f5")  # the other screens that list runs cope too; F5 picks the good run
+        await settle(pilot)
+        assert app.is_running and app.screen.query_one(ModelPicker).predictor.model_dir == good / "model"
+
+
+async def test_figures_of_the_wrong_type_in_metrics_json_never_close_the_app(make_app, runs_root):
+    good = write_fake_run(runs_root, "20260101-120000-tiny-reviews")
+    unscorable = write_fake_run(runs_root, "20260102-120000-tiny-reviews", created=1_790_086_400.0)
+    metrics = metrics_of(unscorable)
+    metrics["baseline"]["accuracy"] = "high"  # core cannot compute the gain: the run cannot be loaded at all
+    (unscorable / "metrics.json").write_text(json.dumps(metrics))
+    unshowable = write_fake_run(runs_root, "20260103-120000-tiny-reviews", created=1_790_172_800.0)
+    metrics = metrics_of(unshowable)
+    metrics["validation"][0]["loss"] = "low"  # loads, but cannot be shown as figures
+    metrics["test"]["n"] = "sixty"
+    (unshowable / "metrics.json").write_text(json.dumps(metrics))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        for run in (unshowable, unscorable):
+            assert app.is_running and app.screen.selected == run
+            head = text_of(app, "#summary-head")
+            assert f"{run.name}: cannot show all of this run" in head and "its files may be damaged" in head
+            assert text_of(app, "#summary-tables").strip() == ""
+            await pilot.press("down")
+            await settle(pilot)
+        assert app.screen.report.path == good and "Test split" in text_of(app, "#summary-tables")
+        await pilot.press("space", "up", "space")  # compare the good run with one that cannot be shown
+        await settle(pilot)
+        assert app.is_running and "Cannot compare these runs" in text_of(app, "#compare-legend")

@@ -7,22 +7,22 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.format import format_time, printable
-from core.report import RunReport, config_diff, load_report, short_name
+from core.report import RunReport, load_report, short_name
 from core.runs import RunInfo, list_runs, run_info
 from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
-from tui.widgets.curves import PALETTE, CurvesPlot, Series, hex_colour
+from tui.widgets.curves import PALETTE, CurvesPlot, Series
+from tui.widgets.report_compare import MARKS, ComparePane
 from tui.widgets.report_errors import ReportErrorsTable
 from tui.widgets.report_head import LIVE, RESUMABLE, summary_head
-from tui.widgets.report_tables import diff_table, summary_tables, validation_table
+from tui.widgets.report_tables import summary_tables, validation_table
 
-MARKS = "AB"
 GROUPS = ("report-runs", "report-run", "report-compare")
 
 
@@ -40,14 +40,12 @@ class ReportScreen(BaseScreen):
     ReportScreen #runs { height: auto; max-height: 40%; min-height: 3; }
     ReportScreen #report-tabs { height: 1fr; }
     ReportScreen TabPane { padding: 0 1; }
-    ReportScreen #summary, ReportScreen #compare { height: 1fr; }
+    ReportScreen #summary { height: 1fr; }
     ReportScreen #summary-head { margin-bottom: 1; }
     ReportScreen #summary-validation { margin-top: 1; }
-    ReportScreen #errors-count, ReportScreen #compare-legend { color: $text-muted; }
+    ReportScreen #errors-count { color: $text-muted; }
     ReportScreen #errors { height: 1fr; }
     ReportScreen #error-text { height: auto; max-height: 5; border-top: solid $primary 50%; }
-    ReportScreen #compare-plots { height: 1fr; min-height: 12; }
-    ReportScreen #compare-diff { margin-top: 1; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -75,12 +73,7 @@ class ReportScreen(BaseScreen):
                 yield ReportErrorsTable(id="errors")
                 yield Static(id="error-text")
             with TabPane("Compare", id="tab-compare"):
-                with VerticalScroll(id="compare"):
-                    yield Static(id="compare-legend")
-                    with Horizontal(id="compare-plots"):
-                        yield CurvesPlot("Validation acc (line), F1 (dots)", xlabel="epoch", id="compare-val")
-                        yield CurvesPlot("Training loss", xlabel="step", id="compare-loss")
-                    yield Static(id="compare-diff")
+                yield ComparePane(id="compare")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -89,7 +82,7 @@ class ReportScreen(BaseScreen):
         for label in ("status", "date", "val acc/F1", "test acc/F1", "model", "dataset"):
             table.add_column(label, key=label)
         table.focus()
-        self._show_compare_hint()
+        self.query_one(ComparePane).hint(self.marked)
         self.watch(self.app, "runs_version", lambda _: self.load_runs(), init=False)
         self.load_runs()
 
@@ -125,13 +118,32 @@ class ReportScreen(BaseScreen):
         worker = event.worker
         if worker.group not in GROUPS or self._workers.get(worker.group) is not worker:
             return  # someone else's worker, or one a newer request replaced
+        if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self._loaded(worker.group)
         if worker.state == WorkerState.ERROR:
-            self._loaded(worker.group)
             notify_error(self, worker.error, title="Could not read the run")
-        elif worker.state == WorkerState.SUCCESS:
-            self._loaded(worker.group)
+            self._cannot_show(worker.group, worker.error)
+            return
+        try:
             {"report-runs": self._show_runs, "report-run": self._show_report,
-             "report-compare": self._show_compare}[worker.group](worker.result)
+             "report-compare": self.query_one(ComparePane).show}[worker.group](worker.result)
+        except Exception as exc:  # noqa: BLE001 - run files can hold anything; one must never close the app
+            self._cannot_show(worker.group, exc)
+
+    def _cannot_show(self, group: str, error: BaseException | None) -> None:
+        """Say in place of the figures that a run's files could not be shown, and why."""
+        why = f"{type(error).__name__}: {error}"
+        if group == "report-compare":
+            self.query_one(ComparePane).hint(self.marked, f"Cannot compare these runs ({why}).")
+        elif group == "report-run":
+            self.report = None
+            name = self.selected.name if self.selected else "this run"
+            self.query_one("#summary-head", Static).update(Content.styled(printable(
+                f"{name}: cannot show all of this run ({why}); its files may be damaged."), "$error"))
+            for selector in ("#summary-tables", "#summary-validation", "#errors-count", "#error-text"):
+                self.query_one(selector, Static).update("")
+            self.query_one(ReportErrorsTable).show([])
 
     def _loaded(self, group: str) -> None:
         if group == "report-runs":
@@ -240,7 +252,7 @@ class ReportScreen(BaseScreen):
         if len(self.marked) == 2:
             self._workers["report-compare"] = self._load_compare(*self.marked)
         else:
-            self._show_compare_hint()
+            self.query_one(ComparePane).hint(self.marked)
 
     # ------------------------------------------------------------ the selected run
 
@@ -275,32 +287,6 @@ class ReportScreen(BaseScreen):
     def _show_error_text(self) -> None:
         row = self.query_one(ReportErrorsTable).current
         self.query_one("#error-text", Static).update(plain(row.get("text", "")) if row else "")
-
-
-    # ------------------------------------------------------------ compare
-
-    def _show_compare_hint(self) -> None:
-        marked = ", ".join(f"{MARKS[i]} {p.name}" for i, p in enumerate(self.marked)) or "none"
-        self.query_one("#compare-legend", Static).update(
-            plain(f"Press space on two runs in the table to compare them (marked: {marked})."))
-        self.query_one("#compare-val", CurvesPlot).show([])
-        self.query_one("#compare-loss", CurvesPlot).show([])
-        self.query_one("#compare-diff", Static).update("")
-
-    def _show_compare(self, reports: tuple[RunReport, RunReport]) -> None:
-        legend, val, loss = [], [], []
-        for mark, report, colour in zip(MARKS, reports, PALETTE):
-            legend.append(Content.assemble((f"━━ {mark} ", f"bold {hex_colour(colour)}"),
-                                           printable(f"{report.name} ({report.info.status})   ")))
-            val += [Series(f"{mark} accuracy", report.curve("accuracy"), colour),
-                    Series(f"{mark} F1", report.curve("f1"), colour, "dot")]
-            loss.append(Series(mark, report.train_loss, colour))  # the legend line above names A and B
-        self.query_one("#compare-legend", Static).update(Content("").join(legend))
-        self.query_one("#compare-val", CurvesPlot).show(val)
-        self.query_one("#compare-loss", CurvesPlot).show(loss)
-        a, b = reports
-        self.query_one("#compare-diff", Static).update(
-            diff_table(config_diff(a.config, b.config), a.name, b.name))
 
 
 def _pair(accuracy: float | None, f1: float | None) -> str:
