@@ -214,3 +214,38 @@ async def test_keystrokes_arriving_together_settle(make_app):
         versions = app.config
         await pilot.pause(0.5)
         assert app.config is versions  # nothing keeps rewriting the config
+
+
+async def test_max_length_beyond_what_the_model_takes_is_a_field_error(make_app, tiny_config):
+    from core.report import short_name
+    from tests.tui.waiting import wait_for
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        form = screen.form
+        await wait_for(pilot, lambda: tiny_config.model in form.model_configs)  # read in a thread, once
+        assert form.model_configs[tiny_config.model] is not None
+        assert _error(screen, "max_length") == "" and not _start_disabled(screen)
+
+        await _type(pilot, "max_length", "8192", keys=True)
+        await wait_for(pilot, lambda: _error(screen, "max_length") != "")
+        assert _error(screen, "max_length") == (
+            f"✗ 8192 is more than {short_name(tiny_config.model)} takes (512 tokens); use at most 512")
+        assert _start_disabled(screen) and _field(screen, "max_length").has_class("field-invalid")
+        assert app.config.max_length <= 512  # the invalid value never reached the app (81, typed on the way, did)
+        await pilot.press("ctrl+t")
+        assert not app.training
+
+        await _type(pilot, "max_length", "64", keys=True)
+        assert _error(screen, "max_length") == "" and not _start_disabled(screen)
+        assert app.config.max_length == 64
+
+        # Another model is checked once its config is read; an unreadable one is left to the run's own checks.
+        await _type(pilot, "max_length", "8192", keys=True)
+        await _type(pilot, "model", "no-such-model-here", keys=True)
+        await wait_for(pilot, lambda: "no-such-model-here" in form.model_configs)
+        assert form.model_configs["no-such-model-here"] is None
+        assert _error(screen, "max_length") == "" and not _start_disabled(screen)
+        await _type(pilot, "model", tiny_config.model)  # back to the cached tiny model: the error is back at once
+        assert _error(screen, "max_length").startswith("✗ 8192 is more than") and _start_disabled(screen)

@@ -1,18 +1,27 @@
-"""A form over every TrainConfig field, grouped, each value checked as it is typed."""
+"""A form over every TrainConfig field, grouped, each value checked as it is typed.
+
+max_length is also checked against what the model takes, once the model's config.json has been read in a
+thread (cached per model name; a name is read only after it has stopped changing for a moment).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Label, Select, Static, Switch
+from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
 from core.errors import ConfigError
 from tui.safe import SafeInput, plain
+
+MODEL_SETTLE_SECONDS = 0.4  # a model name typed key by key is read once, after the typing pauses
 
 
 def _control(name: str, value: Any) -> Widget:
@@ -78,12 +87,19 @@ class ConfigForm(VerticalScroll):
         self.raw: dict[str, Any] = {name: getattr(config, name) for name in FIELDS}
         self.config: TrainConfig | None = config
         self.errors: dict[str, str] = {}
+        self.model_configs: dict[str, Any] = {}  # model name -> its transformers config, None when unreadable
+        self._reading: set[str] = set()
+        self._model = config.model  # the model of the last config that parsed
+        self._read_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         for group, names in fields_by_group().items():
             yield Static(group, classes="group-title")
             for name in names:
                 yield FieldRow(name, getattr(self._initial, name))
+
+    def on_mount(self) -> None:
+        self._read_model_soon(self._initial.model)
 
     def fill(self, config: TrainConfig, names: list[str] | None = None) -> None:
         """Put `config`'s values (only `names`, if given) into the inputs and re-check."""
@@ -115,9 +131,9 @@ class ConfigForm(VerticalScroll):
 
     def check(self) -> None:
         """Parse every field, then (when all parse) check them together; show each error under its field."""
-        errors = {}
+        errors, values = {}, {}
         for name, raw in self.raw.items():
-            _, error = parse_value(name, raw)
+            values[name], error = parse_value(name, raw)
             if error:
                 errors[name] = error
         config = None
@@ -126,7 +142,60 @@ class ConfigForm(VerticalScroll):
                 config = TrainConfig.from_dict(self.raw)
             except ConfigError as err:
                 errors = err.errors
+        if not {"model", "max_length"} & set(errors):  # checked even while other fields are invalid
+            self._model = values["model"]
+            errors |= self._model_errors(values["model"], values["max_length"])
+            config = None if errors else config
         self.config, self.errors = config, errors
         for row in self.query(FieldRow):
             row.show_error(errors.get(row.field))
         self.post_message(self.Edited(config, errors))
+
+    # ------------------------------------------------------------ what the model takes
+
+    def _model_errors(self, model: str, max_length: int) -> dict[str, str]:
+        """max_length against the model's position limit, when the model's config is known; else no error."""
+        from core.preflight import check_max_length
+
+        if model not in self.model_configs:
+            self._read_model_soon(model)
+            return {}
+        model_config = self.model_configs[model]
+        if model_config is None:
+            return {}  # unreadable here: the run's own checks say why when it starts
+        try:
+            check_max_length(self._initial.replace(model=model, max_length=max_length), model_config)
+        except ConfigError as err:
+            return err.errors
+        return {}
+
+    def _read_model_soon(self, model: str) -> None:
+        if model in self.model_configs or model in self._reading:
+            return
+        if self._read_timer is not None:
+            self._read_timer.stop()
+        self._read_timer = self.set_timer(MODEL_SETTLE_SECONDS, lambda: self._read_model(model))
+
+    def _read_model(self, model: str) -> None:
+        if model not in self.model_configs and model not in self._reading and model == self._model:
+            self._reading.add(model)
+            self._load_model_config(model)
+
+    @work(thread=True, exit_on_error=False, group="model-config")
+    def _load_model_config(self, model: str) -> tuple[str, Any]:
+        from core.preflight import model_config
+
+        try:
+            return model, model_config(model)
+        except Exception:  # noqa: BLE001 - only an advisory check: starting the run reports the real error
+            return model, None
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "model-config" or event.state != WorkerState.SUCCESS:
+            return
+        event.stop()
+        model, model_config = event.worker.result
+        self._reading.discard(model)
+        self.model_configs[model] = model_config
+        if model == self._model:
+            self.check()
