@@ -241,3 +241,39 @@ def test_snapshot_after_two_predictions(snap_compare, make_app, finished_runs, m
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+async def test_console_keeps_only_the_two_most_recently_used_models(make_app, finished_runs, runs_root, trained_run):
+    import gc
+    import weakref
+
+    older, newer = finished_runs
+    third = write_fake_run(runs_root, "20260103-120000-tiny-reviews", model_dir=trained_run[0].run_dir / "model",
+                           created=1_790_172_800.0)
+    a, b, c = model_key(older), model_key(newer), model_key(third)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        picker = screen.query_one(ModelPicker)
+        assert picker.cached == [c]  # the newest run's model, picked by default
+        dropped = weakref.ref(picker.predictor)
+        picker.use(older)
+        await settle(pilot)
+        assert picker.cached == [c, a] and picker.predictor.model_dir == older / "model"
+        picker.use(newer)
+        await settle(pilot)
+        assert picker.cached == [a, b]  # the least recently used model is dropped...
+        gc.collect()
+        assert dropped() is None  # ...and nothing else holds it, so its memory is freed
+
+        picker.use(older)  # still loaded: current at once, no loading
+        assert picker.predictor is not None and picker.cached == [b, a]
+        assert not [w for w in app.workers if w.group == "model-load"]
+
+        picker.use(third)  # picked and left while it loads: the current model is never the one dropped
+        picker.use(newer)
+        await settle(pilot)
+        assert picker.predictor.model_dir == newer / "model" and len(picker.cached) == 2 and b in picker.cached
+        await pilot.press(*"awful dull film", "enter")
+        await settle(pilot)
+        assert screen.query_one(PredictHistory).row_count == 1

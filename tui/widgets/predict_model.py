@@ -1,10 +1,12 @@
 """The prediction console's model choice: a list of trained runs, a folder path box, and a status line.
 
-Models load in a thread and stay cached by path, so switching back to one is instant.
+Models load in a thread; the few most recently used stay loaded, so switching back to one is instant,
+and older ones are dropped so their memory can be freed.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from core.format import printable
 from tui.safe import SafeInput, notify_error, plain
 
 NO_MODEL = "No trained model yet: train one (F2) or type a model folder path above"
+CACHE_SIZE = 2  # loaded models kept: the current one and the one before it (each can take GBs)
 
 
 def model_key(path: str | Path) -> str:
@@ -56,7 +59,7 @@ class ModelPicker(Vertical):
     def __init__(self, runs_root: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runs_root = runs_root
-        self._cache: dict[str, Any] = {}  # model key -> core.predict.Predictor
+        self._cache: OrderedDict[str, Any] = OrderedDict()  # model key -> core.predict.Predictor, least recent first
         self._want: str | None = None  # the model the user picked
         self._good: str | None = None  # the last model that loaded, to fall back to
         self._loading: dict[Worker, str] = {}
@@ -109,6 +112,7 @@ class ModelPicker(Vertical):
         key = model_key(path)
         self._want = key
         if key in self._cache:
+            self._cache.move_to_end(key)
             self._good = key
         elif key not in self._loading.values():
             self._loading[self._load(key)] = key
@@ -164,6 +168,8 @@ class ModelPicker(Vertical):
             failed = worker.group == "model-load" and self._loading.pop(worker) == self._want
             if failed:
                 self._want = self._good  # fall back to the model that worked before
+                if self._want is not None and self._want not in self._cache:
+                    self.use(self._want)  # dropped from the cache meanwhile: load it again
             self._sync(failed)
         elif worker.group == "model-runs":
             self._runs_listed(*worker.result)
@@ -172,4 +178,18 @@ class ModelPicker(Vertical):
             self._cache[key] = worker.result
             if key == self._want:
                 self._good = key
+            else:
+                self._cache.move_to_end(key, last=False)  # picked and left while it loaded: drop it first
+            self._evict()
             self._sync()
+
+    def _evict(self) -> None:
+        """Drop the least recently used models beyond CACHE_SIZE; never the current one."""
+        while len(self._cache) > CACHE_SIZE:
+            oldest = next(key for key in self._cache if key != self._want)
+            del self._cache[oldest]
+
+    @property
+    def cached(self) -> list[str]:
+        """Keys of the loaded models, least recently used first."""
+        return list(self._cache)
