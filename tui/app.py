@@ -15,11 +15,11 @@ from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig, load_toml
 from core.errors import CoreError, TrainingError
-from core.events import TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
-from core.format import printable
+from core.events import Resumed, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
+from core.format import format_event, printable, stop_note
 from core.progress import RunProgress
 from tui.messages import TrainingEvent
-from tui.safe import notify_error
+from tui.safe import notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.state import LoadedDataset
 
@@ -83,6 +83,8 @@ class SentituneApp(App):
         self.training_worker: Worker | None = None
         self.attached_run: Path | None = None  # set while following a run that another process trains
         self.stop_requested = False  # Stop & save was asked for the run shown live
+        self.stop_stage: str | None = None  # the stage it was asked in (a stop in training still tests)
+        self.stopped: TrainingStopped | None = None  # how the run shown live was stopped, if it was
         self.pending_review: tuple[str, Path | None] | None = None
         self._quit_when_stopped = False
         self._detect_device = detect_device
@@ -196,6 +198,8 @@ class SentituneApp(App):
         """Reset the dashboard to `progress`, start the worker, and show the dashboard."""
         self.stop_event = threading.Event()
         self.stop_requested = False
+        self.stop_stage = None
+        self.stopped = None
         self.progress = progress
         self.training_worker = start(self.stop_event)
         self.progress_version += 1
@@ -232,8 +236,11 @@ class SentituneApp(App):
             acc = event.test.get("accuracy")
             self.notify(f"Test accuracy {acc:.1%}. See the report (F4).", title="Run finished")
         elif isinstance(event, TrainingStopped):
-            self.notify("Run stopped; the model so far is saved." if event.test else "Run stopped before training began.",
-                        title="Run stopped")
+            self.stopped = event
+            # core's wording says whether a model was saved and tested
+            self.notify(f"{sentence(format_event(event))}.", title="Run stopped", markup=False)
+        elif isinstance(event, Resumed):
+            self.stopped = None  # a followed run that was stopped before goes on
         if isinstance(event, (TrainingFailed, TrainingFinished, TrainingStopped, TrainingStarted)):
             self.runs_version += 1
 
@@ -294,7 +301,7 @@ class SentituneApp(App):
             if yes:
                 self.stop_now()
 
-        self.push_screen(ConfirmModal("Stop training now? The model so far is evaluated, tested and saved.",
+        self.push_screen(ConfirmModal(f"Stop training now? Now {stop_note(self.progress.stage)}.",
                                       yes="Stop & save"), answer)
 
     def stop_now(self) -> None:
@@ -307,14 +314,14 @@ class SentituneApp(App):
             except CoreError as exc:
                 notify_error(self, exc)
                 return
-            self.stop_requested = True
-            self.notify("Asked the run to stop at its next step; it evaluates and saves…", title="Stop & save")
+            self.stop_requested, self.stop_stage = True, self.progress.stage
+            self.notify(f"Asked the run to stop: {stop_note(self.progress.stage)}.", title="Stop & save")
             self.update_subtitle()
             return
         if self.stop_event is not None and self.training:
             self.stop_event.set()
-            self.stop_requested = True
-            self.notify("Stopping at the next step; evaluating and saving…", title="Stop & save")
+            self.stop_requested, self.stop_stage = True, self.progress.stage
+            self.notify(f"Stopping: {stop_note(self.progress.stage)}.", title="Stop & save")
             self.update_subtitle()
 
     async def action_quit(self) -> None:
@@ -331,7 +338,7 @@ class SentituneApp(App):
                 if not self.training:
                     self.exit()
 
-        self.push_screen(ConfirmModal("A run is training. Stop it (the model so far is saved) and quit?",
+        self.push_screen(ConfirmModal(f"A run is training. Stop it and quit? Now {stop_note(self.progress.stage)}.",
                                       yes="Stop & quit"), answer)
 
     # ------------------------------------------------------------ shared helpers for screens

@@ -27,6 +27,11 @@ def cell(text: Any, width: int | None = None, **kwargs: Any) -> Text:
     return Text(one_line(text, width) if width else printable(text), **kwargs)
 
 
+def sentence(line: str | None) -> str:
+    """A line core words in lower case ("stopped at step 12; model saved") as a sentence, capitalised."""
+    return line[:1].upper() + line[1:] if line else ""
+
+
 def notify_error(node: Any, error: BaseException | None, title: str = "Unexpected error", **kwargs: Any) -> None:
     """Notify `error` without parsing its message as markup: a CoreError with its own title, anything else
     with its type and `title`."""

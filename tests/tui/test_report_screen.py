@@ -276,6 +276,64 @@ async def test_runs_with_malformed_files_are_listed_beside_the_good_one(make_app
         assert app.is_running and app.screen.query_one(ModelPicker).predictor.model_dir == good / "model"
 
 
+def _stop_run(run, stop, error: str | None) -> None:
+    """Make `run` a stopped run whose events end with `stop` (a TrainingStopped)."""
+    with (run / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps(stop.to_dict()) + "\n")
+    (run / "status.json").write_text(json.dumps({"status": "stopped", "error": error, "updated": 0, "pid": None}))
+
+
+async def test_stopped_runs_say_whether_a_model_was_saved_and_tested(make_app, runs_root):
+    from core.events import StageChanged, TrainingStopped
+
+    during_test = write_fake_run(runs_root, "20260101-120000-tiny-reviews", status="stopped")
+    _stop_run(during_test, TrainingStopped(run_dir=str(during_test), step=60, test=None, saved=True),
+              "test scoring was stopped; score the model with sentitune evaluate RUN")
+    early = write_fake_run(runs_root, "20260102-120000-tiny-reviews", status="stopped", created=1_790_086_400.0)
+    (early / "events.jsonl").write_text(json.dumps(StageChanged("data", "reading reviews.csv").to_dict()) + "\n")
+    _stop_run(early, TrainingStopped(run_dir=str(early), step=0, test=None, saved=False),
+              "stopped before training began; no model was saved")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.report.path == early
+        head = text_of(app, "#summary-head")
+        assert "Stopped before training began; no model saved." in head and "model saved (" not in head
+        summary = text_of(app, "#summary-tables")
+        assert "the run was stopped before its model was tested" in summary and "yet" not in summary
+
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.screen.report.path == during_test
+        assert "Stopped at step 60; model saved (not tested)." in text_of(app, "#summary-head")
+        assert "the run was stopped before its model was tested" in text_of(app, "#summary-tables")
+
+
+async def test_a_baseline_scored_on_a_sample_says_so_under_the_gain_table(make_app, runs_root):
+    sampled = write_fake_run(runs_root, "20260101-120000-tiny-reviews")
+    metrics = metrics_of(sampled)
+    metrics["baseline"] |= {"n": 2000, "sampled_from": 7500, "accuracy": 0.512, "accuracy_ci_low": 0.49,
+                            "accuracy_ci_high": 0.534}
+    (sampled / "metrics.json").write_text(json.dumps(metrics))
+    whole = write_fake_run(runs_root, "20260102-120000-tiny-reviews", created=1_790_086_400.0)
+    metrics = metrics_of(whole)
+    metrics["baseline"] |= {"n": 60, "sampled_from": 60}
+    (whole / "metrics.json").write_text(json.dumps(metrics))
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.report.path == whole
+        assert "seeded sample" not in text_of(app, "#summary-tables")  # every test review was scored
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.screen.report.path == sampled
+        summary = " ".join(text_of(app, "#summary-tables").split())
+        assert ("untuned model scored on 2,000 of 7,500 test reviews (a seeded sample), "
+                "accuracy 51.2% (95% CI 49.0–53.4%)") in summary
+
+
 async def test_figures_of_the_wrong_type_in_metrics_json_never_close_the_app(make_app, runs_root):
     good = write_fake_run(runs_root, "20260101-120000-tiny-reviews")
     unscorable = write_fake_run(runs_root, "20260102-120000-tiny-reviews", created=1_790_086_400.0)

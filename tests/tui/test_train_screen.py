@@ -44,9 +44,12 @@ async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_confi
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         await pilot.press("y")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: _text(app.screen, "#status-line") == "Stopped")
+        await wait_for(pilot, lambda: _text(app.screen, "#status-line").startswith("Stopped"))
         assert app.progress.status == "stopped"
         assert app.progress.step < app.progress.started.total_steps
+        # core's wording of the stop: stopped during training, the model is saved and tested
+        assert app.stopped.saved and app.stopped.test
+        assert _text(app.screen, "#status-line") == f"Stopped at step {app.stopped.step}; model saved"
     run = list_runs(runs_root)[0]
     assert run.status == "stopped" and run.has_model
 
@@ -175,3 +178,30 @@ def test_dashboard_snapshot(snap_compare, make_app, runs_root):
         await pilot.pause(0.7)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=show)
+
+
+async def test_dashboard_words_a_stop_as_core_does(make_app):
+    """A stop before training saves nothing; one while testing saves an untested model; old events lack `saved`."""
+    from core.events import StageChanged, TrainingStopped
+    from tui.messages import TrainingEvent
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        cases = [
+            (TrainingStopped(run_dir="runs/x", step=0, test=None, saved=False),
+             "Stopped before training began; no model saved"),
+            (TrainingStopped(run_dir="runs/x", step=60, test=None, saved=True),
+             "Stopped at step 60; model saved (not tested)"),
+            (TrainingStopped(run_dir="runs/x", step=60, test={"accuracy": 0.9}, saved=None),  # an old events file
+             "Stopped at step 60; model saved"),
+        ]
+        for stop, wording in cases:
+            app.progress = type(app.progress)()
+            app.stopped = None
+            app.post_message(TrainingEvent(StageChanged("data", "reading reviews.csv")))
+            app.post_message(TrainingEvent(stop))
+            await wait_for(pilot, lambda wording=wording: _text(screen, "#status-line") == wording)
+            assert any(n.message == f"{wording}." for n in app._notifications)
+            app.clear_notifications()

@@ -20,7 +20,7 @@ from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 from tui.widgets.report_compare import MARKS, ComparePane
 from tui.widgets.report_errors import ReportErrorsTable
-from tui.widgets.report_head import LIVE, RESUMABLE, summary_head
+from tui.widgets.report_head import LIVE, RESUMABLE, stop_line, summary_head
 from tui.widgets.report_tables import summary_tables, validation_table
 
 GROUPS = ("report-runs", "report-run", "report-compare")
@@ -107,8 +107,9 @@ class ReportScreen(BaseScreen):
         self._workers["report-run"] = self._load_report(self.selected)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-run")
-    def _load_report(self, path: Path) -> RunReport:
-        return load_report(path)
+    def _load_report(self, path: Path) -> tuple[RunReport, str | None]:
+        report = load_report(path)
+        return report, stop_line(path) if report.info.status == "stopped" else None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-compare")
     def _load_compare(self, a: Path, b: Path) -> tuple[RunReport, RunReport]:
@@ -256,11 +257,12 @@ class ReportScreen(BaseScreen):
 
     # ------------------------------------------------------------ the selected run
 
-    def _show_report(self, report: RunReport) -> None:
+    def _show_report(self, result: tuple[RunReport, str | None]) -> None:
+        report, stopped = result
         self.report = report
         info = report.info
         live_here = self.app.progress.run_dir == str(info.path) and self.app.training
-        self.query_one("#summary-head", Static).update(summary_head(report, live_here))
+        self.query_one("#summary-head", Static).update(summary_head(report, stopped, live_here))
         unreadable = info.status == "unreadable"
         self.query_one("#summary-tables", Static).update("" if unreadable else summary_tables(report))
         self.query_one("#summary-validation", Static).update("" if unreadable else validation_table(report))

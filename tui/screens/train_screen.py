@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_batch, format_confusion, format_duration, printable
+from core.format import format_batch, format_confusion, format_duration, format_event, printable, stop_note
 from core.progress import RunProgress
 from core.report import short_name
-from tui.safe import plain
+from tui.safe import plain, sentence
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 
@@ -118,8 +118,11 @@ class TrainScreen(BaseScreen):
         label = STAGES.get(p.stage, p.stage)
         if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail and p.detail.lower() not in label.lower():
             label = f"{label}: {p.detail}"
-        if p.stage == "train" and self.app.training and self.app.stop_requested:
-            label = "Stopping at the next step, then evaluating and saving…"
+        if self.app.training and self.app.stop_requested and p.stage == self.app.stop_stage:
+            label = ("Stopping at the next step, then evaluating and saving…" if p.stage == "train"
+                     else f"Stopping: {stop_note(p.stage)}…")
+        if p.stage == "stopped" and self.app.stopped is not None:
+            label = sentence(format_event(self.app.stopped))  # whether a model was saved and tested
         status = self.query_one("#status-line", Static)
         status.update(plain(label if not p.error else f"Failed: {p.error.message}"))
         status.set_class(p.error is not None, "failed")

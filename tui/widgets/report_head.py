@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.content import Content
 
-from core.format import printable
+from core.format import format_event, printable
 from core.report import RunReport, short_name
+from tui.safe import sentence
 
 STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "starting": "$accent",
                  "failed": "$error", "interrupted": "$error", "unreadable": "$error"}
@@ -13,13 +16,23 @@ LIVE = ("running", "starting")
 RESUMABLE = ("stopped", "failed", "interrupted")
 
 
-def summary_head(report: RunReport, live_here: bool) -> Content:
-    """The head lines; `live_here` says whether this app trains the run."""
+def stop_line(run_dir: Path) -> str | None:
+    """How a stopped run ended, worded by core (whether a model was saved and tested); None if it has no stop."""
+    from core.events import TrainingStopped, read_events
+
+    stops = [e for e in read_events(Path(run_dir) / "events.jsonl") if isinstance(e, TrainingStopped)]
+    return format_event(stops[-1]) if stops else None
+
+
+def summary_head(report: RunReport, stopped: str | None, live_here: bool) -> Content:
+    """The head lines; `stopped` is `stop_line` of the run, `live_here` whether this app trains it."""
     info = report.info
     head = Content.assemble((printable(info.name), "bold"), "  ",
                             (printable(info.status), STATUS_STYLES.get(info.status, "")),
                             printable(f"  ·  {short_name(info.model)} on {short_name(info.dataset)}  ·  {info.device}"))
     problems = [info.error] if info.error and info.status != "finished" else []
+    if info.status == "stopped" and stopped:
+        problems.append(f"{sentence(stopped)}.")
     if info.status == "interrupted":
         problems.append("Its process ended without saying so (killed, or the machine went down). "
                         "Press R to resume from the last checkpoint.")

@@ -36,6 +36,8 @@ def scores_block(report: RunReport) -> RenderableType:
     """Test accuracy with its interval and review count, other test metrics, and the baseline next to them."""
     test = report.test
     if not test:
+        if report.info.status == "stopped":
+            return Text("No test metrics: the run was stopped before its model was tested.", style="italic")
         return Text("No test metrics yet: the run is scored on the test split when training ends.", style="italic")
     lines = [Text("Test split", style="bold"), Text(format_accuracy(test))]
     n = report.test_n
@@ -48,9 +50,23 @@ def scores_block(report: RunReport) -> RenderableType:
         for key, name in (("accuracy", "accuracy"), ("f1", "F1")):
             table.add_row(name, pct(baseline.get(key)), pct(test.get(key)), points(report.gain.get(key)))
         lines += [Text(""), table]
+        sample = baseline_sample(baseline)
+        if sample:
+            lines.append(Text(sample, style="italic"))
     else:
         lines.append(Text("No baseline: the run was trained with baseline = false.", style="italic"))
     return Group(*lines)
+
+
+def baseline_sample(baseline: dict[str, Any]) -> str | None:
+    """How the untuned model was scored when it saw only a sample of the test split, else None."""
+    n, total = baseline.get("n"), baseline.get("sampled_from")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, total)) or n >= total:
+        return None
+    line = f"untuned model scored on {n:,} of {total:,} test reviews (a seeded sample)"
+    if isinstance(baseline.get("accuracy"), (int, float)):
+        line += f", {format_accuracy(baseline)}"
+    return line
 
 
 def confusion_table(matrix: list[list[int]], labels: list[str]) -> Table:
