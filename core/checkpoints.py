@@ -45,3 +45,12 @@ def last_complete_checkpoint(run_dir: str | Path) -> Path:
         f"run {Path(run_dir).name} has no complete checkpoint to resume from "
         "(checkpoints are written at the end of each epoch); start a new run instead"
     )
+
+
+def has_complete_checkpoint(run_dir: str | Path) -> bool:
+    """Whether a run can be resumed."""
+    try:
+        last_complete_checkpoint(run_dir)
+    except RunError:
+        return False
+    return True

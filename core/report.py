@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
+from core.checkpoints import has_complete_checkpoint
 from core.errors import CoreError, RunError
 from core.progress import RunProgress
 from core.runs import Run, RunInfo, run_info
@@ -33,6 +34,8 @@ class RunReport:
     config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """Files that could not be read, said in one line each."""
+    resumable: bool = False
+    """Whether the run has a complete checkpoint to resume from."""
 
     @property
     def path(self) -> Path:
@@ -81,9 +84,13 @@ def baseline_gain(baseline: dict[str, Any] | None, test: dict[str, Any] | None) 
 
 
 def misclassified(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Test predictions that were wrong, most confident first."""
-    wrong = [r for r in rows if r.get("predicted") != r.get("label")]
+    """Test predictions that were wrong, most confident first (rows with a damaged confidence are skipped)."""
+    wrong = [r for r in rows if r.get("predicted") != r.get("label") and _is_number(r.get("confidence", 0.0))]
     return sorted(wrong, key=lambda r: -float(r.get("confidence") or 0.0))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -147,6 +154,7 @@ def load_report(path: str | Path) -> RunReport:
         misclassified=misclassified(run.test_predictions()),
         config=config,
         notes=notes,
+        resumable=has_complete_checkpoint(run.path),
     )
 
 

@@ -124,14 +124,23 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
         if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
             return f"{name}: '{key}' holds a JSON {_json_kind(data[key])}"
     if name == "metrics.json":
-        rows = [r for r in data.get("validation") or []] + [data.get("test") or {}]
+        rows = [*(data.get("validation") or []), data.get("test") or {}, data.get("baseline") or {}]
         for row in rows:
             if not isinstance(row, dict):
                 return f"{name}: a validation entry is a JSON {_json_kind(row)}, not an object"
-            for key in ("accuracy", "precision", "recall", "f1", "step", "epoch"):
+            for key in _METRIC_KEYS:
                 if key in row and not (_is_number(row[key]) or row[key] is None):
                     return f"{name}: '{key}' is not a number"
+            per_class = row.get("per_class", {})
+            if not isinstance(per_class, dict) or not all(
+                    isinstance(v, dict) and all(_is_number(x) for x in v.values()) for v in per_class.values()):
+                return f"{name}: 'per_class' is not a table of numbers"
     return None
+
+
+# Figures a metrics.json row holds; each must be a number (or null) for the run to be shown.
+_METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "loss", "step", "epoch", "n", "sampled_from",
+                "accuracy_ci_low", "accuracy_ci_high")
 
 
 def read_run_file(path: str | Path) -> dict[str, Any]:

@@ -77,3 +77,18 @@ def test_report_module_stays_ui_free():
     code = "import sys, core.report\nprint(','.join(m for m in ('textual', 'rich', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_figures_of_the_wrong_type_never_raise(tmp_path):
+    run = write_fake_run(tmp_path, "r")
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["baseline"] = {"accuracy": "fifty percent"}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "test_predictions.jsonl").write_text(
+        '{"text": "a", "label": "positive", "predicted": "negative", "confidence": "high"}\n'
+        '{"text": "b", "label": "positive", "predicted": "negative", "confidence": 0.9}\n')
+    report = load_report(run)
+    assert report.baseline is None or report.baseline.get("accuracy") != "fifty percent"
+    assert any("'accuracy' is not a number" in n for n in report.notes)
+    assert [r["text"] for r in report.misclassified] == ["b"]
+    assert report.resumable is False  # no checkpoint was written

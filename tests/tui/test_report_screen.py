@@ -352,11 +352,22 @@ async def test_figures_of_the_wrong_type_in_metrics_json_never_close_the_app(mak
         for run in (unshowable, unscorable):
             assert app.is_running and app.screen.selected == run
             head = text_of(app, "#summary-head")
-            assert f"{run.name}: cannot show all of this run" in head and "its files may be damaged" in head
-            assert text_of(app, "#summary-tables").strip() == ""
+            # core names the damaged figure; the run's other files still show
+            assert "is not a number" in head and "the run folder is damaged" in head
             await pilot.press("down")
             await settle(pilot)
         assert app.screen.report.path == good and "Test split" in text_of(app, "#summary-tables")
-        await pilot.press("space", "up", "space")  # compare the good run with one that cannot be shown
+        await pilot.press("space", "up", "space")  # compare the good run with a damaged one
         await settle(pilot)
-        assert app.is_running and "Cannot compare these runs" in text_of(app, "#compare-legend")
+        assert app.is_running
+
+
+async def test_a_failed_run_without_a_checkpoint_does_not_offer_resume(make_app, runs_root):
+    failed = write_fake_run(runs_root, "20260101-120000-tiny-reviews", status="failed")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.selected == failed
+        head = text_of(app, "#summary-head")
+        assert "cannot be resumed: start a new run" in head and "Press R" not in head

@@ -33,11 +33,12 @@ def summary_head(report: RunReport, stopped: str | None, live_here: bool) -> Con
     problems = [info.error] if info.error and info.status != "finished" else []
     if info.status == "stopped" and stopped:
         problems.append(f"{sentence(stopped)}.")
+    resume = ("Press R to resume it from its last checkpoint." if report.resumable else
+              "It wrote no checkpoint, so it cannot be resumed: start a new run.")
     if info.status == "interrupted":
-        problems.append("Its process ended without saying so (killed, or the machine went down). "
-                        "Press R to resume from the last checkpoint.")
+        problems.append(f"Its process ended without saying so (killed, or the machine went down). {resume}")
     elif info.status in RESUMABLE:
-        problems.append("Press R to resume it from its last checkpoint.")
+        problems.append(resume)
     elif info.status in LIVE and live_here:
         problems.append("Training in this app: F3 shows it live.")
     elif info.status in LIVE:
