@@ -112,8 +112,13 @@ def release_failure(exc: BaseException | None) -> None:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if exc.__traceback__ is not None:
-            traceback.clear_frames(exc.__traceback__)
+        traceback.clear_frames(exc.__traceback__)
+        tb = exc.__traceback__
+        while tb is not None:
+            # Before Python 3.13 a frame keeps a snapshot of its locals once anyone has read f_locals (Rich's
+            # traceback rendering does); reading it again after clearing syncs that snapshot to empty.
+            _ = tb.tb_frame.f_locals
+            tb = tb.tb_next
         exc = exc.__cause__ or exc.__context__
     gc.collect()
     import torch

@@ -251,7 +251,11 @@ class SentituneApp(App):
         if worker.state == WorkerState.ERROR:
             error = worker.error
             if isinstance(error, TrainingError):
-                pass  # already reported by the TrainingFailed event's modal
+                # Reported by the TrainingFailed event's modal. The error's traceback still holds the failed
+                # run's model, gradients and optimizer state: free them before any retry needs the memory.
+                from core.train import release_failure
+
+                release_failure(error)
             elif isinstance(error, CoreError):
                 # Bad input before a run folder existed: nothing was lost, say what to fix.
                 self.progress = RunProgress()
@@ -270,12 +274,13 @@ class SentituneApp(App):
         from core.errors import OutOfMemoryError
 
         retry = None
+        evaluating = event.kind == "oom_eval"
         if event.title == OutOfMemoryError.title:
             from core.runs import Run
             from core.train import half_batch
 
             try:
-                retry = half_batch(Run(event.run_dir).train_config())
+                retry = half_batch(Run(event.run_dir).train_config(), evaluating)
             except CoreError:
                 retry = None
         if retry is None:
@@ -286,10 +291,14 @@ class SentituneApp(App):
             if yes:
                 self.start_training(retry)
 
-        self.push_screen(ConfirmModal(
-            f"{event.title}: {event.message}\n\nRetry now with batch_size {retry.batch_size} and "
-            f"gradient_accumulation {retry.gradient_accumulation}? The effective batch stays the same.",
-            yes=f"Retry with batch {retry.batch_size} x {retry.gradient_accumulation}", no="Close"), answer)
+        if evaluating:
+            question = f"Retry now with eval_batch_size {retry.eval_batch_size}? Training is unchanged."
+            yes = f"Retry with eval batch {retry.eval_batch_size}"
+        else:
+            question = (f"Retry now with batch_size {retry.batch_size} and gradient_accumulation "
+                        f"{retry.gradient_accumulation}? The effective batch stays the same.")
+            yes = f"Retry with batch {retry.batch_size} x {retry.gradient_accumulation}"
+        self.push_screen(ConfirmModal(f"{event.title}: {event.message}\n\n{question}", yes=yes, no="Close"), answer)
 
     def request_stop(self) -> None:
         """Ask (with confirmation) to stop the run at the next step and save it."""

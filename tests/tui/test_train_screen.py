@@ -93,9 +93,15 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
 
 
 async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_root, monkeypatch):
+    import gc
+    import weakref
+
     import core.job
 
+    models = []
+
     def boom(self):
+        models.append(weakref.ref(self.model))
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(core.job.Job, "run", boom)
@@ -106,6 +112,8 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
         assert "batch_size 4" in app.screen.question and "gradient_accumulation 2" in app.screen.question
         assert app.screen.yes == "Retry with batch 4 x 2"
         await wait_for(pilot, lambda: not app.training)
+        # the failed attempt's model is freed before the retry (when the worker's end is handled)
+        await wait_for(pilot, lambda: gc.collect() >= 0 and models[0]() is None, timeout=20)
         await pilot.press("y")  # retry: a second run with the same effective batch
         await wait_for(pilot, lambda: app.config.batch_size == 4 and not app.training)
         assert app.config.gradient_accumulation == 2
