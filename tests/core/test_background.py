@@ -60,7 +60,7 @@ def test_detached_run_survives_sighup_of_its_parent_shell(tiny_config, tmp_path)
 
 def test_sigkill_mid_training_then_resume_completes_every_step(tiny_config, tmp_path):
     root = tmp_path / "runs"
-    out = subprocess.run(CLI + _train_args(tiny_config, root, "--epochs", "40", "--detach"), cwd=REPO,
+    out = subprocess.run(CLI + _train_args(tiny_config, root, "--epochs", "12", "--detach"), cwd=REPO,
                          capture_output=True, text=True, check=True)
     run = _only_run(root)
     _wait(lambda: len(_events_of(run, CheckpointSaved)) >= 2, what="two checkpoints")

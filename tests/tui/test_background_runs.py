@@ -57,7 +57,7 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
 async def test_interrupted_run_is_resumed_from_the_report(make_app, runs_root, tiny_config):
     import time
 
-    run = _start_detached(tiny_config, runs_root, epochs=60)
+    run = _start_detached(tiny_config, runs_root, epochs=12)
 
     while len([e for e in read_events(run / "events.jsonl") if isinstance(e, CheckpointSaved)]) < 2:
         time.sleep(0.05)
