@@ -29,7 +29,9 @@ async def test_full_run_through_the_ui_reaches_finished(make_app, runs_root):
         assert bar.progress == bar.total == app.progress.total_steps
         assert "Test (final model)" in _text(screen, "#latest") and "gain vs untuned" in _text(screen, "#latest")
         assert any("test: accuracy" in str(line) for line in screen.query_one("#log", RichLog).lines)
-        assert screen.query_one("#stop", Button).disabled and not screen.query_one("#start", Button).disabled
+        # the buttons follow the worker's end, which the next redraw picks up
+        await wait_for(pilot, lambda: screen.query_one("#stop", Button).disabled)
+        assert not screen.query_one("#start", Button).disabled
         assert "last run finished" in app.sub_title
     runs = list_runs(runs_root)
     assert len(runs) == 1 and runs[0].status == "finished"
