@@ -12,7 +12,8 @@ BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
-CONTROL_SHARE = 0.01  # more control characters than this and the file is binary data, not text
+NUL_SHARE = 0.01  # more NUL characters than this and the file is binary data (a stray one is a broken export)
+CONTROL_SHARE = 0.10  # other control characters: a review may carry terminal escapes, binary data is full of them
 
 
 class NotText(ValueError):
@@ -84,7 +85,7 @@ def decode(data: bytes, what: str = "the input") -> DecodedText:
         text = text[1:]
     nuls = text.count("\x00")
     controls = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\x00")
-    if max(nuls, controls) > CONTROL_SHARE * len(text):  # a stray NUL is a broken export; many are binary
+    if nuls > NUL_SHARE * len(text) or controls > CONTROL_SHARE * len(text):
         raise NotText(f"{what} is not text (it holds binary data)")
     return DecodedText(text.replace("\x00", "") if nuls else text, encoding, nuls)
 

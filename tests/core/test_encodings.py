@@ -116,3 +116,8 @@ def test_predict_reads_non_utf8_standard_input(trained_run, monkeypatch, capsys)
     assert main(["predict", str(trained_run[0].run_dir), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["text"] for line in lines][0] == "great wonderful café" and len(lines) == 2
+
+
+def test_reviews_with_terminal_escapes_are_still_text():
+    text = "text,label\n" + "".join(f'"great \x1b]0;pwned\x07 fun {i}",1\n"awful \x1b[2J {i}",0\n' for i in range(30))
+    assert decode(text.encode()).text == text  # many escapes, but not binary
