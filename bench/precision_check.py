@@ -31,8 +31,8 @@ def main() -> None:
     from core.config import TrainConfig
     from core.evaluate import evaluate_run
     from core.predict import Predictor
-    from core.runs import Run
-    from core.train import train
+    from core.runs.store import Run
+    from core.training.train import train
 
     config = TrainConfig(model=args.model, dataset=args.data, max_samples=math.ceil(args.samples / 0.7), epochs=1,
                          max_length=args.max_length, baseline=False)

@@ -23,7 +23,7 @@ from bench.common import add_common_args, machine, require, table  # noqa: E402
 
 
 def run(args, processes: int, root: Path) -> dict:
-    from core.runs import Run
+    from core.runs.store import Run
 
     cmd = [sys.executable, "-m", "core.cli", "train", "--model", args.model, "--dataset", args.data,
            "--max-samples", str(math.ceil(args.samples / 0.7)), "--epochs", "1", "--max-length", "128",

@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 torch.set_num_threads(int(sys.argv[3]))
 from core.config import TrainConfig
-from core.runs import Run
-from core.train import train
+from core.runs.store import Run
+from core.training.train import train
 result = train(TrainConfig.from_dict(json.loads(sys.argv[2])), Path(sys.argv[4]))
 print(Run(result.run_dir).metrics["train_samples_per_second"])
 """
@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     require(args)
     from core.config import TrainConfig
-    from core.model import cpu_threads
+    from core.training.model import cpu_threads
 
     config = TrainConfig(model=args.model, dataset=args.data, max_samples=math.ceil(args.samples / 0.7), epochs=1,
                          baseline=False, max_length=128)

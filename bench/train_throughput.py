@@ -65,7 +65,7 @@ def _sync() -> None:
 
 def timed_sentitune(timer):
     """Patch core's Trainer setup so sentitune's run carries the same step timer as the plain recipe."""
-    from core.job import Job
+    from core.training.session import Job
 
     real = Job._trainer
 
@@ -80,7 +80,7 @@ def timed_sentitune(timer):
 
 def warm_up(config, out_dir: Path) -> None:
     """One short run first, so neither timed recipe pays the CUDA context start-up and kernel loading."""
-    from core.train import train
+    from core.training.train import train
 
     train(config.replace(max_samples=64, epochs=1, baseline=False), out_dir / "warm-up")
 
@@ -91,8 +91,8 @@ def plain_recipe(config, out_dir: Path) -> dict:
     import numpy as np
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    from core.data import prepare
-    from core.metrics import evaluate_predictions
+    from core.data.clean import prepare
+    from core.training.metrics import evaluate_predictions
 
     start = time.perf_counter()
     data = prepare(config)
@@ -140,8 +140,8 @@ def plain_recipe(config, out_dir: Path) -> dict:
 
 
 def sentitune_pipeline(config, out_dir: Path) -> dict:
-    """sentitune's core.train.train, exactly as the CLI and the app run it."""
-    from core.train import train
+    """sentitune's core.training.train.train, exactly as the CLI and the app run it."""
+    from core.training.train import train
 
     timer = TrainTimer()
     restore = timed_sentitune(timer)
@@ -151,7 +151,7 @@ def sentitune_pipeline(config, out_dir: Path) -> dict:
         wall = time.perf_counter() - start
     finally:
         restore()
-    from core.runs import Run
+    from core.runs.store import Run
 
     metrics = Run(result.run_dir).metrics
     best_val = max(metrics["validation"], key=lambda m: m["f1"])

@@ -2,7 +2,7 @@
 
     python bench/ui_overhead.py [--model DIR] [--data FILE] [--samples 700] [--rounds 3]
 
-"headless" is core.train.train with no listener. "app" starts the same run from a headless
+"headless" is core.training.train.train with no listener. "app" starts the same run from a headless
 SentituneApp on its training dashboard, so every event becomes a Textual message, is folded into the
 dashboard state and redrawn (charts included). Rounds alternate the order (A B, B A) to spread drift.
 Each measurement runs in a fresh process: torch's OpenMP threads left spinning by earlier work in
@@ -24,15 +24,15 @@ from bench.common import add_common_args, machine, require, table  # noqa: E402
 
 
 def headless(config, root: Path) -> float:
-    from core.runs import Run
-    from core.train import train
+    from core.runs.store import Run
+    from core.training.train import train
 
     result = train(config, root)
     return Run(result.run_dir).metrics["train_samples_per_second"]
 
 
 def with_app(config, root: Path) -> float:
-    from core.runs import Run
+    from core.runs.store import Run
     from tui.app import create_app
 
     async def go() -> float:

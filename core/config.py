@@ -329,7 +329,7 @@ def _toml_value(value: Any) -> str:
 
 def save_toml(config: TrainConfig, path: str | Path) -> Path:
     """Write the config to `path` (atomically) and return the path."""
-    from core.runs import write_text_atomic
+    from core.files import write_text_atomic
 
     path = Path(path)
     write_text_atomic(path, dump_toml(config))

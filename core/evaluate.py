@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DatasetError
-from core.metrics import evaluate_predictions
-from core.runs import Run
+from core.runs.store import Run
+from core.training.metrics import evaluate_predictions
 
 
 def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """A metrics report for `run`'s model: on its test split, or on every row of `dataset` (its `n` says how many)."""
-    from core.data import load_clean, prepare
+    from core.data.clean import load_clean, prepare
     from core.predict import Predictor
 
     config = run.train_config()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 # C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that reorder text.
@@ -115,3 +116,12 @@ def one_line(text: str, width: int) -> str:
 def format_time(timestamp: float) -> str:
     """A run's creation time as shown in lists."""
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def short_name(text: str) -> str:
+    """The part of a model id, model folder or dataset path that tells runs apart in a list."""
+    path = PurePath(text.rstrip("/")) if text else PurePath("?")
+    name = path.name or text
+    if name in ("model", "models", "checkpoint") and path.parent.name:
+        name = path.parent.name  # a package's model/ folder: its parent says which model
+    return name

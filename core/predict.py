@@ -44,8 +44,8 @@ class Predictor:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from core.logs import capture_library_logs
-        from core.model import resolve_device, serving_max_length
+        from core.training.logs import capture_library_logs
+        from core.training.model import resolve_device, serving_max_length
 
         self.model_dir = model_dir_of(path)
         if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
@@ -114,7 +114,7 @@ def read_reviews(path: str | Path) -> tuple[list[str], int]:
     """
     import io
 
-    from core.data import TEXT_CANDIDATES
+    from core.data.clean import TEXT_CANDIDATES
     from core.textfile import NotText, read_text
 
     path = Path(path).expanduser()
@@ -163,7 +163,7 @@ def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Pa
     """Save predictions as CSV (atomically): text, label, confidence, then one probability column per class."""
     import io
 
-    from core.runs import write_text_atomic
+    from core.files import write_text_atomic
 
     path = Path(path).expanduser()
     names = list(predictions[0].probabilities) if predictions else []

@@ -36,7 +36,7 @@ def tiny_config(tiny_model, reviews_csv):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, tiny_config):
     """(TrainResult, events received by the listener) of one finished run."""
-    from core.train import train
+    from core.training.train import train
 
     events = []
     root = tmp_path_factory.mktemp("runs")

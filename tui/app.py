@@ -17,7 +17,7 @@ from core.config import TrainConfig, load_toml
 from core.errors import CoreError, TrainingError
 from core.events import Resumed, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
 from core.format import format_event, printable, stop_note
-from core.progress import RunProgress
+from core.runs.progress import RunProgress
 from tui.messages import TrainingEvent
 from tui.safe import notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
@@ -105,7 +105,7 @@ class SentituneApp(App):
     @work(thread=True, exit_on_error=False, group="device")
     def detect_device(self) -> None:
         """Import torch off the UI thread and name the device in the header."""
-        from core.model import device_description, resolve_device
+        from core.training.model import device_description, resolve_device
 
         name = device_description(resolve_device("auto"))
         self.call_from_thread(setattr, self, "device_name", name)
@@ -114,7 +114,7 @@ class SentituneApp(App):
     def announce_background_runs(self) -> None:
         """Tell the user about runs still training in other processes (started with --detach, or before a
         dropped SSH session), so they can re-attach."""
-        from core.runs import list_runs
+        from core.runs.store import list_runs
 
         live = [r for r in list_runs(self.runs_root) if r.status in ("running", "starting")]
         if live:
@@ -159,10 +159,10 @@ class SentituneApp(App):
             return False
         if config is not None:
             self.config = config
-        from core.distributed import needs_launcher
+        from core.training.distributed import needs_launcher
 
         if detached or needs_launcher(self.config):  # several processes always run on their own
-            from core.background import start_detached
+            from core.training.background import start_detached
 
             return self.attach_run(start_detached(self.config, self.runs_root))
         self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
@@ -170,8 +170,8 @@ class SentituneApp(App):
 
     def resume_run(self, run_dir: Path) -> bool:
         """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
-        from core.checkpoints import last_complete_checkpoint
         from core.events import read_events
+        from core.runs.checkpoints import last_complete_checkpoint
 
         if self.training:
             self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
@@ -208,19 +208,19 @@ class SentituneApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
     def _train(self, config: TrainConfig, stop_event: threading.Event):
-        from core.train import train
+        from core.training.train import train
 
         return train(config, self.runs_root, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="resume")
     def _resume(self, run_dir: Path, stop_event: threading.Event):
-        from core.train import resume
+        from core.training.train import resume
 
         return resume(run_dir, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="follow")
     def _follow(self, run_dir: Path, stop_event: threading.Event) -> None:
-        from core.background import follow_events
+        from core.training.background import follow_events
 
         for event in follow_events(run_dir, stop=stop_event.is_set):
             self.post_message(TrainingEvent(event))
@@ -253,7 +253,7 @@ class SentituneApp(App):
             if isinstance(error, TrainingError):
                 # Reported by the TrainingFailed event's modal. The error's traceback still holds the failed
                 # run's model, gradients and optimizer state: free them before any retry needs the memory.
-                from core.train import release_failure
+                from core.training.oom import release_failure
 
                 release_failure(error)
             elif isinstance(error, CoreError):
@@ -276,8 +276,8 @@ class SentituneApp(App):
         retry = None
         evaluating = event.kind == "oom_eval"
         if event.title == OutOfMemoryError.title:
-            from core.runs import Run
-            from core.train import half_batch
+            from core.runs.store import Run
+            from core.training.oom import half_batch
 
             try:
                 retry = half_batch(Run(event.run_dir).train_config(), evaluating)
@@ -316,7 +316,7 @@ class SentituneApp(App):
     def stop_now(self) -> None:
         """Stop the running run at its next step (no confirmation)."""
         if self.attached_run is not None and self.training:
-            from core.background import request_stop
+            from core.training.background import request_stop
 
             try:
                 request_stop(self.attached_run)  # the run's own process stops, evaluates and saves
@@ -378,7 +378,7 @@ def run_app(config_path: str | None = None, run: str | None = None, runs_root: s
     """Entry point for `sentitune` with no subcommand."""
     import sys
 
-    from core.runs import resolve_run
+    from core.runs.store import resolve_run
 
     try:
         config = load_toml(config_path) if config_path else None

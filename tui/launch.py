@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import COMMANDS
 from core.cli import main as cli_main
+from core.cli.parser import COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

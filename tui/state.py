@@ -10,8 +10,8 @@ from typing import Any
 class LoadedDataset:
     """A dataset loaded for preview: core's PreparedData, its DataStats, and why token stats may be missing."""
 
-    data: Any  # core.data.PreparedData (typed loosely so importing this module stays cheap)
-    stats: Any  # core.stats.DataStats
+    data: Any  # core.data.clean.PreparedData (typed loosely so importing this module stays cheap)
+    stats: Any  # core.data.stats.DataStats
     source: str
     token_note: str | None = None
     config: Any = None  # the TrainConfig it was loaded with, to tell when the preview is out of date

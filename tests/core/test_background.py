@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from core.background import follow_events, request_stop
-from core.checkpoints import last_complete_checkpoint
 from core.errors import RunError
 from core.events import CheckpointSaved, Resumed, StepLogged, TrainingStarted, read_events
-from core.lock import RunLock
 from core.predict import Predictor
-from core.progress import RunProgress
-from core.runs import Run, run_info
+from core.runs.checkpoints import last_complete_checkpoint
+from core.runs.lock import RunLock
+from core.runs.progress import RunProgress
+from core.runs.store import Run, run_info
+from core.training.background import follow_events, request_stop
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +120,7 @@ def test_stop_request_reaches_a_detached_run(tiny_config, tmp_path):
 
 
 def test_a_second_writer_is_refused(trained_run, tmp_path):
-    from core.train import resume
+    from core.training.train import resume
 
     run = trained_run[0].run_dir
     with RunLock(run):
@@ -152,7 +152,7 @@ def test_detached_bad_dataset_is_refused_before_detaching(tiny_config, tmp_path)
 
 def test_a_detached_child_that_fails_marks_its_folder_failed(tiny_config, tmp_path):
     """What the parent cannot check (the file went away after it looked) is recorded in the folder."""
-    from core.runs import create_run_dir
+    from core.runs.store import create_run_dir
 
     run = create_run_dir(tmp_path / "runs", tiny_config.model, "gone")
     subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", str(tmp_path / "gone.csv"),
@@ -197,7 +197,7 @@ def test_attach_exits_1_for_a_failed_run_and_follows_an_out_of_memory_retry(tmp_
 
 
 def test_detach_passes_auto_batch_on(tiny_config, tmp_path, monkeypatch):
-    import core.background
+    import core.training.background
 
     started = []
 
@@ -207,6 +207,6 @@ def test_detach_passes_auto_batch_on(tiny_config, tmp_path, monkeypatch):
         def __init__(self, command, **kwargs):
             started.append(command)
 
-    monkeypatch.setattr(core.background.subprocess, "Popen", Recorder)
-    core.background.start_detached(tiny_config, tmp_path / "runs", auto_batch=True)
+    monkeypatch.setattr(core.training.background.subprocess, "Popen", Recorder)
+    core.training.background.start_detached(tiny_config, tmp_path / "runs", auto_batch=True)
     assert "--auto-batch" in started[0] and "--run-dir" in started[0]

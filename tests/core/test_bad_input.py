@@ -151,14 +151,14 @@ def _non_utf8_parquet(env: Env) -> Path:
 
 
 def _disk_with_free(env: Env, free: int) -> None:
-    env.monkeypatch.setattr("core.preflight.shutil.disk_usage", lambda path: SimpleNamespace(free=free))
+    env.monkeypatch.setattr("core.training.preflight.shutil.disk_usage", lambda path: SimpleNamespace(free=free))
 
 
 def _disk_full_at_folder(env: Env) -> list[str]:
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    env.monkeypatch.setattr("core.train.write_json_atomic", full)
+    env.monkeypatch.setattr("core.training.train.write_json_atomic", full)
     return env.train("--max-length", 64, "--epochs", 1)
 
 
@@ -431,7 +431,7 @@ def test_huge_review_is_truncated_not_rejected(tmp_path, tiny_config):
     frame.loc[0, "text"] = "great " * 200_000  # about 1.2 MB in one review
     path = tmp_path / "huge.csv"
     frame.to_csv(path, index=False)
-    from core.data import prepare
+    from core.data.clean import prepare
 
     data = prepare(tiny_config.replace(dataset=str(path)))
     assert max(len(t) for s in data.splits.values() for t in s["text"]) > 1_000_000

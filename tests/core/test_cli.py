@@ -121,7 +121,7 @@ def test_evaluate_on_another_dataset_scores_every_row(capsys, tmp_path, trained_
 
 def test_step_counts_match_the_trainer_when_batches_do_not_fill_the_accumulation(tmp_path, tiny_config):
     from core.events import TrainingStarted
-    from core.train import train
+    from core.training.train import train
 
     events = []
     # 210 training rows in batches of 8 are 27 batches: 7 optimizer steps of 4 (the last one partial).
@@ -133,7 +133,7 @@ def test_step_counts_match_the_trainer_when_batches_do_not_fill_the_accumulation
 
 
 def test_baseline_is_scored_on_a_seeded_sample_of_the_test_split(tmp_path, tiny_config):
-    from core.train import train
+    from core.training.train import train
 
     events = []
     result = train(tiny_config.replace(epochs=1, baseline_samples=20), tmp_path, on_event=events.append)

@@ -3,11 +3,11 @@ import time
 import pandas as pd
 import pytest
 
-from core import data as data_mod
 from core.config import TrainConfig
-from core.data import join_text, prepare
+from core.data import sources as data_mod
+from core.data.clean import join_text, prepare
+from core.data.stats import data_stats
 from core.errors import DatasetError
-from core.stats import data_stats
 from tests.tiny import reviews_frame
 
 
@@ -128,7 +128,7 @@ def test_join_text_normalises_and_punctuates():
 
 
 def test_stats_report_lengths_and_truncation(tmp_path, tiny_model):
-    from core.model import load_tokenizer
+    from core.training.model import load_tokenizer
 
     path = _write(reviews_frame(100), tmp_path / "a.csv")
     prepared = prepare(TrainConfig(dataset=str(path)))
@@ -142,7 +142,7 @@ def test_stats_report_lengths_and_truncation(tmp_path, tiny_model):
 
 
 def test_stats_sample_large_datasets(tmp_path, tiny_model):
-    from core.model import load_tokenizer
+    from core.training.model import load_tokenizer
 
     path = _write(reviews_frame(400), tmp_path / "a.csv")
     prepared = prepare(TrainConfig(dataset=str(path), max_samples=0))

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from core.config import TrainConfig, plan
-from core.distributed import launch_command, needs_launcher
 from core.events import EvalCompleted, StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
-from core.launch import failure_message
 from core.predict import Predictor
-from core.runs import Run, run_info
+from core.runs.store import Run, run_info
+from core.training.distributed import launch_command, needs_launcher
+from core.training.supervisor import failure_message
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]

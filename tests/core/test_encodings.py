@@ -8,7 +8,7 @@ import pytest
 
 from core.cli import main
 from core.config import TrainConfig
-from core.data import prepare
+from core.data.clean import prepare
 from core.errors import DatasetError, PredictError
 from core.predict import read_reviews
 from core.textfile import NotText, decode

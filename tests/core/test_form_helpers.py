@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.config import FIELDS, TrainConfig, format_value, parse_value, preset
-from core.data import prepare
-from core.stats import data_stats
+from core.data.clean import prepare
+from core.data.stats import data_stats
 from tests.tiny import reviews_frame
 
 
@@ -18,7 +18,7 @@ def test_format_value_round_trips_every_field():
 
 
 def test_truncated_share_follows_max_length(tmp_path, tiny_model):
-    from core.model import load_tokenizer
+    from core.training.model import load_tokenizer
 
     path = tmp_path / "a.csv"
     reviews_frame(60).to_csv(path, index=False)

@@ -7,7 +7,7 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import ConfigError
-from core.model import choose_precision, device_description
+from core.training.model import choose_precision, device_description
 
 
 @pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((7, 0), "fp16"), ((6, 0), "fp16"),
@@ -20,7 +20,7 @@ def test_auto_precision_uses_bf16_only_where_the_gpu_computes_it(monkeypatch, ca
 
 
 def test_one_process_trains_on_one_gpu_and_says_which(monkeypatch):
-    from core.job import pin_one_gpu
+    from core.training.session import pin_one_gpu
 
     args = SimpleNamespace(device=torch.device("cuda", 0), n_gpu=4, _n_gpu=4)
     pin_one_gpu(args)
@@ -37,16 +37,16 @@ def test_one_process_trains_on_one_gpu_and_says_which(monkeypatch):
 
 
 def test_several_processes_are_refused_on_apple_mps(monkeypatch):
-    from core.preflight import check_processes
+    from core.training.preflight import check_processes
 
-    monkeypatch.setattr("core.model.resolve_device", lambda requested="auto": "mps")
+    monkeypatch.setattr("core.training.model.resolve_device", lambda requested="auto": "mps")
     with pytest.raises(ConfigError, match="on Apple MPS use 1"):
         check_processes(TrainConfig(num_processes=2))
     check_processes(TrainConfig(num_processes=1))
 
 
 def test_the_memory_figure_is_this_process_share(monkeypatch):
-    from core.job import _gpu_memory
+    from core.training.session import _gpu_memory
 
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 3 * 2**30)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=16 * 2**30))

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from core.config import TrainConfig
-from core.data import prepare
+from core.data.clean import prepare
 from tests.tiny import reviews_frame
 
 SHARD_ROWS = 5_000
@@ -48,10 +48,10 @@ def hub_stand_in(shards, monkeypatch):
         return loaded
 
     monkeypatch.setattr(datasets, "load_dataset", load)
-    monkeypatch.setattr("core.data.STREAM_BUFFER", BUFFER)
+    monkeypatch.setattr("core.data.sources.STREAM_BUFFER", BUFFER)
     # datasets waits 5 s after interleaving shards (an Arrow workaround): real runs pay it once, tests need not.
     monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
-    monkeypatch.setattr("core.data.hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr("core.data.sources.hub_reachable", lambda timeout=3.0: True)
     return pulled
 
 

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
+from core.data.labels import map_labels
 from core.errors import DatasetError
-from core.labels import map_labels
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import evaluate_predictions, softmax, wilson_interval
+from core.training.metrics import evaluate_predictions, softmax, wilson_interval
 
 
 def test_wilson_interval_matches_the_formula():

@@ -62,7 +62,7 @@ def test_undecodable_command_line_bytes_become_one_replacement_each(predictor):
 
 
 def test_cleaning_lines_mention_neutral_rows_only_when_there_are_some():
-    from core.data import CleaningReport
+    from core.data.clean import CleaningReport
 
     plain = CleaningReport(10, 0, 0, 0, 0, 10, 10).lines()
     stars = CleaningReport(10, 0, 0, 2, 0, 8, 8).lines()

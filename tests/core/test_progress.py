@@ -1,5 +1,5 @@
 from core.events import EvalCompleted, StageChanged, StepLogged, TrainingFailed, TrainingStopped
-from core.progress import RunProgress
+from core.runs.progress import RunProgress
 
 
 def _step(step, loss):

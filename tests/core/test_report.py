@@ -1,7 +1,8 @@
 import json
 
 from core.config import TrainConfig
-from core.report import (
+from core.format import short_name
+from core.runs.report import (
     baseline_gain,
     best_index,
     config_diff,
@@ -9,7 +10,6 @@ from core.report import (
     format_value,
     load_report,
     misclassified,
-    short_name,
 )
 from tests.tui.fake_runs import write_fake_run
 
@@ -74,7 +74,7 @@ def test_report_module_stays_ui_free():
     import subprocess
     import sys
 
-    code = "import sys, core.report\nprint(','.join(m for m in ('textual', 'rich', 'torch') if m in sys.modules))"
+    code = "import sys, core.runs.report\nprint(','.join(m for m in ('textual', 'rich', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

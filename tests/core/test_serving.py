@@ -15,7 +15,7 @@ from tests.tiny import NEGATIVE, NEUTRAL, POSITIVE
 def short_run(tmp_path_factory, tiny_model):
     """A run trained at max_length 16 on reviews about 60 tokens long whose endings contradict their labels."""
     from core.config import TrainConfig
-    from core.train import train
+    from core.training.train import train
 
     rng = random.Random(3)
     rows = []

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from core.events import EvalCompleted, StageChanged, TrainingStarted, TrainingStopped
-from core.runs import run_info
-from core.train import train
+from core.runs.store import run_info
+from core.training.train import train
 from tests.core.test_background import CLI, REPO, _train_args, _wait
 
 
@@ -93,7 +93,7 @@ def _slow_baseline(tmp_path):
 
 @pytest.mark.parametrize("delay", [0.0, 1.0])
 def test_a_stop_right_after_a_detached_start_never_stays_starting(tiny_config, tmp_path, delay):
-    from core.background import request_stop, start_detached
+    from core.training.background import request_stop, start_detached
 
     run = start_detached(tiny_config, tmp_path / "runs")
     time.sleep(delay)  # 0: the child has not started Python yet; 1 s: it is importing, its handler set
@@ -105,7 +105,7 @@ def test_a_stop_right_after_a_detached_start_never_stays_starting(tiny_config, t
 def test_a_detached_child_killed_at_birth_shows_as_interrupted(tiny_config, tmp_path):
     import os
 
-    from core.background import start_detached
+    from core.training.background import start_detached
 
     run = start_detached(tiny_config, tmp_path / "runs")
     os.kill(json.loads((run / "status.json").read_text())["child_pid"], signal.SIGKILL)

@@ -13,8 +13,8 @@ from core.events import (
     read_events,
 )
 from core.predict import Predictor
-from core.runs import FINISHED, STOPPED, Run, list_runs
-from core.train import train
+from core.runs.store import FINISHED, STOPPED, Run, list_runs
+from core.training.train import train
 
 
 def test_training_learns_and_reports(trained_run):
@@ -122,7 +122,7 @@ def test_library_log_captures_nest_across_threads(tmp_path):
     import threading
     import warnings
 
-    from core.logs import capture_library_logs
+    from core.training.logs import capture_library_logs
 
     inner_done = threading.Event()
     before = logging.getLogger("datasets").propagate, logging.getLogger("py.warnings").propagate
@@ -147,9 +147,9 @@ def test_library_log_captures_nest_across_threads(tmp_path):
 def test_auto_batch_retries_out_of_memory_in_a_new_run_the_old_one_points_to(tiny_config, tmp_path, monkeypatch):
     import json
 
-    from core.job import Job
-    from core.runs import list_runs
-    from core.train import train_auto_batch
+    from core.runs.store import list_runs
+    from core.training.session import Job
+    from core.training.train import train_auto_batch
 
     real_run = Job.run
 
@@ -175,8 +175,9 @@ def test_a_failed_runs_model_can_be_freed_before_a_retry(tiny_config, tmp_path, 
     import weakref
 
     from core.errors import OutOfMemoryError
-    from core.job import Job
-    from core.train import release_failure, train
+    from core.training.oom import release_failure
+    from core.training.session import Job
+    from core.training.train import train
 
     refs = []
 
@@ -200,8 +201,8 @@ def test_out_of_memory_while_evaluating_halves_the_evaluation_batch(tiny_config,
     from transformers import Trainer
 
     from core.events import TrainingFailed
-    from core.runs import list_runs
-    from core.train import train_auto_batch
+    from core.runs.store import list_runs
+    from core.training.train import train_auto_batch
 
     real_step = Trainer.prediction_step
 

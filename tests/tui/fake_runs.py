@@ -15,8 +15,8 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from core.lock import RunLock
-from core.metrics import evaluate_predictions
+from core.runs.lock import RunLock
+from core.training.metrics import evaluate_predictions
 
 T0 = 1_790_000_000.0  # a fixed creation time
 _LIVE_LOCKS: list = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import Checkbox
 
 from core.events import CheckpointSaved, StepLogged, read_events
-from core.runs import list_runs, run_info
+from core.runs.store import list_runs, run_info
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal
 

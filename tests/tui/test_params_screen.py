@@ -217,7 +217,7 @@ async def test_keystrokes_arriving_together_settle(make_app):
 
 
 async def test_max_length_beyond_what_the_model_takes_is_a_field_error(make_app, tiny_config):
-    from core.report import short_name
+    from core.format import short_name
     from tests.tui.waiting import wait_for
 
     app = make_app()

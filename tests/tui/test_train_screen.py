@@ -4,7 +4,7 @@
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
 from core.events import StepLogged
-from core.runs import list_runs
+from core.runs.store import list_runs
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.train_screen import TrainScreen
@@ -98,7 +98,7 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
     import gc
     import weakref
 
-    import core.job
+    import core.training.session
 
     models = []
 
@@ -106,7 +106,7 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
         models.append(weakref.ref(self.model))
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(core.job.Job, "run", boom)
+    monkeypatch.setattr(core.training.session.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
@@ -129,12 +129,12 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
 
 
 async def test_other_failures_open_an_error_modal(make_app, runs_root, monkeypatch):
-    import core.job
+    import core.training.session
 
     def boom(self):
         raise ValueError("loss became NaN")
 
-    monkeypatch.setattr(core.job.Job, "run", boom)
+    monkeypatch.setattr(core.training.session.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
@@ -158,7 +158,7 @@ async def test_bad_dataset_is_a_notification_and_loses_nothing(make_app, runs_ro
 async def test_dashboard_rebuilds_from_events_file(make_app, trained_run):
     """A dashboard fed only by events.jsonl shows the same history (what re-attaching builds on)."""
     from core.events import read_events
-    from core.progress import RunProgress
+    from core.runs.progress import RunProgress
 
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -171,7 +171,7 @@ async def test_dashboard_rebuilds_from_events_file(make_app, trained_run):
 
 def test_dashboard_snapshot(snap_compare, make_app, runs_root):
     from core.events import read_events
-    from core.progress import RunProgress
+    from core.runs.progress import RunProgress
     from tests.tui.fake_runs import write_fake_run
 
     run = write_fake_run(runs_root, "20260101-120000-tiny-reviews")

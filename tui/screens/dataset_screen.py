@@ -117,10 +117,11 @@ class DatasetScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset")
     def _load(self, config: TrainConfig) -> tuple[TrainConfig, LoadedDataset]:
-        from core.data import is_local_source, prepare
+        from core.data.clean import prepare
+        from core.data.sources import is_local_source
+        from core.data.stats import data_stats
         from core.errors import ModelError
-        from core.model import load_tokenizer
-        from core.stats import data_stats
+        from core.training.model import load_tokenizer
 
         self.post_message(LoadStage(f"reading {config.dataset}…" if is_local_source(config.dataset)
                                     else f"loading {config.dataset} from the Hub… (a download can take a while)"))

@@ -170,7 +170,7 @@ class ParamsScreen(BaseScreen):
     @work(thread=True, exit_on_error=False, group="estimate")
     def _estimate_rate(self, key: tuple) -> tuple[tuple, tuple[float, str] | None]:
         """Seconds per training sample of the newest earlier run of this model on this device."""
-        from core.runs import estimate_train_seconds
+        from core.runs.store import estimate_train_seconds
 
         root, model, device, _ = key
         return key, estimate_train_seconds(root, model, device, 1, 1)

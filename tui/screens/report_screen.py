@@ -12,9 +12,9 @@ from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from core.format import format_time, printable
-from core.report import RunReport, load_report, short_name
-from core.runs import RunInfo, list_runs, run_info
+from core.format import format_time, printable, short_name
+from core.runs.report import RunReport, load_report
+from core.runs.store import RunInfo, list_runs, run_info
 from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series

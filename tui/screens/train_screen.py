@@ -10,9 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_batch, format_confusion, format_duration, format_event, printable, stop_note
-from core.progress import RunProgress
-from core.report import short_name
+from core.format import format_batch, format_confusion, format_duration, format_event, printable, short_name, stop_note
+from core.runs.progress import RunProgress
 from tui.safe import plain, sentence
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series

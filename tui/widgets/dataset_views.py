@@ -50,7 +50,7 @@ class SampleRows(DataTable):
 
 
 def balance_table(stats: Any) -> Table:
-    """Rows and label counts (with shares) per split, from core.stats.DataStats."""
+    """Rows and label counts (with shares) per split, from core.data.stats.DataStats."""
     names = list(next(iter(stats.balance.values())))
     table = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
     table.add_column("split")

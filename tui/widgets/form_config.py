@@ -155,7 +155,7 @@ class ConfigForm(VerticalScroll):
 
     def _model_errors(self, model: str, max_length: int) -> dict[str, str]:
         """max_length against the model's position limit, when the model's config is known; else no error."""
-        from core.preflight import check_max_length
+        from core.training.preflight import check_max_length
 
         if model not in self.model_configs:
             self._read_model_soon(model)
@@ -183,7 +183,7 @@ class ConfigForm(VerticalScroll):
 
     @work(thread=True, exit_on_error=False, group="model-config")
     def _load_model_config(self, model: str) -> tuple[str, Any]:
-        from core.preflight import model_config
+        from core.training.preflight import model_config
 
         try:
             return model, model_config(model)

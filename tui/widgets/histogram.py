@@ -8,7 +8,7 @@ from textual_plotext import PlotextPlot
 
 
 class LengthHistogram(PlotextPlot):
-    """Draws a core.stats.LengthStats histogram; `limit` (max_length) is marked when it falls inside."""
+    """Draws a core.data.stats.LengthStats histogram; `limit` (max_length) is marked when it falls inside."""
 
     TICKS = 5
 

@@ -91,7 +91,7 @@ class ModelPicker(Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="model-runs")
     def _list_runs(self, root: Path) -> tuple[list[Any], Any]:
-        from core.runs import latest_finished, list_runs
+        from core.runs.store import latest_finished, list_runs
 
         return [r for r in list_runs(root) if r.has_model], latest_finished(root)
 

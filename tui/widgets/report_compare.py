@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from core.format import printable
-from core.report import RunReport, config_diff
+from core.runs.report import RunReport, config_diff
 from tui.safe import plain
 from tui.widgets.curves import PALETTE, CurvesPlot, Series, hex_colour
 from tui.widgets.report_tables import diff_table

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.content import Content
 
-from core.format import format_event, printable
-from core.report import RunReport, short_name
+from core.format import format_event, printable, short_name
+from core.runs.report import RunReport
 from tui.safe import sentence
 
 STATUS_STYLES = {"finished": "$success", "stopped": "$warning", "running": "$accent", "starting": "$accent",

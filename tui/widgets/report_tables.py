@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
-from core.report import RunReport, format_accuracy, format_value
+from core.runs.report import RunReport, format_accuracy, format_value
 from tui.safe import cell
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.config import TrainConfig
 from core.errors import ConfigError, ModelError, RunError
-from core.report import short_name
+from core.format import short_name
 
 MIN_FREE_BYTES = 64 * 2**20  # below this nothing useful can be written, whatever the model
 WEIGHT_COPIES = 4  # the saved model plus one checkpoint's weights and AdamW's two moment buffers
@@ -22,7 +22,7 @@ def model_config(model: str):
     """The model's transformers config (config.json only, no weights), or ModelError saying why not."""
     from transformers import AutoConfig
 
-    from core.model import _from_pretrained
+    from core.training.model import _from_pretrained
 
     path = Path(model).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():
@@ -32,7 +32,7 @@ def model_config(model: str):
 
 def check_max_length(config: TrainConfig, model_cfg) -> None:
     """ConfigError when max_length is more than the model's position embeddings take."""
-    from core.model import position_limit
+    from core.training.model import position_limit
 
     limit = position_limit(model_cfg)
     if limit is not None and config.max_length > limit:
@@ -44,7 +44,7 @@ def check_max_length(config: TrainConfig, model_cfg) -> None:
 
 def check_processes(config: TrainConfig) -> None:
     """ConfigError for several processes where they cannot share the work (Apple MPS has no process group)."""
-    from core.model import resolve_device
+    from core.training.model import resolve_device
 
     if config.num_processes > 1 and resolve_device(config.device) == "mps":
         raise ConfigError({"num_processes": "several processes need CUDA GPUs (or the CPU); on Apple MPS use 1"})
@@ -107,7 +107,7 @@ def _size(n: int) -> str:
 
 def preflight(config: TrainConfig, runs_root: str | Path | None) -> None:
     """Everything that can be checked without loading data or weights; CoreError for the first problem."""
-    from core.data import check_local_source
+    from core.data.sources import check_local_source
 
     check_local_source(config.dataset)
     check_processes(config)
@@ -118,7 +118,8 @@ def preflight(config: TrainConfig, runs_root: str | Path | None) -> None:
 
 def check_data(config: TrainConfig) -> None:
     """Read a local data file the way a run will (files up to SNIFF_BYTES), so a detached run cannot fail on it."""
-    from core.data import is_local_source, load_clean
+    from core.data.clean import load_clean
+    from core.data.sources import is_local_source
 
     if not is_local_source(config.dataset):
         return

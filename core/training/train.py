@@ -11,7 +11,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core import __version__
-from core.checkpoints import checkpoint_step
 from core.config import TrainConfig
 from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
 from core.events import (
@@ -21,11 +20,15 @@ from core.events import (
     TrainingFailed,
     TrainingStopped,
 )
-from core.job import Job, TrainResult
-from core.logs import capture_library_logs, log
-from core.preflight import disk_message, preflight
-from core.runs import FAILED, RUNNING, STOPPED, create_run_dir, write_json_atomic, write_status
-from core.stopping import STOP_FILE, StoppedEarly, StopSignal
+from core.files import write_json_atomic
+from core.runs.checkpoints import checkpoint_step
+from core.runs.layout import STOP_FILE
+from core.runs.store import FAILED, RUNNING, STOPPED, create_run_dir, write_status
+from core.training.logs import capture_library_logs, log
+from core.training.oom import half_batch, is_oom, oom_message, release_failure
+from core.training.preflight import disk_message, preflight
+from core.training.session import Job, TrainResult
+from core.training.stopping import StoppedEarly, StopSignal
 
 
 class _Emitter:
@@ -77,56 +80,6 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def half_batch(config: TrainConfig, evaluating: bool = False) -> TrainConfig | None:
-    """The config to retry after running out of memory, or None when the batch is already 1.
-
-    Training: half the per-device batch and twice the accumulation (the same effective batch).
-    Evaluating: half the evaluation batch.
-    """
-    if evaluating:
-        return config.replace(eval_batch_size=config.eval_batch_size // 2) if config.eval_batch_size > 1 else None
-    if config.batch_size < 2:
-        return None
-    return config.replace(batch_size=config.batch_size // 2, gradient_accumulation=config.gradient_accumulation * 2)
-
-
-def oom_message(config: TrainConfig, evaluating: bool = False) -> str:
-    if evaluating:
-        return (f"the GPU ran out of memory while evaluating at eval_batch_size {config.eval_batch_size}; "
-                f"set eval_batch_size {max(config.eval_batch_size // 2, 1)} or lower max_length")
-    half = max(config.batch_size // 2, 1)
-    return (
-        f"the GPU ran out of memory at batch_size {config.batch_size}; set batch_size {half} and "
-        f"gradient_accumulation {config.gradient_accumulation * 2} (same effective batch) or lower max_length"
-    )
-
-
-def release_failure(exc: BaseException | None) -> None:
-    """Free what a failed run's exception keeps alive (model, gradients, optimizer state in its frames).
-
-    Call before retrying after running out of memory: a traceback holds every frame's locals.
-    """
-    import gc
-    import traceback
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        traceback.clear_frames(exc.__traceback__)
-        tb = exc.__traceback__
-        while tb is not None:
-            # Before Python 3.13 a frame keeps a snapshot of its locals once anyone has read f_locals (Rich's
-            # traceback rendering does); reading it again after clearing syncs that snapshot to empty.
-            _ = tb.tb_frame.f_locals
-            tb = tb.tb_next
-        exc = exc.__cause__ or exc.__context__
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def train(
     config: TrainConfig,
     runs_root: str | Path = "runs",
@@ -140,7 +93,7 @@ def train(
     `run_dir`, when given, is an empty folder made beforehand (a detached run's parent makes it so it
     can print the path at once); otherwise a new folder is made under `runs_root`.
     """
-    from core.distributed import is_main
+    from core.training.distributed import is_main
 
     emit = _Emitter(on_event, enabled=is_main())
     for event in preface:
@@ -183,7 +136,7 @@ def train_auto_batch(
 
 def _retry_folder(failed: Path, config: TrainConfig, runs_root: str | Path) -> Path | None:
     """A new folder for an out-of-memory retry; the failed run's status points to it, so `attach` follows on."""
-    from core.runs import read_run_file
+    from core.runs.store import read_run_file
 
     try:
         run_dir = create_run_dir(runs_root, config.model, config.dataset)
@@ -201,10 +154,10 @@ def resume(
     stop_event: threading.Event | None = None,
 ) -> TrainResult:
     """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
-    from core.checkpoints import last_complete_checkpoint
-    from core.distributed import is_main
-    from core.lock import is_locked
-    from core.runs import Run
+    from core.runs.checkpoints import last_complete_checkpoint
+    from core.runs.lock import is_locked
+    from core.runs.store import Run
+    from core.training.distributed import is_main
 
     run = Run(run_dir)
     if is_locked(run.path):
@@ -224,8 +177,8 @@ def resume(
 
 def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop: StopSignal, handler,
            run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
-    from core.distributed import is_main
-    from core.lock import RunLock
+    from core.runs.lock import RunLock
+    from core.training.distributed import is_main
 
     # Refuse a second writer early; with several processes, rank 0 holds the lock for all.
     lock = RunLock(run_dir).acquire() if run_dir is not None and is_main() else None
@@ -254,9 +207,9 @@ def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop: StopSigna
 
 
 def _prepare_and_run(config, runs_root, emit, stop: StopSignal, handler, run_dir, checkpoint) -> TrainResult:
-    from core.data import prepare
-    from core.lock import RunLock
-    from core.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
+    from core.data.clean import prepare
+    from core.runs.lock import RunLock
+    from core.training.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
 
     if checkpoint is None:  # before any data or weights load (a resumed run checked this when it began)
         preflight(config, runs_root if run_dir is None else None)
@@ -298,8 +251,8 @@ def _prepare_and_run(config, runs_root, emit, stop: StopSignal, handler, run_dir
 
 def check_resumable(run_dir: str | Path) -> None:
     """CoreError now, rather than in a background process, when a run's data no longer gives its split."""
-    from core.data import prepare
-    from core.runs import Run
+    from core.data.clean import prepare
+    from core.runs.store import Run
 
     run = Run(run_dir)
     _check_same_data(run.path, prepare(run.train_config()))
@@ -308,7 +261,7 @@ def check_resumable(run_dir: str | Path) -> None:
 def _check_same_data(run_dir: Path, data) -> None:
     """DatasetError when the data a run is resumed on no longer gives the split it started with."""
     from core.errors import DatasetError
-    from core.runs import Run
+    from core.runs.store import Run
 
     record = Run(run_dir).config_record
     names = record.get("label_names")
@@ -327,7 +280,7 @@ def _check_same_data(run_dir: Path, data) -> None:
 
 def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, tokenizer, model, device, precision,
                    device_desc, checkpoint, fresh: bool = False) -> TrainResult:
-    from core.distributed import init, is_main, rank, world_size
+    from core.training.distributed import init, is_main, rank, world_size
 
     main = is_main()
     try:
@@ -385,7 +338,7 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
                 write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
             except OSError:
                 pass
-        oom = _is_oom(exc)
+        oom = is_oom(exc)
         title = OutOfMemoryError.title if oom else TrainingError.title
         kind = ("oom_eval" if evaluating else "oom") if oom else "error"
         emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message, kind=kind))
@@ -409,14 +362,8 @@ def _record_metrics(run_dir: Path, metrics: dict) -> None:
         log.error("could not write metrics.json in %s: %s", run_dir, exc)
 
 
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
 def _failure_message(exc: BaseException, config: TrainConfig, run_dir: Path, evaluating: bool = False) -> str:
-    if _is_oom(exc):
+    if is_oom(exc):
         return oom_message(config, evaluating)
     if isinstance(exc, CoreError):
         return str(exc)

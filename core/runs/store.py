@@ -1,11 +1,10 @@
-"""Run folders: creation, atomic JSON files, status, listing and loading."""
+"""Run folders: creation, status, listing and loading, with damaged files named rather than crashed on."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 from core.errors import RunError
 from core.events import Event, read_events
+from core.files import json_kind, read_object, write_json_atomic
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 STARTING = "starting"  # a detached run whose process has not taken its lock yet
@@ -23,7 +23,7 @@ STARTING_GRACE_SECONDS = 120
 
 def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
     """The recorded status, corrected to `interrupted` when the run's process is gone."""
-    from core.lock import is_locked
+    from core.runs.lock import is_locked
 
     state = status.get("status", "unknown") if isinstance(status, dict) else "unknown"
     if not isinstance(state, str):
@@ -59,54 +59,6 @@ def process_alive(pid: Any) -> bool:
         return True
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file so readers see the old or the new content, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Atomically write `data` as indented JSON."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file, raising RunError with the file named when it is missing or corrupt."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path.name} is missing from {path.parent}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise RunError(f"{path} is not valid JSON; the run folder is damaged") from None
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def read_object(path: str | Path) -> dict[str, Any]:
-    """Read a JSON file that must hold an object; RunError names the file when it does not."""
-    data = read_json(path)
-    if not isinstance(data, dict):
-        path = Path(path)
-        raise RunError(f"{path.name} in {path.parent.name} holds a JSON {_json_kind(data)}, not an object; "
-                       "the run folder is damaged")
-    return data
-
-
-def _json_kind(value: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
-
-
 # Which keys of a run's files must have which JSON types, so a damaged file is named, not crashed on.
 _NUMBER = (int, float)
 _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
@@ -122,12 +74,12 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
     """What is wrong with the shape of run file `name` holding `data`, or None when it is usable."""
     for key, types in _SHAPES.get(name, {}).items():
         if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
-            return f"{name}: '{key}' holds a JSON {_json_kind(data[key])}"
+            return f"{name}: '{key}' holds a JSON {json_kind(data[key])}"
     if name == "metrics.json":
         rows = [*(data.get("validation") or []), data.get("test") or {}, data.get("baseline") or {}]
         for row in rows:
             if not isinstance(row, dict):
-                return f"{name}: a validation entry is a JSON {_json_kind(row)}, not an object"
+                return f"{name}: a validation entry is a JSON {json_kind(row)}, not an object"
             for key in _METRIC_KEYS:
                 if key in row and not (_is_number(row[key]) or row[key] is None):
                     return f"{name}: '{key}' is not a number"
@@ -155,7 +107,7 @@ def read_run_file(path: str | Path) -> dict[str, Any]:
 
 def slugify(text: str) -> str:
     """A short, file-name-safe version of a model or dataset name."""
-    from core.report import short_name
+    from core.format import short_name
 
     name = re.sub(r"\.(csv|tsv|jsonl?|parquet)$", "", short_name(text))
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower()[:40] or "run"

@@ -1,24 +1,20 @@
-"""Load a dataset (hub or local file), pick columns, map labels, clean, subsample and split it."""
+"""Pick columns, map labels, clean, subsample and split the rows a source gave."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 
 from core.config import TrainConfig, split_sizes
+from core.data.labels import LabelMapping, map_labels
+from core.data.sources import _load_hub, _load_local, is_local_source
 from core.errors import DatasetError
-from core.labels import LabelMapping, map_labels
 
-LOCAL_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 TEXT_CANDIDATES = ("text", "review", "sentence", "content", "body")
 LABEL_CANDIDATES = ("label", "labels", "sentiment", "polarity", "rating", "stars", "score", "class", "target")
 SPLITS = ("train", "validation", "test")
@@ -77,171 +73,6 @@ class PreparedData:
             digest.update(name.encode())
             digest.update(pd.util.hash_pandas_object(frame[["text", "label"]], index=False).values.tobytes())
         return digest.hexdigest()[:16]
-
-
-def is_local_source(source: str) -> bool:
-    """True when `source` names a local file or folder rather than a hub dataset."""
-    return Path(source).exists() or source.lower().endswith(LOCAL_SUFFIXES) or source.startswith((".", "/", "~"))
-
-
-def hub_offline() -> bool:
-    """Whether the user turned the Hub off (HF_HUB_OFFLINE): then only cached copies are used."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers, checked quickly (the libraries retry for ~30 s otherwise).
-
-    Behind an HTTPS proxy a direct connection fails where the libraries would work: then assume it answers.
-    """
-    if hub_offline():
-        return False
-    if any(os.environ.get(name) for name in PROXY_VARIABLES):
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _read_local(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """One file's rows, and notes on how it was read (a detected encoding, NULs removed)."""
-    import io
-
-    from core.textfile import NotText, read_text
-
-    suffix = path.suffix.lower()
-    if suffix not in LOCAL_SUFFIXES:
-        raise DatasetError(f"{path}: unsupported file type; use one of {', '.join(LOCAL_SUFFIXES)}")
-    notes: list[str] = []
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path), notes
-        decoded = read_text(path)
-        if decoded.note:
-            notes.append(f"{path.name}: {decoded.note}")
-        text = io.StringIO(decoded.text)
-        if suffix in (".csv", ".tsv"):
-            return pd.read_csv(text, sep="\t" if suffix == ".tsv" else ","), notes
-        if suffix == ".jsonl":
-            return pd.read_json(text, lines=True), notes
-        try:
-            return pd.read_json(text), notes
-        except ValueError:
-            return pd.read_json(io.StringIO(decoded.text), lines=True), notes
-    except NotText as exc:
-        raise DatasetError(f"{exc}; give a .csv, .tsv, .json, .jsonl or .parquet file of reviews") from None
-    except pd.errors.EmptyDataError:
-        raise DatasetError(f"{path} is empty; it needs a header row and labelled rows") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path} is a folder, not a file") from None
-    except (ValueError, pd.errors.ParserError, OSError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"cannot read {path} as {suffix[1:]}: {first}") from None
-
-
-def check_local_source(source: str) -> None:
-    """DatasetError when `source` names a local file or folder that is not there (hub names pass)."""
-    if is_local_source(source) and not Path(source).expanduser().exists():
-        raise DatasetError(f"dataset file not found: {source}")
-
-
-def _load_local(source: str) -> tuple[pd.DataFrame, list[str]]:
-    check_local_source(source)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOCAL_SUFFIXES and p.is_file())
-        if not files:
-            raise DatasetError(f"folder {source} holds no {', '.join(LOCAL_SUFFIXES)} files")
-        parts = [_read_local(p) for p in files]
-        return pd.concat([frame for frame, _ in parts], ignore_index=True), [n for _, notes in parts for n in notes]
-    return _read_local(path)
-
-
-STREAM_BUFFER = 10_000  # rows the seeded shuffle draws from: enough to mix them, a sliver of a large split
-
-
-def _load_hub(config: TrainConfig, pool: int | None,
-              progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Rows from the hub dataset's train split (or its first split), sampled down to `pool` rows.
-
-    With a pool (max_samples set) the split is streamed: a seeded shuffle over a 10,000-row buffer, then
-    the first `pool` rows, so 5,000 reviews need a few MB instead of the whole dataset (1.15 GB for
-    amazon_polarity). Offline, or for datasets that cannot stream, the cached or downloaded copy is used.
-    """
-    name = config.dataset
-    offline = hub_offline()
-    if not offline and not hub_reachable():
-        raise DatasetError(
-            f"cannot reach the Hugging Face Hub to download dataset '{name}'; "
-            "train offline from a local file instead: --dataset reviews.csv (or set HF_HUB_OFFLINE=1 to use a cached copy)"
-        )
-    import datasets
-
-    if pool and not offline:
-        try:
-            return _stream_sample(config, pool, progress)
-        except Exception:  # cannot stream this one (or a bad name): the whole download says what is wrong
-            pass
-    if progress:
-        progress(f"downloading {name} (the whole dataset; later runs read the cached copy)")
-    try:
-        loaded = datasets.load_dataset(name, config.dataset_config or None)
-    except Exception as exc:
-        if offline:  # datasets reads its cache only; whatever failed, the dataset is not there
-            raise DatasetError(
-                f"dataset '{name}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it cannot "
-                "be downloaded; unset HF_HUB_OFFLINE to download it, or use a local file: --dataset reviews.csv"
-            ) from None
-        raise _hub_error(name, exc) from None
-    return _sampled_hub_split(loaded, config, pool)
-
-
-def _stream_sample(config: TrainConfig, pool: int,
-                   progress: Callable[[str], None] | None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """`pool` rows of the hub split, streamed through a seeded shuffle buffer (the same rows for the same seed)."""
-    import datasets
-
-    streamed = datasets.load_dataset(config.dataset, config.dataset_config or None, streaming=True)
-    split = "train" if "train" in streamed else next(iter(streamed))
-    ds = streamed[split]
-    rows, last = [], time.monotonic()
-    for row in ds.shuffle(seed=config.seed, buffer_size=STREAM_BUFFER).take(pool):
-        rows.append(row)
-        if progress and time.monotonic() - last >= 1.0:
-            last = time.monotonic()
-            progress(f"reading {config.dataset}: {len(rows):,} of {pool:,} rows (streamed, not downloaded whole)")
-    features = ds.features or {}
-    names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
-    return pd.DataFrame(rows), names
-
-
-def _hub_error(name: str, exc: Exception) -> DatasetError:
-    """A failed hub download, worded by what went wrong (datasets raises many types for a bad name or config)."""
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return DatasetError(f"download of dataset '{name}' failed ({exc}); use a local file: --dataset reviews.csv")
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatasetError(f"cannot load dataset '{name}': {first}")
-
-
-def _sampled_hub_split(loaded, config: TrainConfig, pool: int | None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    import datasets
-
-    split = "train" if "train" in loaded else next(iter(loaded))
-    ds = loaded[split]
-    if pool and len(ds) > pool:
-        ds = ds.shuffle(seed=config.seed).select(range(pool))
-    class_names = {
-        col: list(feature.names)
-        for col, feature in ds.features.items()
-        if isinstance(feature, datasets.ClassLabel)
-    }
-    return ds.to_pandas(), class_names
 
 
 def detect_columns(columns: list[str], config: TrainConfig) -> tuple[list[str], str, list[str]]:

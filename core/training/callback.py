@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from transformers import TrainerCallback
 
-from core.distributed import any_rank, check_ranks_agree
 from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
-from core.metrics import REPORTED, MetricsComputer
-from core.stopping import StoppedEarly, StopSignal
+from core.training.distributed import any_rank, check_ranks_agree
+from core.training.metrics import REPORTED, MetricsComputer
+from core.training.stopping import StoppedEarly, StopSignal
 
 STOP_SYNC_STEPS = 8  # with several processes, how often (in steps) the ranks agree on a stop request
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.checkpoints import checkpoint_step
 from core.config import TrainConfig
 from core.events import (
     EvalCompleted,
@@ -19,9 +18,11 @@ from core.events import (
     TrainingStarted,
     TrainingStopped,
 )
-from core.metrics import REPORTED
-from core.runs import FINISHED, STOPPED, write_json_atomic, write_status
-from core.stopping import StoppedEarly, StopSignal
+from core.files import write_json_atomic
+from core.runs.checkpoints import checkpoint_step
+from core.runs.store import FINISHED, STOPPED, write_status
+from core.training.metrics import REPORTED
+from core.training.stopping import StoppedEarly, StopSignal
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Job:
                  device_desc: str, checkpoint: Path | None = None):
         self.config: TrainConfig = config
         self.run_dir: Path = run_dir
-        self.emit = emit  # a callable taking events (core.train._Emitter)
+        self.emit = emit  # a callable taking events (core.training.train._Emitter)
         self.stop = stop
         self.data = data
         self.tokenizer = tokenizer
@@ -123,9 +124,9 @@ class Job:
         return bool(getattr(self.trainer, "in_evaluation", False))
 
     def run(self) -> TrainResult:
-        from core.distributed import main_first
-        from core.metrics import MetricsComputer
-        from core.tokenize import tokenize_splits
+        from core.training.distributed import main_first
+        from core.training.metrics import MetricsComputer
+        from core.training.tokenize import tokenize_splits
 
         config = self.config
         self.emit(StageChanged("tokenize", "tokenizing splits"))
@@ -188,7 +189,7 @@ class Job:
         trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
         headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low",
                                          "accuracy_ci_high")} if test else None
-        from core.distributed import is_main
+        from core.training.distributed import is_main
 
         stopped = callback.stopped or test is None
         if not is_main():
@@ -226,7 +227,7 @@ class Job:
 
     def _consume_stop(self) -> None:
         """Every rank forgets the stop request that ended training before testing starts."""
-        from core.distributed import barrier, is_main
+        from core.training.distributed import barrier, is_main
 
         self.stop.event.clear()
         barrier()  # no rank may still be reading the stop file as rank 0 removes it
@@ -237,8 +238,8 @@ class Job:
     def _trainer(self, tokenized, computer):
         from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
-        from core.callback import EventCallback
-        from core.tokenize import PaddingCollator, model_inputs
+        from core.training.callback import EventCallback
+        from core.training.tokenize import PaddingCollator, model_inputs
 
         config = self.config
         strategy = "steps" if config.eval_steps else "epoch"
@@ -325,8 +326,8 @@ class Job:
         """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report."""
         import numpy as np
 
-        from core.metrics import softmax
-        from core.tokenize import model_inputs
+        from core.training.metrics import softmax
+        from core.training.tokenize import model_inputs
 
         output = trainer.predict(model_inputs(ds), metric_key_prefix=split)
         report = dict(computer.last or {})
@@ -336,7 +337,7 @@ class Job:
             metrics={k: float(v) for k, v in report.items() if isinstance(v, (int, float))},
             confusion_matrix=report.get("confusion_matrix", []), label_names=self.data.label_names,
         ))
-        from core.distributed import is_main
+        from core.training.distributed import is_main
 
         if predictions_file is not None and is_main():
             logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions

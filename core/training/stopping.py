@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-STOP_FILE = "stop.request"  # created by another process (`sentitune stop`, an attached app) to ask a run to stop
-
 
 class StoppedEarly(Exception):
     """A stop request ended a stage that has no natural stopping point (loading, tokenizing, scoring)."""

@@ -1,6 +1,6 @@
 """Supervise a multi-process run: start `accelerate launch`, and if it fails, record which rank failed and why.
 
-    python -m core.launch RUN_DIR -- COMMAND...
+    python -m core.training.supervisor RUN_DIR -- COMMAND...
 
 Rank 0 writes the run's status itself; this only steps in when the processes ended without a final
 status (a rank crashed and the launcher tore the others down).
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from core.errors import RunError
-from core.runs import FAILED, STARTING, read_run_file, write_status
+from core.runs.store import FAILED, STARTING, read_run_file, write_status
 
 
 def failure_message(run_dir: Path, returncode: int) -> str:
@@ -34,7 +34,7 @@ def supervise(run_dir: Path, command: list[str]) -> int:
 
     def forward(signum, frame):
         # Stop & save: rank 0 sees SIGTERM, and every rank sees the stop file at its next step.
-        from core.stopping import STOP_FILE
+        from core.runs.layout import STOP_FILE
 
         (run_dir / STOP_FILE).touch()
 
@@ -53,7 +53,7 @@ def supervise(run_dir: Path, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m core.launch RUN_DIR -- COMMAND...", file=sys.stderr)
+        print("usage: python -m core.training.supervisor RUN_DIR -- COMMAND...", file=sys.stderr)
         return 2
     return supervise(Path(argv[0]), argv[2:])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.data import hub_offline, hub_reachable
+from core.data.sources import hub_offline, hub_reachable
 from core.errors import ConfigError, ModelError
 
 OFFLINE_HINT = (

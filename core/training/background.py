@@ -14,8 +14,10 @@ from pathlib import Path
 from core.config import TrainConfig, save_toml
 from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, StageChanged, parse_events
+from core.files import write_json_atomic
 from core.format import stop_note
-from core.runs import (
+from core.runs.layout import STOP_FILE
+from core.runs.store import (
     RUNNING,
     STARTING,
     STOPPED,
@@ -24,10 +26,8 @@ from core.runs import (
     effective_status,
     process_alive,
     read_run_file,
-    write_json_atomic,
     write_status,
 )
-from core.stopping import STOP_FILE
 
 FOLLOW_POLL_SECONDS = 0.3
 
@@ -40,8 +40,8 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     file), so bad input is an error now rather than a failed run later. Returns the run folder at once;
     the child writes events.jsonl, status.json and train.log there, and its stdout/stderr go to `process.log`.
     """
-    from core.distributed import launch_command, needs_launcher
-    from core.preflight import check_data, preflight
+    from core.training.distributed import launch_command, needs_launcher
+    from core.training.preflight import check_data, preflight
 
     if resume_run is not None:
         run_dir = Path(resume_run)
@@ -59,7 +59,7 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     command = [sys.executable, "-m", "core.cli", *args]
     if needs_launcher(config):
         # N processes through accelerate, watched by a supervisor that records a failing rank's message.
-        command = [sys.executable, "-m", "core.launch", str(run_dir), "--", *launch_command(config, args)]
+        command = [sys.executable, "-m", "core.training.supervisor", str(run_dir), "--", *launch_command(config, args)]
     write_status(run_dir, STARTING)
     with open(run_dir / "process.log", "ab") as out:
         process = subprocess.Popen(
@@ -103,7 +103,7 @@ def request_stop(run_dir: str | Path, wait: float = 5.0) -> str:
     A detached run still starting may be killed by the signal before it can handle it: then its status
     is recorded as stopped here, so it never stays `starting`.
     """
-    from core.lock import is_locked
+    from core.runs.lock import is_locked
 
     run_dir = Run(run_dir).path
     status = read_run_file(run_dir / "status.json")

@@ -8,7 +8,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from core.data import SPLITS, PreparedData
+from core.data.clean import SPLITS, PreparedData
 
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "label")
 
@@ -33,7 +33,7 @@ def tokenize_splits(data: PreparedData, tokenizer, max_length: int, cache_dir: s
     """A DatasetDict of the three splits with input ids, labels, texts and token lengths.
 
     Validation and test are ordered by length so evaluation batches carry little padding. `stop` (a
-    core.stopping.StopSignal) is checked between batches of 1,000 reviews (between splits when several
+    core.training.stopping.StopSignal) is checked between batches of 1,000 reviews (between splits when several
     worker processes tokenize). Returns (datasets, from_cache).
     """
     import datasets
@@ -91,7 +91,7 @@ PARALLEL_ROWS = 50_000  # below this, starting worker processes costs more than 
 
 def _workers(rows: int) -> int | None:
     """Tokenizer worker processes for a split of `rows` rows (None: tokenize in this process)."""
-    from core.model import cpu_threads
+    from core.training.model import cpu_threads
 
     if rows < PARALLEL_ROWS:
         return None

@@ -89,7 +89,7 @@ def check_ranks_agree(model, step: int) -> bool:
     import torch
     import torch.distributed as dist
 
-    from core.logs import log
+    from core.training.logs import log
 
     if world_size() == 1 or not _initialised():
         return True

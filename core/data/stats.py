@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data import SPLITS, PreparedData
+from core.data.clean import SPLITS, PreparedData
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
-from core.checkpoints import has_complete_checkpoint
 from core.errors import CoreError, RunError
-from core.progress import RunProgress
-from core.runs import Run, RunInfo, run_info
+from core.runs.checkpoints import has_complete_checkpoint
+from core.runs.progress import RunProgress
+from core.runs.store import Run, RunInfo, run_info
 
 GAIN_KEYS = ("accuracy", "f1")
 
@@ -58,15 +58,6 @@ class RunReport:
     def curve(self, metric: str) -> list[tuple[float, float]]:
         """(epoch, value) of a validation metric, one point per evaluation."""
         return [(float(row["epoch"]), float(row[metric])) for row in self.validation if metric in row]
-
-
-def short_name(text: str) -> str:
-    """The part of a model id, model folder or dataset path that tells runs apart in a list."""
-    path = PurePath(text.rstrip("/")) if text else PurePath("?")
-    name = path.name or text
-    if name in ("model", "models", "checkpoint") and path.parent.name:
-        name = path.parent.name  # a package's model/ folder: its parent says which model
-    return name
 
 
 def best_index(validation: list[dict[str, Any]]) -> int | None:
@@ -156,7 +147,6 @@ def load_report(path: str | Path) -> RunReport:
         notes=notes,
         resumable=has_complete_checkpoint(run.path),
     )
-
 
 
 def format_accuracy(report: dict[str, Any]) -> str:

@@ -1,0 +1,51 @@
+"""The entry point: parse, dispatch, and turn every CoreError into one line and an exit code."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+
+from core.cli.output import JsonPrinter, ProgressPrinter, error_line, install_stop_handlers, say
+from core.cli.parser import build_parser
+from core.cli.queries import cmd_data, cmd_evaluate, cmd_predict, cmd_runs
+from core.cli.training import cmd_attach, cmd_resume, cmd_stop, cmd_train
+from core.errors import CoreError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser, so the hint names its --help
+        parser.subcommands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    # Ctrl+C and SIGTERM become a stop request from the first moment of a training command, before the
+    # heavy imports: a detached run stopped while it starts must still end `stopped`.
+    args.stop, args.printer, previous = None, None, {}
+    if args.command in ("train", "resume"):
+        args.stop = threading.Event()
+        args.printer = JsonPrinter() if args.json else ProgressPrinter()
+        previous = install_stop_handlers(args.stop, args.printer)
+    try:
+        return COMMAND_FUNCS[args.command](args)
+    except CoreError as exc:
+        if args.debug:
+            traceback.print_exc()
+        say(f"sentitune: {error_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say("sentitune: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+COMMAND_FUNCS = {
+    "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,
+    "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume,
+}

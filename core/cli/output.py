@@ -1,0 +1,99 @@
+"""What the command line prints: user text made safe, one line per event, progress, stop notes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+
+from core.errors import ConfigError, CoreError
+from core.format import format_event, printable, stop_note
+
+
+def say(text: str = "", file=None) -> None:
+    """Print a line that may hold user text (file names, labels, reviews) with control characters made visible."""
+    print(printable(text), file=file or sys.stdout, flush=True)
+
+
+def error_line(exc: CoreError) -> str:
+    if isinstance(exc, ConfigError):
+        return "invalid settings: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+    return str(exc)
+
+
+def install_stop_handlers(stop: threading.Event, printer) -> dict:
+    """First Ctrl+C (or SIGTERM) asks for a stop; a second Ctrl+C aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    asked = []
+
+    def handle(signum, frame):
+        # The run clears its stop Event once training has stopped, so remember the first Ctrl+C here.
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        stop.set()
+        printer.note(f"stopping: {stop_note(printer.stage)} (Ctrl+C again aborts)")
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handle)
+    return previous
+
+
+class Printer:
+    """Prints events; remembers the run's stage so a stop can say what it will do."""
+
+    stage: str | None = None
+
+    def __call__(self, event) -> None:
+        if type(event).__name__ == "StageChanged":
+            self.stage = event.stage
+        self.show(event)
+
+    def show(self, event) -> None:
+        raise NotImplementedError
+
+    def note(self, message: str) -> None:
+        raise NotImplementedError
+
+
+class JsonPrinter(Printer):
+    """Prints each event as one JSON line."""
+
+    def show(self, event) -> None:
+        print(json.dumps(event.to_dict(), default=str), flush=True)
+
+    def note(self, message: str) -> None:
+        print(json.dumps({"event": "Note", "message": message}), file=sys.stderr, flush=True)
+
+
+class ProgressPrinter(Printer):
+    """One readable line per event."""
+
+    def show(self, event) -> None:
+        line = format_event(event)
+        if line:
+            say(line)
+
+    def note(self, message: str) -> None:
+        say(message, file=sys.stderr)
+
+
+class ProgressLine:
+    """`done/total` on standard error about once a second, for lists long enough to wait for."""
+
+    def __init__(self, verb: str, min_total: int = 2000, interval: float = 1.0):
+        self.verb, self.min_total, self.interval, self.last = verb, min_total, interval, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if total < self.min_total or (now - self.last < self.interval and done < total):
+            return
+        self.last = now
+        end = "\n" if done >= total or not sys.stderr.isatty() else "\r"
+        print(f"{self.verb} {done:,}/{total:,} reviews", end=end, file=sys.stderr, flush=True)

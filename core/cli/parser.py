@@ -1,0 +1,107 @@
+"""The command line's flags and subcommands, and the config they add up to."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.config import TrainConfig, load_toml
+from core.format import printable
+
+COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume")
+
+
+# CLI flag -> config field, for the flags that override config values.
+CONFIG_FLAGS = {
+    "model": "model", "dataset": "dataset", "text_columns": "text_columns", "label_column": "label_column",
+    "max_samples": "max_samples", "epochs": "epochs", "batch_size": "batch_size",
+    "learning_rate": "learning_rate", "max_length": "max_length", "seed": "seed",
+    "num_processes": "num_processes", "accelerate_config": "accelerate_config",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line and exit code 2, and takes no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--epoch` must not quietly mean `--epochs`
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, printable(f"sentitune: error: {message} (see {self.prog} --help)") + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sentitune", description="Fine-tune and query a sentiment classifier.",
+        epilog="With no subcommand, sentitune opens the app: sentitune [--config FILE.toml] [--run RUN] "
+               "[--output-dir DIR]",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser.subcommands = sub.choices
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags override it)")
+        p.add_argument("--model", metavar="ID|DIR", help="hub model id or local model folder")
+        p.add_argument("--dataset", metavar="ID|FILE", help="hub dataset name or local .csv/.tsv/.json/.jsonl/.parquet")
+        p.add_argument("--text-columns", metavar="a,b", help="text columns joined in order")
+        p.add_argument("--label-column", metavar="C", help="label column")
+        p.add_argument("--max-samples", metavar="N", help="stratified subset size (0 or 'all' for every row)")
+        p.add_argument("--max-length", metavar="L", help="max tokens per review")
+        p.add_argument("--seed", metavar="S")
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    train = sub.add_parser("train", help="fine-tune a model and save the run")
+    data_flags(train)
+    train.add_argument("--epochs", metavar="E")
+    train.add_argument("--batch-size", metavar="B")
+    train.add_argument("--learning-rate", metavar="LR")
+    train.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+    train.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    train.add_argument("--detach", action="store_true",
+                       help="train in a background process that survives logout; print the run folder and return")
+    train.add_argument("--auto-batch", action="store_true",
+                       help="on CUDA out of memory, retry with half the batch and twice the accumulation")
+    train.add_argument("--num-processes", metavar="N", help="train with N processes (one per GPU) via accelerate")
+    train.add_argument("--accelerate-config", metavar="FILE", help="accelerate config YAML (multi-node)")
+    train.add_argument("--run-dir", metavar="DIR",
+                       help="write the run into DIR instead of a new folder under --output-dir (with two "
+                            "machines: the same folder, on a file system both share)")
+
+    def command(name: str, help: str, target: str | None = "run", json_flag: bool = True) -> argparse.ArgumentParser:
+        """A subcommand with the flags most share: RUN, --output-dir, --json, --debug."""
+        p = sub.add_parser(name, help=help)
+        if target:
+            p.add_argument(target, metavar="RUN" if target == "run" else "RUN_OR_MODEL_DIR")
+        p.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        return p
+
+    command("attach", "follow a run's progress (Ctrl+C detaches; the run goes on)")
+    command("stop", "ask a running run to stop at its next step and save", json_flag=False)
+    resume = command("resume", "continue a stopped, failed or interrupted run from its last checkpoint")
+    resume.add_argument("--detach", action="store_true", help="resume in a background process")
+
+    predict = command("predict", "predict sentiment with a run's model or a model folder", target="target")
+    predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument("--file", metavar="FILE", help="a .txt (one review per line) or .csv with a text column")
+    predict.add_argument("--save", metavar="OUT.csv", help="also write the predictions to a CSV file")
+
+    evaluate = command("evaluate", "score a run's model on its test split or another dataset")
+    evaluate.add_argument("--dataset", metavar="ID|FILE", help="evaluate on every row of this dataset instead")
+
+    data = sub.add_parser("data", help="load a dataset and print preview statistics")
+    data_flags(data)
+    data.add_argument("--json", action="store_true")
+
+    command("runs", "list runs with status and headline metrics", target=None)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config file (or defaults) with command-line flags applied on top."""
+    base = load_toml(args.config) if getattr(args, "config", None) else TrainConfig()
+    overrides = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
+    return TrainConfig.from_dict(overrides, base=base) if overrides else base

@@ -1,0 +1,124 @@
+"""Commands that read: predict, evaluate, data, runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.cli.output import ProgressLine, say
+from core.cli.parser import config_from_args
+from core.format import format_confusion, format_metrics, one_line
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.errors import PredictError
+    from core.predict import Predictor, check_save_path, read_reviews, write_predictions_csv
+    from core.runs.store import resolve_run
+
+    save = check_save_path(args.save, args.file) if args.save else None  # before any work is done
+    texts = list(args.texts)
+    if args.file:
+        texts += read_reviews(args.file)[0]
+    if not texts and not sys.stdin.isatty():
+        texts = [line for line in _read_stdin().splitlines() if line.strip()]
+    if not texts:
+        raise PredictError("give reviews to predict: sentitune predict RUN \"great film\" (or --file reviews.txt)")
+    target = Path(args.target)
+    if not target.exists():
+        target = resolve_run(args.target, args.output_dir)
+    predictor = Predictor(target)
+    predictions = predictor.predict(texts)
+    for p in predictions:
+        if args.json:
+            print(json.dumps(p.to_dict()))
+        else:
+            say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
+    if save:
+        write_predictions_csv(predictions, save)
+        if not args.json:
+            say(f"saved {len(predictions)} predictions to {save}")
+    return 0
+
+
+def _read_stdin() -> str:
+    """Standard input as text, whatever its encoding (bytes that fit none become replacement characters)."""
+    from core.textfile import decode_lenient
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    return decode_lenient(buffer.read()) if buffer is not None else sys.stdin.read()
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluate import evaluate_run
+    from core.runs.store import load_run
+
+    report = evaluate_run(load_run(args.run, args.output_dir), args.dataset, on_progress=ProgressLine("scored"))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    say(f"{report['dataset']}: {report['n']} reviews")
+    say(format_metrics(report))
+    say(format_confusion(report["confusion_matrix"], report["label_names"]))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from core.data.clean import prepare
+    from core.data.stats import data_stats
+    from core.errors import ModelError
+    from core.training.model import load_tokenizer
+
+    config = config_from_args(args)
+    data = prepare(config)
+    tokenizer, note = None, None
+    try:
+        tokenizer = load_tokenizer(config.model)
+    except ModelError as exc:
+        note = f"token lengths need the model's tokenizer: {exc}"
+    stats = data_stats(data, tokenizer, config.max_length)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps({"source": data.source, "notes": data.notes, "cleaning": asdict(data.cleaning),
+                          "label_names": data.label_names, **asdict(stats)}))
+        return 0
+    say(f"source: {data.source}")
+    for line in data.notes:
+        say(line)
+    say("cleaning: " + "; ".join(data.cleaning.lines()))
+    say("split       rows  " + "  ".join(f"{n:>10}" for n in data.label_names))
+    for split, count in stats.rows.items():
+        say(f"{split:<10} {count:>5}  " + "  ".join(f"{stats.balance[split][n]:>10}" for n in data.label_names))
+    c = stats.chars
+    say(f"characters: mean {c.mean:.0f}, median {c.p50:.0f}, p95 {c.p95:.0f}, max {c.max}")
+    if stats.tokens:
+        t = stats.tokens
+        say(f"tokens: mean {t.mean:.0f}, median {t.p50:.0f}, p95 {t.p95:.0f}, max {t.max}; "
+              f"{stats.truncated_share:.1%} truncated at max_length {config.max_length}")
+    if note:
+        say(note)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.runs.store import list_runs
+
+    runs = list_runs(args.output_dir)
+    if args.json:
+        for r in runs:
+            print(json.dumps({**r.__dict__, "path": str(r.path), "name": r.name}))
+        return 0
+    if not runs:
+        say(f"no runs in {args.output_dir}")
+        return 0
+
+    def pct(v):
+        return f"{v:.3f}" if v is not None else "-"
+
+    say(f"{'run':<52} {'status':<10} {'val acc':>7} {'val f1':>7} {'test acc':>8} {'test f1':>7}")
+    for r in runs:
+        say(f"{r.name:<52} {r.status:<10} {pct(r.val_accuracy):>7} {pct(r.val_f1):>7} "
+              f"{pct(r.test_accuracy):>8} {pct(r.test_f1):>7}")
+    return 0

@@ -1,0 +1,1 @@
+"""Rows in: local files and Hub datasets, their labels, cleaning and splits, and the preview statistics."""

@@ -1,0 +1,1 @@
+"""Run folders: their layout, reading and listing them, locks, checkpoints, and what a report shows."""
