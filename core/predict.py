@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ModelError, PredictError
+from core.runs import layout
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,11 @@ class Prediction:
 def model_dir_of(path: str | Path) -> Path:
     """The model folder of a run folder, or `path` itself when it is a model folder."""
     path = Path(path).expanduser()
-    if (path / "model" / "config.json").exists():
-        return path / "model"
-    if (path / "config.json").exists() and not (path / "status.json").exists():
+    if (path / layout.MODEL / "config.json").exists():
+        return path / layout.MODEL
+    if (path / "config.json").exists() and not (path / layout.STATUS).exists():
         return path
-    if (path / "status.json").exists():
+    if (path / layout.STATUS).exists():
         raise ModelError(f"run {path.name} has no saved model (it did not finish); pick a finished run")
     if not path.exists():
         raise ModelError(f"no run or model folder at {path}")

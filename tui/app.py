@@ -17,6 +17,8 @@ from core.config import TrainConfig, load_toml
 from core.errors import CoreError, TrainingError
 from core.events import Resumed, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
 from core.format import format_event, printable, stop_note
+from core.runs import layout
+from core.runs.layout import ENDED, LIVE
 from core.runs.progress import RunProgress
 from tui.messages import TrainingEvent
 from tui.safe import notify_error, sentence
@@ -116,7 +118,7 @@ class SentituneApp(App):
         dropped SSH session), so they can re-attach."""
         from core.runs.store import list_runs
 
-        live = [r for r in list_runs(self.runs_root) if r.status in ("running", "starting")]
+        live = [r for r in list_runs(self.runs_root) if r.status in LIVE]
         if live:
             names = ", ".join(r.name for r in live[:3])
             self.call_from_thread(
@@ -141,7 +143,7 @@ class SentituneApp(App):
                 state = "stopping…"
             elif self.attached_run is not None:
                 state += " (background process)"
-        elif p.status in ("finished", "stopped", "failed"):
+        elif p.status in ENDED:
             state = f"last run {p.status}"
         else:
             state = "idle"
@@ -181,7 +183,7 @@ class SentituneApp(App):
         except CoreError as exc:
             notify_error(self, exc)
             return False
-        history = RunProgress.from_events(read_events(Path(run_dir) / "events.jsonl"))
+        history = RunProgress.from_events(read_events(Path(run_dir) / layout.EVENTS))
         self._begin(history, lambda stop: self._resume(Path(run_dir), stop))
         return True
 

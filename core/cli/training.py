@@ -12,6 +12,8 @@ from core.cli.output import JsonPrinter, ProgressPrinter, say
 from core.cli.parser import config_from_args
 from core.config import TrainConfig
 from core.errors import ConfigError, CoreError
+from core.runs import layout
+from core.runs.layout import LIVE, RunStatus
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -72,7 +74,7 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
             args.printer(event)
     except KeyboardInterrupt:  # the second Ctrl+C
         try:
-            os.killpg(int((run_dir / "launcher.pid").read_text()), signal.SIGKILL)
+            os.killpg(int((run_dir / layout.LAUNCHER_PID).read_text()), signal.SIGKILL)
         except (OSError, ValueError):
             pass
         say("sentitune: aborted", file=sys.stderr)
@@ -132,7 +134,7 @@ def _exit_for_run(run_dir: Path) -> int:
     from core.runs.store import run_info
 
     info = run_info(run_dir)
-    if info.status in ("failed", "interrupted", "unreadable"):
+    if info.status in (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.UNREADABLE):
         say(f"sentitune: run {run_dir.name} {info.status}: {info.error or 'see its train.log'}", file=sys.stderr)
         return 1
     return 0
@@ -168,14 +170,14 @@ def _run_foreground(args: argparse.Namespace, job) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from core.errors import RunError
-    from core.runs.store import STARTING, Run, effective_status, read_run_file, resolve_run
+    from core.runs.store import Run, effective_status, read_run_file, resolve_run
     from core.training.background import EventFollower, follow_events
 
     run_dir = Run(resolve_run(args.run, args.output_dir)).path
     printer = JsonPrinter() if args.json else ProgressPrinter()
     while True:
-        state = effective_status(run_dir, read_run_file(run_dir / "status.json"))
-        if not (run_dir / "events.jsonl").exists() and state not in ("running", STARTING):
+        state = effective_status(run_dir, read_run_file(run_dir / layout.STATUS))
+        if not (run_dir / layout.EVENTS).exists() and state not in LIVE:
             raise RunError(f"run {run_dir.name} is {state} and has no events.jsonl to show; "
                            f"sentitune evaluate {run_dir.name} or the report shows its results")
         try:
@@ -200,7 +202,7 @@ def _retry_of(run_dir: Path) -> Path | None:
     from core.runs.store import read_run_file
 
     try:
-        retry = read_run_file(run_dir / "status.json").get("retry_run")
+        retry = read_run_file(run_dir / layout.STATUS).get("retry_run")
     except RunError:
         return None
     return Path(retry) if isinstance(retry, str) and Path(retry).is_dir() else None

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from core.errors import RunError
+from core.runs import layout
 
 # What the Trainer writes into a checkpoint; trainer_state.json comes last, so its presence (and
 # validity) says the rest is there too.
@@ -32,7 +33,7 @@ def is_complete(checkpoint: Path) -> bool:
 
 def last_complete_checkpoint(run_dir: str | Path) -> Path:
     """The newest complete checkpoint; a half-written one (killed while saving) is skipped."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = Path(run_dir) / layout.CHECKPOINTS
     candidates = sorted(
         (p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()),
         key=lambda p: int(p.name.rsplit("-", 1)[-1]),

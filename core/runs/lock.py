@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from core.errors import RunError
+from core.runs import layout
 
-LOCK_NAME = ".lock"
+LOCK_NAME = layout.LOCK
 
 
 class RunLock:

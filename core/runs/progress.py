@@ -18,6 +18,7 @@ from core.events import (
     TrainingStopped,
 )
 from core.format import format_event
+from core.runs.layout import ENDED, RunStatus
 
 LOG_LINES = 200
 
@@ -55,7 +56,7 @@ class RunProgress:
         if line and not isinstance(event, StepLogged):
             self.log.extend(line.splitlines())
         if self.status == "idle":
-            self.status = "running"
+            self.status = RunStatus.RUNNING
         if isinstance(event, StageChanged):
             self.stage, self.detail = event.stage, event.detail
         elif isinstance(event, TrainingStarted):
@@ -66,7 +67,7 @@ class RunProgress:
             self.train_loss = [(s, v) for s, v in self.train_loss if s <= event.step]
             self.validation = [e for e in self.validation if e.step <= event.step]
             self.checkpoints = [c for c in self.checkpoints if c.step <= event.step]
-            self.status, self.error, self.test = "running", None, None
+            self.status, self.error, self.test = RunStatus.RUNNING, None, None
         elif isinstance(event, StepLogged):
             self.last_step = event
             if event.loss is not None:
@@ -81,16 +82,16 @@ class RunProgress:
         elif isinstance(event, CheckpointSaved):
             self.checkpoints.append(event)
         elif isinstance(event, TrainingFinished):
-            self.status, self.stage, self.run_dir = "finished", "finished", event.run_dir
+            self.status, self.stage, self.run_dir = RunStatus.FINISHED, "finished", event.run_dir
         elif isinstance(event, TrainingStopped):
-            self.status, self.stage, self.run_dir = "stopped", "stopped", event.run_dir
+            self.status, self.stage, self.run_dir = RunStatus.STOPPED, "stopped", event.run_dir
         elif isinstance(event, TrainingFailed):
-            self.status, self.stage, self.error = "failed", "failed", event
+            self.status, self.stage, self.error = RunStatus.FAILED, "failed", event
             self.run_dir = event.run_dir or self.run_dir
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "stopped", "failed")
+        return self.status in ENDED
 
     @property
     def step(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from core.errors import CoreError, RunError
 from core.runs.checkpoints import has_complete_checkpoint
+from core.runs.layout import RunStatus
 from core.runs.progress import RunProgress
 from core.runs.store import Run, RunInfo, run_info
 
@@ -112,7 +113,7 @@ def load_report(path: str | Path) -> RunReport:
     """
     run = Run(path)
     info = run_info(run.path)
-    if info.status == "unreadable":
+    if info.status == RunStatus.UNREADABLE:
         return RunReport(info=info, notes=[info.error or "the run folder is damaged"])
     notes: list[str] = []
     try:

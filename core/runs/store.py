@@ -14,10 +14,9 @@ from typing import Any
 from core.errors import RunError
 from core.events import Event, read_events
 from core.files import json_kind, read_object, write_json_atomic
+from core.runs import layout
+from core.runs.layout import RunStatus
 
-RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
-STARTING = "starting"  # a detached run whose process has not taken its lock yet
-INTERRUPTED = "interrupted"  # said "running" but its process is gone (killed, machine rebooted)
 STARTING_GRACE_SECONDS = 120
 
 
@@ -25,16 +24,16 @@ def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
     """The recorded status, corrected to `interrupted` when the run's process is gone."""
     from core.runs.lock import is_locked
 
-    state = status.get("status", "unknown") if isinstance(status, dict) else "unknown"
+    state = status.get("status", RunStatus.UNKNOWN) if isinstance(status, dict) else RunStatus.UNKNOWN
     if not isinstance(state, str):
-        return "unknown"
-    if state == RUNNING and not is_locked(run_dir):
-        return INTERRUPTED
-    if state == STARTING and not is_locked(run_dir):
+        return RunStatus.UNKNOWN
+    if state == RunStatus.RUNNING and not is_locked(run_dir):
+        return RunStatus.INTERRUPTED
+    if state == RunStatus.STARTING and not is_locked(run_dir):
         updated = status.get("updated")
         age = time.time() - updated if _is_number(updated) else float("inf")
         if age > STARTING_GRACE_SECONDS or not process_alive(status.get("child_pid")):
-            return INTERRUPTED
+            return RunStatus.INTERRUPTED
     return state
 
 
@@ -62,10 +61,10 @@ def process_alive(pid: Any) -> bool:
 # Which keys of a run's files must have which JSON types, so a damaged file is named, not crashed on.
 _NUMBER = (int, float)
 _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
-    "config.json": {"config": (dict,), "created": _NUMBER, "label_names": (list,), "device": (str,)},
-    "status.json": {"status": (str,), "error": (str, type(None)), "updated": _NUMBER, "pid": (int, type(None)),
+    layout.CONFIG: {"config": (dict,), "created": _NUMBER, "label_names": (list,), "device": (str,)},
+    layout.STATUS: {"status": (str,), "error": (str, type(None)), "updated": _NUMBER, "pid": (int, type(None)),
                     "child_pid": (int, type(None))},
-    "metrics.json": {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
+    layout.METRICS: {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
                      "train_samples_per_second": (*_NUMBER, type(None))},
 }
 
@@ -75,7 +74,7 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
     for key, types in _SHAPES.get(name, {}).items():
         if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
             return f"{name}: '{key}' holds a JSON {json_kind(data[key])}"
-    if name == "metrics.json":
+    if name == layout.METRICS:
         rows = [*(data.get("validation") or []), data.get("test") or {}, data.get("baseline") or {}]
         for row in rows:
             if not isinstance(row, dict):
@@ -131,7 +130,7 @@ def create_run_dir(root: str | Path, model: str, dataset: str) -> Path:
 def write_status(run_dir: str | Path, status: str, error: str | None = None, **extra: Any) -> None:
     """Record the run's state in status.json."""
     write_json_atomic(
-        Path(run_dir) / "status.json",
+        Path(run_dir) / layout.STATUS,
         {"status": status, "error": error, "updated": time.time(), "pid": os.getpid(), **extra},
     )
 
@@ -158,7 +157,7 @@ class RunInfo:
 
     @property
     def has_model(self) -> bool:
-        return (self.path / "model" / "config.json").exists()
+        return (self.path / layout.MODEL / "config.json").exists()
 
 
 def _best_validation(metrics: dict[str, Any]) -> dict[str, float]:
@@ -173,12 +172,12 @@ def run_info(path: str | Path) -> RunInfo:
     """Summarise one run folder; damaged files give an `unreadable` status instead of an error."""
     path = Path(path)
     try:
-        config = read_run_file(path / "config.json")
-        status = read_run_file(path / "status.json")
+        config = read_run_file(path / layout.CONFIG)
+        status = read_run_file(path / layout.STATUS)
     except RunError as exc:
-        return RunInfo(path, "unreadable", _mtime(path), "?", "?", "?", None, None, None, None, str(exc))
+        return RunInfo(path, RunStatus.UNREADABLE, _mtime(path), "?", "?", "?", None, None, None, None, str(exc))
     try:  # without usable metrics the run is still listed, with no figures (the report says why)
-        metrics = read_run_file(path / "metrics.json") if (path / "metrics.json").exists() else {}
+        metrics = read_run_file(path / layout.METRICS) if (path / layout.METRICS).exists() else {}
     except RunError:
         metrics = {}
     val = _best_validation(metrics)
@@ -211,7 +210,7 @@ def list_runs(root: str | Path) -> list[RunInfo]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and (p / layout.CONFIG).exists()]
     return sorted(runs, key=lambda r: (r.created, r.name), reverse=True)
 
 
@@ -238,7 +237,7 @@ class Run:
         self.path = Path(path)
         if not self.path.is_dir():
             raise RunError(f"run folder not found: {self.path}")
-        if not (self.path / "config.json").exists():
+        if not (self.path / layout.CONFIG).exists():
             raise RunError(f"{self.path} is not a sentitune run (no config.json)")
 
     @property
@@ -248,28 +247,28 @@ class Run:
     @property
     def config_record(self) -> dict[str, Any]:
         """config.json: the effective config, library versions, device."""
-        return read_run_file(self.path / "config.json")
+        return read_run_file(self.path / layout.CONFIG)
 
     @property
     def status(self) -> dict[str, Any]:
-        return read_run_file(self.path / "status.json")
+        return read_run_file(self.path / layout.STATUS)
 
     @property
     def metrics(self) -> dict[str, Any]:
         """metrics.json, or an empty dict while the run has written none."""
-        path = self.path / "metrics.json"
+        path = self.path / layout.METRICS
         return read_run_file(path) if path.exists() else {}
 
     @property
     def model_dir(self) -> Path:
-        return self.path / "model"
+        return self.path / layout.MODEL
 
     def events(self) -> list[Event]:
-        return read_events(self.path / "events.jsonl")
+        return read_events(self.path / layout.EVENTS)
 
     def test_predictions(self) -> list[dict[str, Any]]:
         """Saved test predictions (text, label, predicted, confidence, probabilities)."""
-        path = self.path / "test_predictions.jsonl"
+        path = self.path / layout.TEST_PREDICTIONS
         if not path.exists():
             return []
         rows = []
@@ -302,7 +301,7 @@ def load_run(ref: str | Path, root: str | Path = "runs") -> Run:
 def latest_finished(root: str | Path) -> RunInfo | None:
     """The newest run that has a saved model."""
     for info in list_runs(root):
-        if info.status in (FINISHED, STOPPED) and info.has_model:
+        if info.status in (RunStatus.FINISHED, RunStatus.STOPPED) and info.has_model:
             return info
     return None
 
@@ -313,7 +312,7 @@ def estimate_train_seconds(root: str | Path, model: str, device: str, train_samp
         if info.model != model or info.device != device:
             continue
         try:
-            rate = float(read_run_file(info.path / "metrics.json").get("train_samples_per_second") or 0)
+            rate = float(read_run_file(info.path / layout.METRICS).get("train_samples_per_second") or 0)
         except (RunError, OSError):
             continue
         if rate > 0:

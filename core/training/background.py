@@ -16,18 +16,9 @@ from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, StageChanged, parse_events
 from core.files import write_json_atomic
 from core.format import stop_note
-from core.runs.layout import STOP_FILE
-from core.runs.store import (
-    RUNNING,
-    STARTING,
-    STOPPED,
-    Run,
-    create_run_dir,
-    effective_status,
-    process_alive,
-    read_run_file,
-    write_status,
-)
+from core.runs import layout
+from core.runs.layout import STOP_FILE, RunStatus
+from core.runs.store import Run, create_run_dir, effective_status, process_alive, read_run_file, write_status
 
 FOLLOW_POLL_SECONDS = 0.3
 
@@ -52,31 +43,31 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
         preflight(config, runs_root if run_dir is None else Path(run_dir).parent)
         check_data(config)
         run_dir = create_run_dir(runs_root, config.model, config.dataset) if run_dir is None else _empty_folder(run_dir)
-        job = save_toml(config, run_dir / "job.toml")
+        job = save_toml(config, run_dir / layout.JOB)
         # Listed at once (the process rewrites it in full once its data and model are loaded).
-        write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
+        write_json_atomic(run_dir / layout.CONFIG, {"config": config.to_dict(), "created": time.time()})
         args = ["train", "--config", str(job), "--run-dir", str(run_dir)] + (["--auto-batch"] if auto_batch else [])
     command = [sys.executable, "-m", "core.cli", *args]
     if needs_launcher(config):
         # N processes through accelerate, watched by a supervisor that records a failing rank's message.
         command = [sys.executable, "-m", "core.training.supervisor", str(run_dir), "--", *launch_command(config, args)]
-    write_status(run_dir, STARTING)
-    with open(run_dir / "process.log", "ab") as out:
+    write_status(run_dir, RunStatus.STARTING)
+    with open(run_dir / layout.PROCESS_LOG, "ab") as out:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # own session: no SIGHUP when the SSH session ends
             cwd=os.getcwd(), env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    write_status(run_dir, STARTING, None, child_pid=process.pid)
-    (run_dir / "launcher.pid").write_text(str(process.pid))  # leads its own process group
+    write_status(run_dir, RunStatus.STARTING, None, child_pid=process.pid)
+    (run_dir / layout.LAUNCHER_PID).write_text(str(process.pid))  # leads its own process group
     return run_dir
 
 
 def _empty_folder(path: str | Path) -> Path:
     """`path` as a new run folder: made if missing, refused when it already holds a run."""
     path = Path(path).expanduser()
-    if (path / "config.json").exists() or (path / "status.json").exists():
+    if (path / layout.CONFIG).exists() or (path / layout.STATUS).exists():
         raise RunError(f"{path} already holds a run; give a new folder (or resume that run)")
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -84,7 +75,7 @@ def _empty_folder(path: str | Path) -> Path:
 
 def current_stage(run_dir: str | Path) -> str | None:
     """The stage of a run's latest StageChanged event (read from the end of events.jsonl)."""
-    path = Path(run_dir) / "events.jsonl"
+    path = Path(run_dir) / layout.EVENTS
     try:
         with open(path, "rb") as fh:
             fh.seek(max(fh.seek(0, os.SEEK_END) - 65536, 0))
@@ -106,25 +97,25 @@ def request_stop(run_dir: str | Path, wait: float = 5.0) -> str:
     from core.runs.lock import is_locked
 
     run_dir = Run(run_dir).path
-    status = read_run_file(run_dir / "status.json")
+    status = read_run_file(run_dir / layout.STATUS)
     state = effective_status(run_dir, status)
-    if state not in (RUNNING, STARTING):
+    if state not in (RunStatus.RUNNING, RunStatus.STARTING):
         raise RunError(f"run {run_dir.name} is not running (it is {state})")
     (run_dir / STOP_FILE).touch()
-    pid = status.get("pid") if state == RUNNING else status.get("child_pid")
+    pid = status.get("pid") if state == RunStatus.RUNNING else status.get("child_pid")
     if pid:
         try:
             os.kill(int(pid), signal.SIGTERM)  # the training process treats SIGTERM as Stop & save
         except (ProcessLookupError, PermissionError):
             pass  # another machine or already gone: the stop file does the job
-    if state == STARTING:
+    if state == RunStatus.STARTING:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and not is_locked(run_dir) and process_alive(pid):
             time.sleep(0.05)
         if not is_locked(run_dir) and not process_alive(pid):
-            current = read_run_file(run_dir / "status.json")
-            if current.get("status") == STARTING:
-                write_status(run_dir, STOPPED, "stopped before it started; nothing was saved")
+            current = read_run_file(run_dir / layout.STATUS)
+            if current.get("status") == RunStatus.STARTING:
+                write_status(run_dir, RunStatus.STOPPED, "stopped before it started; nothing was saved")
                 return f"run {run_dir.name} stopped before it started; nothing was saved"
     return f"asked run {run_dir.name} to stop: {stop_note(current_stage(run_dir))}"
 
@@ -134,7 +125,7 @@ class EventFollower:
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "events.jsonl"
+        self.path = self.run_dir / layout.EVENTS
         self.offset = 0
         self._partial = b""
         self.queue: deque[Event] = deque()
@@ -154,10 +145,10 @@ class EventFollower:
     def run_ended(self) -> bool:
         """True once the run's process is no longer running and every written event has been read."""
         try:
-            state = effective_status(self.run_dir, read_run_file(self.run_dir / "status.json"))
+            state = effective_status(self.run_dir, read_run_file(self.run_dir / layout.STATUS))
         except RunError:
-            state = "unknown"
-        if state in (RUNNING, STARTING):
+            state = RunStatus.UNKNOWN
+        if state in (RunStatus.RUNNING, RunStatus.STARTING):
             return False
         return not self.path.exists() or self.path.stat().st_size == self.offset
 

@@ -120,9 +120,21 @@ def launch_command(config: TrainConfig, cli_args: list[str]) -> list[str]:
         path = Path(config.accelerate_config).expanduser()
         cmd += ["--config_file", str(path)]
     else:
-        cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        # A free port of its own: the default (29500) may be held by another user's run on a shared box,
+        # or by a run of ours that is still ending, and the processes would wait for each other forever.
+        cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(free_port())]
     cmd += ["--num_processes", str(config.num_processes), "--multi_gpu"]
     return cmd + ["-m", "core.cli", *cli_args]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for the processes of one run to meet on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def machines(config: TrainConfig) -> tuple[int, int]:

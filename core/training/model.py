@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.data.sources import hub_offline, hub_reachable
 from core.errors import ConfigError, ModelError
+from core.runs import layout
 
 OFFLINE_HINT = (
     "use a local model folder instead, e.g. --model $(python -c "
@@ -171,8 +172,8 @@ def _trained_max_length(model_dir: Path) -> int | None:
     """max_length from the config.json of the run that holds `model_dir`, if it is a run's model folder."""
     import json
 
-    record = Path(model_dir).parent / "config.json"
-    if Path(model_dir).name != "model" or not record.is_file():
+    record = Path(model_dir).parent / layout.CONFIG
+    if Path(model_dir).name != layout.MODEL or not record.is_file():
         return None
     try:
         value = json.loads(record.read_text(encoding="utf-8")).get("config", {}).get("max_length")

@@ -19,8 +19,10 @@ from core.events import (
     TrainingStopped,
 )
 from core.files import write_json_atomic
+from core.runs import layout
 from core.runs.checkpoints import checkpoint_step
-from core.runs.store import FINISHED, STOPPED, write_status
+from core.runs.layout import RunStatus
+from core.runs.store import write_status
 from core.training.metrics import REPORTED
 from core.training.stopping import StoppedEarly, StopSignal
 
@@ -179,37 +181,37 @@ class Job:
         try:
             test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
                                   float(trainer.state.epoch or 0),
-                                  predictions_file=self.run_dir / "test_predictions.jsonl")
+                                  predictions_file=self.run_dir / layout.TEST_PREDICTIONS)
         except StoppedEarly:
             self.emit(StageChanged("test", "test scoring stopped; score the saved model with sentitune evaluate RUN"))
         self.metrics["test"] = test
         self.emit(StageChanged("save", "saving the model"))
         # Saved with the model, so `predict`, `evaluate` and `transformers.pipeline` truncate as training did.
         self.tokenizer.model_max_length = config.max_length
-        trainer.save_model(str(self.run_dir / "model"))  # writes on rank 0 only
+        trainer.save_model(str(self.run_dir / layout.MODEL))  # writes on rank 0 only
         headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low",
                                          "accuracy_ci_high")} if test else None
         from core.training.distributed import is_main
 
         stopped = callback.stopped or test is None
         if not is_main():
-            return TrainResult(self.run_dir, STOPPED if stopped else FINISHED, test)
-        self.tokenizer.save_pretrained(str(self.run_dir / "model"))
-        write_json_atomic(self.run_dir / "metrics.json", self.metrics)
+            return TrainResult(self.run_dir, RunStatus.STOPPED if stopped else RunStatus.FINISHED, test)
+        self.tokenizer.save_pretrained(str(self.run_dir / layout.MODEL))
+        write_json_atomic(self.run_dir / layout.METRICS, self.metrics)
         if stopped:
             note = None if test else "test scoring was stopped; score the model with sentitune evaluate RUN"
-            write_status(self.run_dir, STOPPED, note, step=output.global_step)
+            write_status(self.run_dir, RunStatus.STOPPED, note, step=output.global_step)
             self.emit(TrainingStopped(run_dir=str(self.run_dir), step=output.global_step, test=headline, saved=True))
-            return TrainResult(self.run_dir, STOPPED, test)
+            return TrainResult(self.run_dir, RunStatus.STOPPED, test)
         # A finished run keeps only its best model; checkpoints matter only for resuming.
-        shutil.rmtree(self.run_dir / "checkpoints", ignore_errors=True)
-        write_status(self.run_dir, FINISHED, None, step=output.global_step)
+        shutil.rmtree(self.run_dir / layout.CHECKPOINTS, ignore_errors=True)
+        write_status(self.run_dir, RunStatus.FINISHED, None, step=output.global_step)
         self.emit(TrainingFinished(
             run_dir=str(self.run_dir), test=headline,
             train_runtime=self.metrics["train_runtime"],
             train_samples_per_second=self.metrics["train_samples_per_second"],
         ))
-        return TrainResult(self.run_dir, FINISHED, test)
+        return TrainResult(self.run_dir, RunStatus.FINISHED, test)
 
     def _score_baseline(self, trainer, test, computer) -> None:
         """The untuned model on the test split, or on a seeded sample of it (`baseline_samples`)."""
@@ -244,7 +246,7 @@ class Job:
         config = self.config
         strategy = "steps" if config.eval_steps else "epoch"
         args = TrainingArguments(
-            output_dir=str(self.run_dir / "checkpoints"),
+            output_dir=str(self.run_dir / layout.CHECKPOINTS),
             per_device_train_batch_size=config.batch_size,
             per_device_eval_batch_size=config.eval_batch_size,
             num_train_epochs=config.epochs,
@@ -307,7 +309,7 @@ class Job:
         """The baseline a resumed run scored before it was interrupted (from its events)."""
         from core.events import read_events
 
-        for event in read_events(self.run_dir / "events.jsonl"):
+        for event in read_events(self.run_dir / layout.EVENTS):
             if isinstance(event, EvalCompleted) and event.split == "baseline":
                 return {**event.metrics, "confusion_matrix": event.confusion_matrix, "label_names": event.label_names}
         return None

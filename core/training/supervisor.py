@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 from core.errors import RunError
-from core.runs.store import FAILED, STARTING, read_run_file, write_status
+from core.runs import layout
+from core.runs.layout import LIVE, RunStatus
+from core.runs.store import read_run_file, write_status
 
 
 def failure_message(run_dir: Path, returncode: int) -> str:
@@ -42,11 +44,11 @@ def supervise(run_dir: Path, command: list[str]) -> int:
     signal.signal(signal.SIGINT, forward)
     code = process.wait()
     try:
-        state = read_run_file(run_dir / "status.json").get("status")
+        state = read_run_file(run_dir / layout.STATUS).get("status")
     except RunError:
         state = None
-    if code != 0 and state in (None, STARTING, "running"):
-        write_status(run_dir, FAILED, failure_message(run_dir, code))
+    if code != 0 and state in (None, *LIVE):
+        write_status(run_dir, RunStatus.FAILED, failure_message(run_dir, code))
     return code
 
 

@@ -21,9 +21,10 @@ from core.events import (
     TrainingStopped,
 )
 from core.files import write_json_atomic
+from core.runs import layout
 from core.runs.checkpoints import checkpoint_step
-from core.runs.layout import STOP_FILE
-from core.runs.store import FAILED, RUNNING, STOPPED, create_run_dir, write_status
+from core.runs.layout import STOP_FILE, RunStatus
+from core.runs.store import create_run_dir, write_status
 from core.training.logs import capture_library_logs, log
 from core.training.oom import half_batch, is_oom, oom_message, release_failure
 from core.training.preflight import disk_message, preflight
@@ -140,9 +141,9 @@ def _retry_folder(failed: Path, config: TrainConfig, runs_root: str | Path) -> P
 
     try:
         run_dir = create_run_dir(runs_root, config.model, config.dataset)
-        write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
-        status = read_run_file(failed / "status.json")
-        write_status(failed, FAILED, status.get("error"), retry_run=str(run_dir))
+        write_json_atomic(run_dir / layout.CONFIG, {"config": config.to_dict(), "created": time.time()})
+        status = read_run_file(failed / layout.STATUS)
+        write_status(failed, RunStatus.FAILED, status.get("error"), retry_run=str(run_dir))
     except (CoreError, OSError):
         return None  # the retry still runs, in a folder train() makes
     return run_dir
@@ -189,16 +190,16 @@ def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop: StopSigna
     except StoppedEarly:  # while loading the data or the model
         step = checkpoint_step(checkpoint) if checkpoint else 0
         if run_dir is not None and is_main():
-            emit.open(run_dir / "events.jsonl")
+            emit.open(run_dir / layout.EVENTS)
             when = "resumed" if checkpoint else "began"
-            _record_status(run_dir, STOPPED, f"stopped before training {when}; nothing new was saved")
+            _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; nothing new was saved")
         emit(TrainingStopped(run_dir=str(run_dir or ""), step=step, test=None, saved=False))
-        return TrainResult(run_dir, STOPPED, None)
+        return TrainResult(run_dir, RunStatus.STOPPED, None)
     except CoreError as exc:
         if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError) and is_main():
             # A folder made beforehand (detached start) records why the run never began.
-            emit.open(run_dir / "events.jsonl")
-            _record_status(run_dir, FAILED, str(exc))
+            emit.open(run_dir / layout.EVENTS)
+            _record_status(run_dir, RunStatus.FAILED, str(exc))
             emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc)))
         raise
     finally:
@@ -284,12 +285,12 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
 
     main = is_main()
     try:
-        handler.attach(run_dir / ("train.log" if main else f"train.rank{rank()}.log"))
-        emit.open(run_dir / "events.jsonl")
+        handler.attach(run_dir / (layout.TRAIN_LOG if main else f"train.rank{rank()}.log"))
+        emit.open(run_dir / layout.EVENTS)
         if main:
-            write_status(run_dir, RUNNING)
+            write_status(run_dir, RunStatus.RUNNING)
         if checkpoint is None and main:
-            write_json_atomic(run_dir / "config.json", {
+            write_json_atomic(run_dir / layout.CONFIG, {
                 "config": config.to_dict(),
                 "created": time.time(),
                 "device": device_desc,
@@ -318,13 +319,13 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
             if job.metrics.get("baseline"):
                 _record_metrics(run_dir, job.metrics)  # what the run has: the untuned model's score
             when = "resumed" if checkpoint else "began"
-            _record_status(run_dir, STOPPED, f"stopped before training {when}; no model was saved")
+            _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; no model was saved")
         step = checkpoint_step(checkpoint) if checkpoint else 0
         emit(TrainingStopped(run_dir=str(run_dir), step=step, test=None, saved=False))
-        return TrainResult(run_dir, STOPPED, None)
+        return TrainResult(run_dir, RunStatus.STOPPED, None)
     except KeyboardInterrupt:  # a second Ctrl+C: no time to save, but the folder says what happened
         if main:
-            _record_status(run_dir, FAILED, "aborted by a second Ctrl+C; resume from the last checkpoint "
+            _record_status(run_dir, RunStatus.FAILED, "aborted by a second Ctrl+C; resume from the last checkpoint "
                                             "(sentitune resume RUN) if one was written")
         raise
     except Exception as exc:  # every failure after the folder exists is recorded in it
@@ -332,7 +333,7 @@ def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, token
         message = _failure_message(exc, config, run_dir, evaluating)
         log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
         if main:
-            _record_status(run_dir, FAILED, message)
+            _record_status(run_dir, RunStatus.FAILED, message)
         else:  # the launcher's supervisor reports the first rank that failed
             try:
                 write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
@@ -357,7 +358,7 @@ def _record_status(run_dir: Path, status: str, message: str | None) -> None:
 
 def _record_metrics(run_dir: Path, metrics: dict) -> None:
     try:
-        write_json_atomic(run_dir / "metrics.json", metrics)
+        write_json_atomic(run_dir / layout.METRICS, metrics)
     except OSError as exc:
         log.error("could not write metrics.json in %s: %s", run_dir, exc)
 

@@ -96,6 +96,11 @@ def test_launch_command_and_effective_batch(tmp_path):
     cmd = launch_command(config, ["train", "--config", "job.toml"])
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
     assert cmd[cmd.index("--num_processes") + 1] == "4" and cmd[-5:] == ["-m", "core.cli", "train", "--config", "job.toml"]
+    port = int(cmd[cmd.index("--main_process_port") + 1])  # its own free port, not the shared default 29500
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # free: nothing listens there
     assert needs_launcher(config) and not needs_launcher(TrainConfig())
     yaml = tmp_path / "two-nodes.yaml"
     yaml.write_text("num_machines: 2\n")

@@ -13,13 +13,14 @@ from core.events import (
     read_events,
 )
 from core.predict import Predictor
-from core.runs.store import FINISHED, STOPPED, Run, list_runs
+from core.runs.layout import RunStatus
+from core.runs.store import Run, list_runs
 from core.training.train import train
 
 
 def test_training_learns_and_reports(trained_run):
     result, events = trained_run
-    assert result.status == FINISHED
+    assert result.status == RunStatus.FINISHED
     steps = [e for e in events if isinstance(e, StepLogged)]
     assert steps[0].loss > steps[-1].loss  # the loss falls
     assert steps[-1].step == steps[-1].total_steps
@@ -46,7 +47,7 @@ def test_run_folder_is_complete_and_self_describing(trained_run):
     record = run.config_record
     assert record["config"]["epochs"] == 3 and record["label_names"] == ["negative", "positive"]
     assert {"torch", "transformers", "datasets"} <= set(record["versions"]) and record["device"].startswith("CPU")
-    assert run.status["status"] == FINISHED and run.status["error"] is None
+    assert run.status["status"] == RunStatus.FINISHED and run.status["error"] is None
     metrics = run.metrics
     assert len(metrics["validation"]) == 3 and metrics["train_samples_per_second"] > 0
     assert metrics["test"]["n"] == 45 and metrics["baseline"]["n"] == 45
@@ -89,11 +90,11 @@ def test_stop_event_gives_a_stopped_run_with_a_model(tiny_config, tmp_path):
             stop.set()
 
     result = train(tiny_config.replace(logging_steps=1), tmp_path, on_event=listen, stop_event=stop)
-    assert result.status == STOPPED
+    assert result.status == RunStatus.STOPPED
     stopped = events[-1]
     assert isinstance(stopped, TrainingStopped) and stopped.test is not None
     assert stopped.step < next(e for e in events if isinstance(e, TrainingStarted)).total_steps
-    assert json.loads((result.run_dir / "status.json").read_text())["status"] == STOPPED
+    assert json.loads((result.run_dir / "status.json").read_text())["status"] == RunStatus.STOPPED
     validation = [e for e in events if isinstance(e, EvalCompleted) and e.split == "validation"]
     assert len(validation) == len({e.step for e in validation})  # the stop step is evaluated once
     assert len(Run(result.run_dir).metrics["validation"]) == len(validation)

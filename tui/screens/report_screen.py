@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.format import format_time, printable, short_name
+from core.runs.layout import LIVE, RunStatus
 from core.runs.report import RunReport, load_report
 from core.runs.store import RunInfo, list_runs, run_info
 from tui.safe import cell, notify_error, plain
@@ -20,7 +21,7 @@ from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 from tui.widgets.report_compare import MARKS, ComparePane
 from tui.widgets.report_errors import ReportErrorsTable
-from tui.widgets.report_head import LIVE, RESUMABLE, stop_line, summary_head
+from tui.widgets.report_head import RESUMABLE, stop_line, summary_head
 from tui.widgets.report_tables import summary_tables, validation_table
 
 GROUPS = ("report-runs", "report-run", "report-compare")
@@ -109,7 +110,7 @@ class ReportScreen(BaseScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-run")
     def _load_report(self, path: Path) -> tuple[RunReport, str | None]:
         report = load_report(path)
-        return report, stop_line(path) if report.info.status == "stopped" else None
+        return report, stop_line(path) if report.info.status == RunStatus.STOPPED else None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-compare")
     def _load_compare(self, a: Path, b: Path) -> tuple[RunReport, RunReport]:
@@ -263,7 +264,7 @@ class ReportScreen(BaseScreen):
         info = report.info
         live_here = self.app.progress.run_dir == str(info.path) and self.app.training
         self.query_one("#summary-head", Static).update(summary_head(report, stopped, live_here))
-        unreadable = info.status == "unreadable"
+        unreadable = info.status == RunStatus.UNREADABLE
         self.query_one("#summary-tables", Static).update("" if unreadable else summary_tables(report))
         self.query_one("#summary-validation", Static).update("" if unreadable else validation_table(report))
         self.query_one("#loss-plot", CurvesPlot).show([

@@ -19,6 +19,7 @@ from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
 from core.format import printable
+from core.runs import layout
 from tui.safe import SafeInput, notify_error, plain
 
 NO_MODEL = "No trained model yet: train one (F2) or type a model folder path above"
@@ -33,7 +34,7 @@ def model_key(path: str | Path) -> str:
 def model_name(predictor: Any) -> str:
     """A short name for a loaded model: its run folder's name, or its own folder's."""
     folder = predictor.model_dir
-    return folder.parent.name if folder.name == "model" else folder.name
+    return folder.parent.name if folder.name == layout.MODEL else folder.name
 
 
 class ModelPicker(Vertical):

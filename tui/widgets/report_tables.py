@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
+from core.runs.layout import RunStatus
 from core.runs.report import RunReport, format_accuracy, format_value
 from tui.safe import cell
 
@@ -36,7 +37,7 @@ def scores_block(report: RunReport) -> RenderableType:
     """Test accuracy with its interval and review count, other test metrics, and the baseline next to them."""
     test = report.test
     if not test:
-        if report.info.status == "stopped":
+        if report.info.status == RunStatus.STOPPED:
             return Text("No test metrics: the run was stopped before its model was tested.", style="italic")
         return Text("No test metrics yet: the run is scored on the test split when training ends.", style="italic")
     lines = [Text("Test split", style="bold"), Text(format_accuracy(test))]
