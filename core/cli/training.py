@@ -148,7 +148,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.detach:
         from core.runs.checkpoints import last_complete_checkpoint
         from core.training.background import start_detached
-        from core.training.train import check_resumable
+        from core.training.setup import check_resumable
 
         last_complete_checkpoint(run_dir)  # fail here, not in the background, when there is none
         check_resumable(run_dir)

@@ -24,7 +24,8 @@ from core.runs.checkpoints import checkpoint_step
 from core.runs.layout import RunStatus
 from core.runs.store import write_status
 from core.training.metrics import REPORTED
-from core.training.stopping import StoppedEarly, StopSignal
+from core.training.setup import Loaded, RunSetup
+from core.training.stopping import StoppedEarly
 
 
 @dataclass(frozen=True)
@@ -102,21 +103,20 @@ def _unprepare_for_training(trainer) -> None:
 
 
 class Job:
-    """The steps after the run folder exists."""
+    """The steps after the run folder exists: a Trainer session over what `setup` and `loaded` give."""
 
-    def __init__(self, config, run_dir, emit, stop: StopSignal, data, tokenizer, model, device, precision,
-                 device_desc: str, checkpoint: Path | None = None):
-        self.config: TrainConfig = config
-        self.run_dir: Path = run_dir
-        self.emit = emit  # a callable taking events (core.training.train._Emitter)
-        self.stop = stop
-        self.data = data
-        self.tokenizer = tokenizer
-        self.model = model
-        self.device = device
-        self.precision = precision
-        self.device_desc = device_desc
-        self.checkpoint = checkpoint  # resume from here when set
+    def __init__(self, setup: RunSetup, loaded: Loaded):
+        self.config: TrainConfig = setup.config
+        self.run_dir: Path = setup.run_dir
+        self.emit = setup.emit
+        self.stop = setup.stop
+        self.checkpoint = setup.checkpoint  # resume from here when set
+        self.data = loaded.data
+        self.tokenizer = loaded.tokenizer
+        self.model = loaded.model
+        self.device = loaded.device
+        self.precision = loaded.precision
+        self.device_desc = loaded.device_desc
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
         self.trainer = None
 

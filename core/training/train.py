@@ -1,25 +1,20 @@
-"""Run the whole fine-tuning job: data -> tokenize -> baseline -> train -> test -> save, emitting events."""
+"""Run the whole fine-tuning job: data -> tokenize -> baseline -> train -> test -> save, emitting events.
+
+New runs and resumed ones take one path: a RunSetup, checked and loaded, then a session in the run folder.
+"""
 
 from __future__ import annotations
 
-import platform
+import dataclasses
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
-from core import __version__
 from core.config import TrainConfig
 from core.errors import CoreError, OutOfMemoryError, RunError, TrainingError
-from core.events import (
-    Event,
-    EventLog,
-    StageChanged,
-    TrainingFailed,
-    TrainingStopped,
-)
+from core.events import Event, StageChanged, TrainingFailed, TrainingStopped
 from core.files import write_json_atomic
 from core.runs import layout
 from core.runs.checkpoints import checkpoint_step
@@ -29,56 +24,8 @@ from core.training.logs import capture_library_logs, log
 from core.training.oom import half_batch, is_oom, oom_message, release_failure
 from core.training.preflight import disk_message, preflight
 from core.training.session import Job, TrainResult
+from core.training.setup import Emitter, Loaded, RunSetup, config_record, load
 from core.training.stopping import StoppedEarly, StopSignal
-
-
-class _Emitter:
-    """Hands events to the caller and appends them to events.jsonl once the run folder exists."""
-
-    def __init__(self, on_event: Callable[[Event], None] | None, enabled: bool = True):
-        self.on_event = on_event
-        self.enabled = enabled  # False on ranks other than 0: one coherent events.jsonl per run
-        self.log: EventLog | None = None
-        self._pending: list[Event] = []
-
-    def open(self, path: Path) -> None:
-        if not self.enabled:
-            return
-        self.log = EventLog(path)
-        for event in self._pending:
-            self.log.write(event)
-        self._pending.clear()
-
-    def __call__(self, event: Event) -> None:
-        if not self.enabled:
-            return
-        if self.log is None:
-            self._pending.append(event)
-        else:
-            self.log.write(event)
-        if self.on_event is not None:
-            try:
-                self.on_event(event)
-            except Exception:  # a broken listener must not break training
-                log.exception("event listener failed")
-
-    def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
-
-
-def library_versions() -> dict[str, str]:
-    import datasets
-    import torch
-    import transformers
-
-    return {
-        "sentitune": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "datasets": datasets.__version__,
-    }
 
 
 def train(
@@ -94,17 +41,27 @@ def train(
     `run_dir`, when given, is an empty folder made beforehand (a detached run's parent makes it so it
     can print the path at once); otherwise a new folder is made under `runs_root`.
     """
+    return _start(config, Path(runs_root), on_event, stop_event, Path(run_dir) if run_dir else None, None, preface)
+
+
+def resume(
+    run_dir: str | Path,
+    on_event: Callable[[Event], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> TrainResult:
+    """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
+    from core.runs.checkpoints import last_complete_checkpoint
+    from core.runs.lock import is_locked
+    from core.runs.store import Run
     from core.training.distributed import is_main
 
-    emit = _Emitter(on_event, enabled=is_main())
-    for event in preface:
-        emit(event)
-    with capture_library_logs() as handler:
-        try:
-            return _train(config, Path(runs_root), emit, StopSignal(stop_event), handler,
-                          Path(run_dir) if run_dir else None, checkpoint=None)
-        finally:
-            emit.close()
+    run = Run(run_dir)
+    if is_locked(run.path):
+        raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
+    checkpoint = last_complete_checkpoint(run.path)
+    if is_main():
+        (run.path / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
+    return _start(run.train_config(), run.path.parent, on_event, stop_event, run.path, checkpoint)
 
 
 def train_auto_batch(
@@ -149,203 +106,124 @@ def _retry_folder(failed: Path, config: TrainConfig, runs_root: str | Path) -> P
     return run_dir
 
 
-def resume(
-    run_dir: str | Path,
-    on_event: Callable[[Event], None] | None = None,
-    stop_event: threading.Event | None = None,
-) -> TrainResult:
-    """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
-    from core.runs.checkpoints import last_complete_checkpoint
-    from core.runs.lock import is_locked
-    from core.runs.store import Run
+def _start(config: TrainConfig, runs_root: Path, on_event, stop_event, run_dir: Path | None,
+           checkpoint: Path | None, preface: list[Event] | tuple = ()) -> TrainResult:
+    """The one path of new and resumed runs: capture library logs, set up, run, close the events file."""
     from core.training.distributed import is_main
 
-    run = Run(run_dir)
-    if is_locked(run.path):
-        raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
-    checkpoint = last_complete_checkpoint(run.path)
-    config = run.train_config()
-    if is_main():
-        (run.path / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
-    emit = _Emitter(on_event, enabled=is_main())
+    emit = Emitter(on_event, enabled=is_main())
+    for event in preface:
+        emit(event)
     with capture_library_logs() as handler:
+        stop = StopSignal(stop_event, run_dir / STOP_FILE if run_dir is not None else None)
         try:
-            return _train(config, run.path.parent, emit, StopSignal(stop_event), handler, run.path,
-                          checkpoint=checkpoint)
+            return _guarded(RunSetup(config, runs_root, run_dir, checkpoint, emit, stop, handler))
         finally:
             emit.close()
 
 
-def _train(config: TrainConfig, runs_root: Path, emit: _Emitter, stop: StopSignal, handler,
-           run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
+def _guarded(setup: RunSetup) -> TrainResult:
+    """Hold the run's lock; a stop or bad input before the session starts still leaves a clear record."""
     from core.runs.lock import RunLock
     from core.training.distributed import is_main
 
+    run_dir = setup.run_dir
     # Refuse a second writer early; with several processes, rank 0 holds the lock for all.
     lock = RunLock(run_dir).acquire() if run_dir is not None and is_main() else None
-    if run_dir is not None:
-        stop.stop_file = run_dir / STOP_FILE
     try:
-        return _prepare_and_run(config, runs_root, emit, stop, handler, run_dir, checkpoint)
+        if not setup.resuming:  # before any data or weights load (a resumed run checked this when it began)
+            preflight(setup.config, setup.runs_root if run_dir is None else None)
+        loaded = load(setup)
+        if run_dir is not None:
+            return _in_folder(setup, loaded)
+        try:
+            new_dir = create_run_dir(setup.runs_root, setup.config.model, setup.config.dataset)
+        except OSError as exc:
+            raise RunError(disk_message(exc, setup.runs_root)) from None
+        setup.stop.stop_file = new_dir / STOP_FILE
+        with RunLock(new_dir):
+            return _in_folder(dataclasses.replace(setup, run_dir=new_dir), loaded, fresh=True)
     except StoppedEarly:  # while loading the data or the model
-        step = checkpoint_step(checkpoint) if checkpoint else 0
         if run_dir is not None and is_main():
-            emit.open(run_dir / layout.EVENTS)
-            when = "resumed" if checkpoint else "began"
+            setup.emit.open(run_dir / layout.EVENTS)
+            when = "resumed" if setup.resuming else "began"
             _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; nothing new was saved")
-        emit(TrainingStopped(run_dir=str(run_dir or ""), step=step, test=None, saved=False))
-        return TrainResult(run_dir, RunStatus.STOPPED, None)
+        return _stopped_early(setup.emit, run_dir, setup.checkpoint)
     except CoreError as exc:
-        if run_dir is not None and checkpoint is None and not isinstance(exc, TrainingError) and is_main():
+        if run_dir is not None and not setup.resuming and not isinstance(exc, TrainingError) and is_main():
             # A folder made beforehand (detached start) records why the run never began.
-            emit.open(run_dir / layout.EVENTS)
+            setup.emit.open(run_dir / layout.EVENTS)
             _record_status(run_dir, RunStatus.FAILED, str(exc))
-            emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc)))
+            setup.emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc), kind="bad_input"))
         raise
     finally:
         if lock is not None:
             lock.release()
 
 
-def _prepare_and_run(config, runs_root, emit, stop: StopSignal, handler, run_dir, checkpoint) -> TrainResult:
-    from core.data.clean import prepare
-    from core.runs.lock import RunLock
-    from core.training.model import choose_precision, device_description, load_model, load_tokenizer, resolve_device
-
-    if checkpoint is None:  # before any data or weights load (a resumed run checked this when it began)
-        preflight(config, runs_root if run_dir is None else None)
-    stop.check()
-    emit(StageChanged("data", f"loading {config.dataset}"))
-    def reading(detail: str) -> None:  # a download in progress: say how far, and stop there if asked
-        stop.check()
-        emit(StageChanged("data", detail))
-
-    data = prepare(config, progress=reading)
-    if checkpoint is not None:
-        _check_same_data(run_dir, data)
-    for note in data.notes + ["; ".join(data.cleaning.lines())]:
-        emit(StageChanged("data", note))
-    stop.check()
-    device = resolve_device(config.device)
-    precision = choose_precision(config.precision, device)
-    source = str(checkpoint) if checkpoint else config.model
-    emit(StageChanged("model", f"loading {source}"))
-    tokenizer = load_tokenizer(source if checkpoint and (checkpoint / "tokenizer_config.json").exists() else config.model)
-    import transformers
-
-    transformers.set_seed(config.seed)
-    model = load_model(source, data.label_names)
-    stop.check()
-
-    if run_dir is not None:
-        return _run_in_folder(config, run_dir, emit, stop, handler, data, tokenizer, model, device,
-                              precision, device_description(device), checkpoint)
-    try:
-        run_dir = create_run_dir(runs_root, config.model, config.dataset)
-    except OSError as exc:
-        raise RunError(disk_message(exc, runs_root)) from None
-    stop.stop_file = run_dir / STOP_FILE
-    with RunLock(run_dir):
-        return _run_in_folder(config, run_dir, emit, stop, handler, data, tokenizer, model, device,
-                              precision, device_description(device), checkpoint, fresh=True)
+def _stopped_early(emit: Emitter, run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
+    step = checkpoint_step(checkpoint) if checkpoint else 0
+    emit(TrainingStopped(run_dir=str(run_dir or ""), step=step, test=None, saved=False))
+    return TrainResult(run_dir, RunStatus.STOPPED, None)
 
 
-def check_resumable(run_dir: str | Path) -> None:
-    """CoreError now, rather than in a background process, when a run's data no longer gives its split."""
-    from core.data.clean import prepare
-    from core.runs.store import Run
-
-    run = Run(run_dir)
-    _check_same_data(run.path, prepare(run.train_config()))
-
-
-def _check_same_data(run_dir: Path, data) -> None:
-    """DatasetError when the data a run is resumed on no longer gives the split it started with."""
-    from core.errors import DatasetError
-    from core.runs.store import Run
-
-    record = Run(run_dir).config_record
-    names = record.get("label_names")
-    if isinstance(names, list) and names != data.label_names:
-        raise DatasetError(
-            f"the data of run {run_dir.name} changed since it started: its labels were {', '.join(map(str, names))} "
-            f"and are now {', '.join(data.label_names)}; restore the data or start a new run"
-        )
-    fingerprint = record.get("data_fingerprint")
-    if fingerprint and fingerprint != data.fingerprint():
-        raise DatasetError(
-            f"the data of run {run_dir.name} changed since it started ({data.source} no longer gives the same "
-            "train/validation/test split); restore the file or start a new run"
-        )
-
-
-def _run_in_folder(config, run_dir, emit, stop: StopSignal, handler, data, tokenizer, model, device, precision,
-                   device_desc, checkpoint, fresh: bool = False) -> TrainResult:
+def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainResult:
+    """Open the run folder's files, then run the session; every failure from here on is recorded there."""
     from core.training.distributed import init, is_main, rank, world_size
 
-    main = is_main()
+    run_dir, main = setup.run_dir, is_main()
     try:
-        handler.attach(run_dir / (layout.TRAIN_LOG if main else f"train.rank{rank()}.log"))
-        emit.open(run_dir / layout.EVENTS)
+        setup.log.attach(run_dir / (layout.TRAIN_LOG if main else layout.rank_log(rank())))
+        setup.emit.open(run_dir / layout.EVENTS)
         if main:
             write_status(run_dir, RunStatus.RUNNING)
-        if checkpoint is None and main:
-            write_json_atomic(run_dir / layout.CONFIG, {
-                "config": config.to_dict(),
-                "created": time.time(),
-                "device": device_desc,
-                "precision": precision,
-                "processes": world_size(),
-                "versions": library_versions(),
-                "label_names": data.label_names,
-                "text_columns": data.text_columns,
-                "label_column": data.label_column,
-                "source": data.source,
-                "notes": data.notes,
-                "cleaning": asdict(data.cleaning),
-                "samples": {name: len(frame) for name, frame in data.splits.items()},
-                "data_fingerprint": data.fingerprint(),  # resuming checks the data still gives this split
-            })
+        if not setup.resuming and main:
+            write_json_atomic(run_dir / layout.CONFIG, config_record(setup, loaded, world_size()))
     except OSError as exc:
         if fresh:  # nothing of the run was written: leave no half-made folder behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise RunError(disk_message(exc, run_dir.parent)) from None
-    init(device)
-    job = Job(config, run_dir, emit, stop, data, tokenizer, model, device, precision, device_desc, checkpoint)
+    init(loaded.device)
+    job = Job(setup, loaded)
     try:
         return job.run()
     except StoppedEarly:  # tokenizing or scoring the baseline
         if main:
             if job.metrics.get("baseline"):
                 _record_metrics(run_dir, job.metrics)  # what the run has: the untuned model's score
-            when = "resumed" if checkpoint else "began"
+            when = "resumed" if setup.resuming else "began"
             _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; no model was saved")
-        step = checkpoint_step(checkpoint) if checkpoint else 0
-        emit(TrainingStopped(run_dir=str(run_dir), step=step, test=None, saved=False))
-        return TrainResult(run_dir, RunStatus.STOPPED, None)
+        return _stopped_early(setup.emit, run_dir, setup.checkpoint)
     except KeyboardInterrupt:  # a second Ctrl+C: no time to save, but the folder says what happened
         if main:
             _record_status(run_dir, RunStatus.FAILED, "aborted by a second Ctrl+C; resume from the last checkpoint "
-                                            "(sentitune resume RUN) if one was written")
+                                                      "(sentitune resume RUN) if one was written")
         raise
     except Exception as exc:  # every failure after the folder exists is recorded in it
-        evaluating = job.evaluating
-        message = _failure_message(exc, config, run_dir, evaluating)
-        log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
-        if main:
-            _record_status(run_dir, RunStatus.FAILED, message)
-        else:  # the launcher's supervisor reports the first rank that failed
-            try:
-                write_json_atomic(run_dir / f"failure.rank{rank()}.json", {"rank": rank(), "message": message})
-            except OSError:
-                pass
-        oom = is_oom(exc)
-        title = OutOfMemoryError.title if oom else TrainingError.title
-        kind = ("oom_eval" if evaluating else "oom") if oom else "error"
-        emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message, kind=kind))
-        if oom:
-            raise OutOfMemoryError(message, half_batch(config, evaluating), run_dir=run_dir) from exc
-        raise TrainingError(message) from exc
+        _record_failure(setup, exc, job.evaluating)
+
+
+def _record_failure(setup: RunSetup, exc: Exception, evaluating: bool):
+    """Record a failure in the run folder and the events, then raise it as a TrainingError (OOM: with a retry)."""
+    from core.training.distributed import is_main, rank
+
+    config, run_dir = setup.config, setup.run_dir
+    message = _failure_message(exc, config, run_dir, evaluating)
+    log.error("run failed: %s", message, exc_info=not isinstance(exc, CoreError))
+    if is_main():
+        _record_status(run_dir, RunStatus.FAILED, message)
+    else:  # the launcher's supervisor reports the first rank that failed
+        try:
+            write_json_atomic(run_dir / layout.rank_failure(rank()), {"rank": rank(), "message": message})
+        except OSError:
+            pass
+    oom = is_oom(exc)
+    title = OutOfMemoryError.title if oom else TrainingError.title
+    kind = ("oom_eval" if evaluating else "oom") if oom else "error"
+    setup.emit(TrainingFailed(run_dir=str(run_dir), title=title, message=message, kind=kind))
+    if oom:
+        raise OutOfMemoryError(message, half_batch(config, evaluating), run_dir=run_dir) from exc
+    raise TrainingError(message) from exc
 
 
 def _record_status(run_dir: Path, status: str, message: str | None) -> None:
