@@ -262,6 +262,11 @@ def parse_values(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return values, errors
 
 
+# Settings that change what a dataset preview shows (max_length only moves its truncation line).
+PREVIEW_FIELDS = ("dataset", "dataset_config", "text_columns", "label_column", "max_samples", "val_fraction",
+                  "test_fraction", "seed", "model")
+
+
 # Presets the hyperparameter form offers; values override the course defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick check": {"epochs": 1, "max_samples": 500},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -23,7 +24,6 @@ from core.runs.progress import RunProgress
 from tui.messages import TrainingEvent
 from tui.safe import notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
-from tui.state import LoadedDataset
 
 SCREENS = {  # mode -> (key, footer label, palette description)
     "dataset": ("f1", "Data", "Dataset preview: source, columns, rows, balance, lengths"),
@@ -60,7 +60,7 @@ class SentituneApp(App):
 
     config: reactive[TrainConfig] = reactive(TrainConfig, init=False)
     """The configuration the next run will use; screens replace it, never mutate it."""
-    dataset: reactive[LoadedDataset | None] = reactive(None, init=False)
+    dataset: reactive[Any] = reactive(None, init=False)  # core.data.stats.Preview, once F1 loaded one
     """The dataset last loaded for preview."""
     device_name: reactive[str] = reactive("detecting device…", init=False)
     progress_version: reactive[int] = reactive(0, init=False)
@@ -273,11 +273,10 @@ class SentituneApp(App):
 
     def _report_failure(self, event: TrainingFailed) -> None:
         """A modal with what happened; out of GPU memory also offers the same run at half the batch."""
-        from core.errors import OutOfMemoryError
 
         retry = None
         evaluating = event.kind == "oom_eval"
-        if event.title == OutOfMemoryError.title:
+        if event.kind in ("oom", "oom_eval"):
             from core.runs.store import Run
             from core.training.oom import half_batch
 

@@ -65,19 +65,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from core.data.clean import prepare
-    from core.data.stats import data_stats
-    from core.errors import ModelError
+    from core.data.stats import build_preview
     from core.training.model import load_tokenizer
 
     config = config_from_args(args)
-    data = prepare(config)
-    tokenizer, note = None, None
-    try:
-        tokenizer = load_tokenizer(config.model)
-    except ModelError as exc:
-        note = f"token lengths need the model's tokenizer: {exc}"
-    stats = data_stats(data, tokenizer, config.max_length)
+    preview = build_preview(config, load_tokenizer)
+    data, stats, note = preview.data, preview.stats, preview.token_note
     if args.json:
         from dataclasses import asdict
 

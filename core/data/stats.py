@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from core.data.clean import SPLITS, PreparedData
+from core.config import PREVIEW_FIELDS, TrainConfig
+from core.data.clean import SPLITS, PreparedData, prepare
+from core.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,45 @@ def data_stats(data: PreparedData, tokenizer=None, max_length: int = 256, sample
         truncated = float(np.mean(np.asarray(lengths) > max_length)) if lengths else 0.0
     lengths = tuple(sorted(lengths)) if tokenizer is not None else ()
     return DataStats(rows, balance, chars, tokens, max_length, truncated, lengths, sampled)
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: comparing DataFrames raises
+class Preview:
+    """A dataset as `sentitune data` and the app's F1 show it: the split rows, their statistics, and the config."""
+
+    data: PreparedData
+    stats: DataStats
+    config: TrainConfig
+    token_note: str | None = None
+    """Why token lengths are missing (the model's tokenizer could not be loaded), if they are."""
+
+    @property
+    def rows(self) -> int:
+        return self.data.cleaning.rows_clean
+
+    @property
+    def source(self) -> str:
+        return self.config.dataset
+
+    def stale(self, config: TrainConfig) -> bool:
+        """True when `config` would give a different preview than this one."""
+        return any(getattr(self.config, f) != getattr(config, f) for f in PREVIEW_FIELDS)
+
+
+def build_preview(config: TrainConfig, load_tokenizer: Callable[[str], Any],
+                  progress: Callable[[str], None] | None = None) -> Preview:
+    """Load, clean and split the data, then measure it with the model's tokenizer (`load_tokenizer(model)`).
+
+    Without the tokenizer (a model that cannot be loaded) the preview has character lengths only, and says why.
+    """
+    data = prepare(config, progress)
+    if progress:
+        progress(f"loading the tokenizer of {config.model}…")
+    tokenizer, note = None, None
+    try:
+        tokenizer = load_tokenizer(config.model)
+    except ModelError as err:
+        note = f"token lengths need the model's tokenizer: {err}"
+    if progress:
+        progress("counting lengths…")
+    return Preview(data, data_stats(data, tokenizer, config.max_length), config, note)

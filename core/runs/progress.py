@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.events import (
     CheckpointSaved,
@@ -116,7 +117,26 @@ class RunProgress:
     def validation_loss(self) -> list[tuple[int, float]]:
         return [(e.step, e.metrics["loss"]) for e in self.validation if "loss" in e.metrics]
 
+    def curve(self, metric: str) -> list[tuple[float, float]]:
+        """(epoch, value) of a validation metric, one point per evaluation."""
+        return [(e.epoch, e.metrics[metric]) for e in self.validation if metric in e.metrics]
+
+    @property
+    def gain(self) -> dict[str, float]:
+        """Points the fine-tuned model gained over the untuned one on the test split (accuracy, f1); losses negative."""
+        return baseline_gain(self.baseline.metrics if self.baseline else None, self.test.metrics if self.test else None)
+
     @property
     def latest_eval(self) -> EvalCompleted | None:
         """The newest evaluation worth showing: test once it exists, else the last validation."""
         return self.test or (self.validation[-1] if self.validation else None)
+
+
+GAIN_KEYS = ("accuracy", "f1")
+
+
+def baseline_gain(baseline: dict[str, Any] | None, test: dict[str, Any] | None) -> dict[str, float]:
+    """Points gained by fine-tuning, per metric both reports have."""
+    if not baseline or not test:
+        return {}
+    return {k: (float(test[k]) - float(baseline[k])) * 100 for k in GAIN_KEYS if k in test and k in baseline}

@@ -9,10 +9,8 @@ from typing import Any
 from core.errors import CoreError, RunError
 from core.runs.checkpoints import has_complete_checkpoint
 from core.runs.layout import RunStatus
-from core.runs.progress import RunProgress
+from core.runs.progress import RunProgress, baseline_gain
 from core.runs.store import Run, RunInfo, run_info
-
-GAIN_KEYS = ("accuracy", "f1")
 
 
 @dataclass(frozen=True)
@@ -66,13 +64,6 @@ def best_index(validation: list[dict[str, Any]]) -> int | None:
     if not validation:
         return None
     return max(range(len(validation)), key=lambda i: (validation[i].get("f1", 0.0), -i))
-
-
-def baseline_gain(baseline: dict[str, Any] | None, test: dict[str, Any] | None) -> dict[str, float]:
-    """Points gained by fine-tuning, per metric both reports have."""
-    if not baseline or not test:
-        return {}
-    return {k: (float(test[k]) - float(baseline[k])) * 100 for k in GAIN_KEYS if k in test and k in baseline}
 
 
 def misclassified(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@ import json
 
 from core.config import TrainConfig
 from core.format import short_name
+from core.runs.progress import baseline_gain
 from core.runs.report import (
-    baseline_gain,
     best_index,
     config_diff,
     format_accuracy,

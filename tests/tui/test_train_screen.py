@@ -27,7 +27,8 @@ async def test_full_run_through_the_ui_reaches_finished(make_app, runs_root):
         assert app.progress.status == "finished"
         bar = screen.query_one("#steps", ProgressBar)
         assert bar.progress == bar.total == app.progress.total_steps
-        assert "Test (final model)" in _text(screen, "#latest") and "gain vs untuned" in _text(screen, "#latest")
+        latest = _text(screen, "#latest")
+        assert "Test (final model)" in latest and "vs untuned: accuracy" in latest and "F1" in latest.split("vs untuned")[1]
         assert any("test: accuracy" in str(line) for line in screen.query_one("#log", RichLog).lines)
         # the buttons follow the worker's end, which the next redraw picks up
         await wait_for(pilot, lambda: screen.query_one("#stop", Button).disabled)

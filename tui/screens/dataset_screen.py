@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,9 +17,11 @@ from core.config import TrainConfig, format_value
 from core.errors import ConfigError
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
-from tui.state import LoadedDataset
 from tui.widgets.dataset_views import SampleRows, balance_table
 from tui.widgets.histogram import LengthHistogram
+
+if TYPE_CHECKING:  # importing core.data at start-up would pull pandas into the first screen
+    from core.data.stats import Preview
 
 SPLITS = ("train", "validation", "test")
 COLUMN_FIELDS = {"source": "dataset", "text-columns": "text_columns", "label-column": "label_column"}
@@ -116,25 +120,14 @@ class DatasetScreen(BaseScreen):
         self._load(config)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset")
-    def _load(self, config: TrainConfig) -> tuple[TrainConfig, LoadedDataset]:
-        from core.data.clean import prepare
+    def _load(self, config: TrainConfig) -> tuple[TrainConfig, Preview]:
         from core.data.sources import is_local_source
-        from core.data.stats import data_stats
-        from core.errors import ModelError
+        from core.data.stats import build_preview
         from core.training.model import load_tokenizer
 
         self.post_message(LoadStage(f"reading {config.dataset}…" if is_local_source(config.dataset)
                                     else f"loading {config.dataset} from the Hub… (a download can take a while)"))
-        data = prepare(config)
-        self.post_message(LoadStage(f"loading the tokenizer of {config.model}…"))
-        tokenizer, note = None, None
-        try:
-            tokenizer = load_tokenizer(config.model)
-        except ModelError as err:
-            note = f"token lengths need the model's tokenizer: {err}"
-        self.post_message(LoadStage("counting lengths…"))
-        stats = data_stats(data, tokenizer, config.max_length)
-        return config, LoadedDataset(data, stats, config.dataset, note, config)
+        return config, build_preview(config, load_tokenizer, lambda text: self.post_message(LoadStage(text)))
 
     def on_load_stage(self, message: LoadStage) -> None:
         if self.query_one("#dataset-main").loading:
@@ -158,7 +151,7 @@ class DatasetScreen(BaseScreen):
 
     # ------------------------------------------------------------ showing
 
-    def _show_dataset(self, dataset: LoadedDataset | None) -> None:
+    def _show_dataset(self, dataset: Preview | None) -> None:
         self._show_status(dataset)
         if dataset is None:
             return
@@ -174,7 +167,7 @@ class DatasetScreen(BaseScreen):
             notes.append(dataset.token_note)
         self.query_one("#notes", Static).update(plain("\n".join(notes)))
 
-    def _show_status(self, dataset: LoadedDataset | None) -> None:
+    def _show_status(self, dataset: Preview | None) -> None:
         status = self.query_one("#dataset-status", Static)
         if dataset is None:
             status.update(EMPTY_HINT)
@@ -183,7 +176,7 @@ class DatasetScreen(BaseScreen):
         split = self.query_one("#split-tabs", Tabs).active or "train"
         shown = min(rows[split], SampleRows.LIMIT)
         text = plain(f"{dataset.source}: {dataset.rows} clean rows · first {shown} of {rows[split]} {split} rows")
-        if _stale(dataset, self.app.config):
+        if dataset.config is not None and dataset.stale(self.app.config):
             text = Content("\n").join([text, Content.styled(
                 "Settings changed since this preview was loaded: press Load (ctrl+l) to refresh it.", "bold $warning")])
         status.update(text)
@@ -231,14 +224,3 @@ class DatasetScreen(BaseScreen):
         if old.max_length != new.max_length:
             self._show_lengths()
         self._show_status(self.app.dataset)
-
-
-# Settings that change what the preview shows (max_length only moves the truncation line, shown live).
-PREVIEW_FIELDS = ("dataset", "dataset_config", "text_columns", "label_column", "max_samples", "val_fraction",
-                  "test_fraction", "seed", "model")
-
-
-def _stale(dataset: LoadedDataset, config: TrainConfig) -> bool:
-    """True when `config` would load a different preview than `dataset` shows."""
-    loaded = dataset.config
-    return loaded is not None and any(getattr(loaded, f) != getattr(config, f) for f in PREVIEW_FIELDS)

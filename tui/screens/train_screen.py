@@ -160,8 +160,8 @@ class TrainScreen(BaseScreen):
             Series("validation", p.validation_loss, PALETTE[1]),
         ])
         self.query_one("#metrics-chart", CurvesPlot).show([
-            Series("accuracy", [(e.epoch, e.metrics["accuracy"]) for e in p.validation if "accuracy" in e.metrics], PALETTE[2]),
-            Series("F1", [(e.epoch, e.metrics["f1"]) for e in p.validation if "f1" in e.metrics], PALETTE[3]),
+            Series("accuracy", p.curve("accuracy"), PALETTE[2]),
+            Series("F1", p.curve("f1"), PALETTE[3]),
         ])
 
     def _draw_latest(self, p: RunProgress) -> None:
@@ -178,9 +178,8 @@ class TrainScreen(BaseScreen):
         for key in ("accuracy", "precision", "recall", "f1", "loss"):
             if key in m:
                 lines.append(f"{key:<10} {m[key]:.4f}")
-        if p.baseline is not None and "accuracy" in m and e.split == "test":  # the baseline is scored on test
-            gain = (m["accuracy"] - p.baseline.metrics.get("accuracy", 0)) * 100
-            lines.append(f"gain vs untuned {gain:+.1f} pts")
+        if e.split == "test" and p.gain:  # the baseline is scored on test; losses show as plainly as gains
+            lines.append("vs untuned: " + ", ".join(f"{'F1' if k == 'f1' else k} {v:+.1f} pts" for k, v in p.gain.items()))
         if e.confusion_matrix:
             lines.append("")
             lines.append(format_confusion(e.confusion_matrix, [printable(n) for n in e.label_names]))
