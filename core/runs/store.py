@@ -306,8 +306,20 @@ def latest_finished(root: str | Path) -> RunInfo | None:
     return None
 
 
-def estimate_train_seconds(root: str | Path, model: str, device: str, train_samples: int, epochs: int) -> tuple[float, str] | None:
-    """Estimated training time from the newest earlier run of `model` on `device`: (seconds, that run's name)."""
+@dataclass(frozen=True)
+class TrainRate:
+    """How fast an earlier run of a model trained on a device, to estimate how long a new one will take."""
+
+    samples_per_second: float
+    run_name: str
+
+    def seconds(self, train_samples: int, epochs: int) -> float:
+        """Training time for `train_samples` reviews over `epochs` passes at this rate."""
+        return train_samples * epochs / self.samples_per_second
+
+
+def train_rate(root: str | Path, model: str, device: str) -> TrainRate | None:
+    """The training rate of the newest earlier run of `model` on `device`, if there is one."""
     for info in list_runs(root):
         if info.model != model or info.device != device:
             continue
@@ -316,5 +328,5 @@ def estimate_train_seconds(root: str | Path, model: str, device: str, train_samp
         except (RunError, OSError):
             continue
         if rate > 0:
-            return train_samples * epochs / rate, info.name
+            return TrainRate(rate, info.name)
     return None

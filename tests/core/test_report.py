@@ -92,3 +92,14 @@ def test_figures_of_the_wrong_type_never_raise(tmp_path):
     assert any("'accuracy' is not a number" in n for n in report.notes)
     assert [r["text"] for r in report.misclassified] == ["b"]
     assert report.resumable is False  # no checkpoint was written
+
+
+def test_an_estimate_comes_from_the_newest_earlier_run_of_the_model_on_the_device(tmp_path):
+    from core.runs.store import list_runs, train_rate
+
+    write_fake_run(tmp_path, "r")
+    info = list_runs(tmp_path)[0]
+    rate = train_rate(tmp_path, info.model, info.device)
+    assert rate is not None and rate.run_name == "r"
+    assert rate.seconds(200, 3) == 200 * 3 / rate.samples_per_second
+    assert train_rate(tmp_path, info.model, "another device") is None

@@ -163,17 +163,16 @@ class ParamsScreen(BaseScreen):
         if found is None or unknown:
             estimate.update("no estimate yet: no earlier run of this model on this device")
         else:
-            per_sample, run = found
-            seconds = per_sample * figures.train_samples * config.epochs
-            estimate.update(plain(f"estimated training time: ~{format_duration(seconds)} (from run {run})"))
+            seconds = found.seconds(figures.train_samples, config.epochs)
+            estimate.update(plain(f"estimated training time: ~{format_duration(seconds)} (from run {found.run_name})"))
 
     @work(thread=True, exit_on_error=False, group="estimate")
-    def _estimate_rate(self, key: tuple) -> tuple[tuple, tuple[float, str] | None]:
-        """Seconds per training sample of the newest earlier run of this model on this device."""
-        from core.runs.store import estimate_train_seconds
+    def _estimate_rate(self, key: tuple):
+        """The training rate of the newest earlier run of this model on this device (core.runs.store.TrainRate)."""
+        from core.runs.store import train_rate
 
         root, model, device, _ = key
-        return key, estimate_train_seconds(root, model, device, 1, 1)
+        return key, train_rate(root, model, device)
 
     # ------------------------------------------------------------ actions
 
