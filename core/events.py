@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -135,8 +134,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 TERMINAL_EVENTS = (TrainingFinished, TrainingStopped, TrainingFailed)
-
-EventHandler = Callable[[Event], None]
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

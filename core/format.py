@@ -29,7 +29,7 @@ def format_metrics(m: dict[str, Any]) -> str:
     if "accuracy_ci_low" in m:
         parts[0] += f" (95% CI {m['accuracy_ci_low']:.3f}-{m['accuracy_ci_high']:.3f})"
     parts += [f"{k} {m[k]:.4f}" for k in ("precision", "recall", "f1") if k in m]
-    if m.get("loss") is not None and m.get("loss") == m.get("loss"):
+    if m.get("loss") is not None and m.get("loss") == m.get("loss"):  # NaN != NaN: no loss to show
         parts.append(f"loss {m['loss']:.4f}")
     return "  ".join(parts)
 

@@ -25,7 +25,7 @@ from tui.messages import TrainingEvent
 from tui.safe import notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
 
-SCREENS = {  # mode -> (key, footer label, palette description)
+MODES = {  # mode -> (key, footer label, palette description)
     "dataset": ("f1", "Data", "Dataset preview: source, columns, rows, balance, lengths"),
     "params": ("f2", "Params", "Hyperparameters: edit, presets, save/load TOML, start training"),
     "train": ("f3", "Train", "Training dashboard: progress, charts, Stop & save"),
@@ -52,11 +52,11 @@ class SentituneApp(App):
     CSS_PATH = "app.tcss"
     BINDINGS = [
         # Shown in the ScreenKeys bar above the footer, which always has room for all five.
-        *[Binding(key, f"switch_mode('{mode}')", label, priority=True, show=False) for mode, (key, label, _) in SCREENS.items()],
+        *[Binding(key, f"switch_mode('{mode}')", label, priority=True, show=False) for mode, (key, label, _) in MODES.items()],
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    SCREEN_KEYS = SCREENS
+    SCREEN_KEYS = MODES
 
     config: reactive[TrainConfig] = reactive(TrainConfig, init=False)
     """The configuration the next run will use; screens replace it, never mutate it."""
@@ -363,7 +363,7 @@ class SentituneApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, (key, label, help) in SCREENS.items():
+        for mode, (key, label, help) in MODES.items():
             yield SystemCommand(f"Go to {label} ({key.upper()})", help, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Start training", "Train with the current hyperparameters", self.start_training)
         yield SystemCommand("Stop & save", "Stop the running run at the next step and save it", self.request_stop)

@@ -10,13 +10,9 @@ from core.format import printable
 COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume")
 
 
-# CLI flag -> config field, for the flags that override config values.
-CONFIG_FLAGS = {
-    "model": "model", "dataset": "dataset", "text_columns": "text_columns", "label_column": "label_column",
-    "max_samples": "max_samples", "epochs": "epochs", "batch_size": "batch_size",
-    "learning_rate": "learning_rate", "max_length": "max_length", "seed": "seed",
-    "num_processes": "num_processes", "accelerate_config": "accelerate_config",
-}
+# Flags that override the config field of the same name.
+CONFIG_FLAGS = ("model", "dataset", "text_columns", "label_column", "max_samples", "epochs", "batch_size",
+                "learning_rate", "max_length", "seed", "num_processes", "accelerate_config")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,5 +99,5 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The config file (or defaults) with command-line flags applied on top."""
     base = load_toml(args.config) if getattr(args, "config", None) else TrainConfig()
-    overrides = {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
+    overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name, None) is not None}
     return TrainConfig.from_dict(overrides, base=base) if overrides else base

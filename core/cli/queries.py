@@ -107,11 +107,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         say(f"no runs in {args.output_dir}")
         return 0
 
-    def pct(v):
+    def three_places(v):
         return f"{v:.3f}" if v is not None else "-"
 
     say(f"{'run':<52} {'status':<10} {'val acc':>7} {'val f1':>7} {'test acc':>8} {'test f1':>7}")
     for r in runs:
-        say(f"{r.name:<52} {r.status:<10} {pct(r.val_accuracy):>7} {pct(r.val_f1):>7} "
-              f"{pct(r.test_accuracy):>8} {pct(r.test_f1):>7}")
+        say(f"{r.name:<52} {r.status:<10} {three_places(r.val_accuracy):>7} {three_places(r.val_f1):>7} "
+              f"{three_places(r.test_accuracy):>8} {three_places(r.test_f1):>7}")
     return 0

@@ -61,10 +61,6 @@ class PreparedData:
     source: str
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def is_binary(self) -> bool:
-        return len(self.label_names) == 2
-
     def fingerprint(self) -> str:
         """A hash of every split's texts and labels, for caching tokenized data."""
         digest = hashlib.sha256()
@@ -214,6 +210,8 @@ def load_clean(config: TrainConfig, progress: Callable[[str], None] | None = Non
 
     `progress` receives a line now and then while a hub dataset downloads.
     """
+    # Twice the sample read from a hub dataset: cleaning drops rows (empty, neutral, duplicates) before
+    # the stratified max_samples subset is taken from what is left.
     pool = config.max_samples * 2 if config.max_samples else None
     read_notes: list[str] = []
     if is_local_source(config.dataset):

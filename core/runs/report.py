@@ -82,7 +82,7 @@ def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, An
     return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
 
 
-def format_value(value: Any) -> str:
+def shown_value(value: Any) -> str:
     """A config value as a form would show it."""
     if value is None:
         return "—"

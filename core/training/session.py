@@ -266,6 +266,7 @@ class Job:
             metric_for_best_model="f1",
             greater_is_better=True,
             logging_strategy="steps",
+            # 0 means about once a second: the callback asks for logs by time, so the Trainer's own count never fires
             logging_steps=config.logging_steps or 10**9,
             logging_first_step=True,
             disable_tqdm=True,

@@ -7,9 +7,9 @@ from core.runs.report import (
     best_index,
     config_diff,
     format_accuracy,
-    format_value,
     load_report,
     misclassified,
+    shown_value,
 )
 from tests.tui.fake_runs import write_fake_run
 
@@ -64,7 +64,7 @@ def test_small_helpers():
     b = TrainConfig(model="tiny", dataset="d.csv", learning_rate=3e-5, text_columns=("t",)).to_dict()
     assert config_diff(a, b) == [("text_columns", [], ["t"]), ("learning_rate", 2e-5, 3e-5)]
     assert config_diff(a, a) == []
-    assert format_value([]) == "(auto)" and format_value(["a", "b"]) == "a, b" and format_value(3e-5) == "3e-05"
+    assert shown_value([]) == "(auto)" and shown_value(["a", "b"]) == "a, b" and shown_value(3e-5) == "3e-05"
     assert format_accuracy({"accuracy": 0.85, "accuracy_ci_low": 0.739, "accuracy_ci_high": 0.919}) == \
         "accuracy 85.0% (95% CI 73.9–91.9%)"
     assert format_accuracy({"accuracy": 0.5}) == "accuracy 50.0%"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.fake_runs import write_fake_run
+from tests.tui.waiting import record_notifications
 
 
 @pytest.fixture()
@@ -20,7 +21,9 @@ def make_app(runs_root, tiny_config):
     from tui.app import create_app
 
     def factory(config=None, **kwargs):
-        return create_app(runs_root, config or tiny_config, detect_device=False, **kwargs)
+        app = create_app(runs_root, config or tiny_config, detect_device=False, **kwargs)
+        app.seen_notifications = record_notifications(app)  # what the app told the user, for assertions
+        return app
 
     return factory
 

@@ -11,6 +11,7 @@ from textual.widgets import Checkbox
 
 from core.events import CheckpointSaved, StepLogged, read_events
 from core.runs.store import list_runs, run_info
+from tests.core.test_background import _wait
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal
 
@@ -30,15 +31,12 @@ def _steps(run):
 
 
 async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(make_app, runs_root, tiny_config):
-    import time
-
     run = _start_detached(tiny_config, runs_root, epochs=300)
-    while not (len(_steps(run)) >= 3 and run_info(run).status == "running"):
-        time.sleep(0.05)
+    _wait(lambda: len(_steps(run)) >= 3 and run_info(run).status == "running", what="three steps")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: len(app._notifications) > 0)
-        assert any("training in the background" in (n.title or "") for n in app._notifications)
+        await wait_for(pilot, lambda: len(app.seen_notifications) > 0)
+        assert any("training in the background" in (n.title or "") for n in app.seen_notifications)
         await pilot.press("f4")
         await wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
         await pilot.press("a")
@@ -55,15 +53,11 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
 
 
 async def test_interrupted_run_is_resumed_from_the_report(make_app, runs_root, tiny_config):
-    import time
-
     run = _start_detached(tiny_config, runs_root, epochs=12)
-
-    while len([e for e in read_events(run / "events.jsonl") if isinstance(e, CheckpointSaved)]) < 2:
-        time.sleep(0.05)
+    _wait(lambda: len([e for e in read_events(run / "events.jsonl") if isinstance(e, CheckpointSaved)]) >= 2,
+          what="two checkpoints")
     os.kill(json.loads((run / "status.json").read_text())["pid"], signal.SIGKILL)
-    while run_info(run).status != "interrupted":
-        time.sleep(0.05)
+    _wait(lambda: run_info(run).status == "interrupted", what="the killed run to show as interrupted")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f4")

@@ -32,7 +32,7 @@ def _text(screen, selector: str) -> str:
 
 
 def _errors(app) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]
+    return [n.message for n in app.seen_notifications if n.severity == "error"]
 
 
 async def _type(pilot, selector: str, text: str, submit: bool = False) -> None:

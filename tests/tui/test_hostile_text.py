@@ -65,7 +65,7 @@ async def test_dataset_with_escapes_and_markup_in_reviews_columns_and_labels(mak
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.dataset is not None)
         await pilot.pause()
-        assert not [n for n in app._notifications if n.severity == "error"]
+        assert not [n for n in app.seen_notifications if n.severity == "error"]
 
         table = screen.query_one("#rows-table", DataTable)
         cells = [plain(c) for i in range(table.row_count) for c in table.get_row_at(i)]
@@ -88,10 +88,10 @@ async def test_an_error_naming_a_column_with_escapes_is_shown_escaped(make_app, 
         source.value = str(path)
         source.focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.seen_notifications))
         await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
         await pilot.pause()
-        message = next(n.message for n in app._notifications if n.severity == "error")
+        message = next(n.message for n in app.seen_notifications if n.severity == "error")
         assert "no text column found" in message and "words\\x1b[2J[/b]" in message
         shown = screen_text(app)
         assert "\\x1b[2J[/b]" in shown, shown

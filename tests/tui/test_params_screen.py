@@ -9,6 +9,7 @@ from textual.worker import WorkerFailed
 
 from core.config import FIELDS, TrainConfig, load_toml, plan
 from tests.tui.fake_runs import write_fake_run
+from tests.tui.waiting import wait_for
 from tui.screens.params_screen import ParamsScreen
 
 
@@ -79,7 +80,7 @@ async def test_bad_values_show_their_errors_and_disable_start_until_fixed(make_a
         assert "must be at least" in _error(screen, "learning_rate")
         await pilot.press("ctrl+t")  # refused while invalid, with the fields named
         assert not app.training
-        assert any("epochs, learning_rate" in n.message for n in app._notifications)
+        assert any("epochs, learning_rate" in n.message for n in app.seen_notifications)
 
         await _type(pilot, "epochs", "4")
         assert _error(screen, "epochs") == "" and not _field(screen, "epochs").has_class("field-invalid")
@@ -158,7 +159,7 @@ async def test_toml_save_then_load_round_trips(make_app, tmp_path):
 
         screen.query_one("#toml-path", Input).value = str(tmp_path / "missing.toml")
         await _click_and_wait(pilot, "#load")
-        assert any(n.severity == "error" and "file not found" in n.message for n in app._notifications)
+        assert any(n.severity == "error" and "file not found" in n.message for n in app.seen_notifications)
         assert _field(screen, "epochs").value == "7"
 
 
@@ -209,11 +210,10 @@ async def test_keystrokes_arriving_together_settle(make_app):
         field.cursor_position = len(field.value)
         for ch in "ab":
             app.post_message(events.Key(ch, ch))
-        await pilot.pause(0.5)
-        assert field.value == app.config.model == "distilbert-base-uncasedab"
+        await wait_for(pilot, lambda: field.value == app.config.model == "distilbert-base-uncasedab", timeout=10)
         versions = app.config
-        await pilot.pause(0.5)
-        assert app.config is versions  # nothing keeps rewriting the config
+        await pilot.pause(0.5)  # a window in which nothing may happen: a ping-pong would rewrite the config
+        assert app.config is versions
 
 
 async def test_max_length_beyond_what_the_model_takes_is_a_field_error(make_app, tiny_config):

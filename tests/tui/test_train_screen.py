@@ -1,11 +1,12 @@
 """The training dashboard: a real (tiny) run through the UI, Stop & save, quitting, failures."""
 
+import dataclasses
 
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
 from core.events import StepLogged
 from core.runs.store import list_runs
-from tests.tui.waiting import wait_for
+from tests.tui.waiting import until, wait_for
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.train_screen import TrainScreen
 
@@ -90,7 +91,7 @@ async def test_quit_while_training_asks_then_stops_cleanly(make_app, runs_root, 
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         await pilot.press("y")
         await app.workers.wait_for_complete()
-        await pilot.pause(0.2)
+        await until(lambda: not app.is_running)
     assert list_runs(runs_root)[0].status == "stopped"
     assert not app.is_running
 
@@ -151,7 +152,7 @@ async def test_bad_dataset_is_a_notification_and_loses_nothing(make_app, runs_ro
         await wait_for(pilot, lambda: not app.training)
         await pilot.pause()
         assert not isinstance(app.screen, ErrorModal)
-        assert any("dataset file not found" in n.message for n in app._notifications)
+        assert any("dataset file not found" in n.message for n in app.seen_notifications)
         assert app.progress.status == "idle" and app.config.dataset.endswith("missing.csv")
     assert list_runs(runs_root) == []
 
@@ -180,13 +181,13 @@ def test_dashboard_snapshot(snap_compare, make_app, runs_root):
     async def show(pilot):
         app = pilot.app
         events = read_events(run / "events.jsonl")
-        for event in events:  # fake runs name their folder by absolute path; keep the snapshot path-free
-            if hasattr(event, "run_dir"):
-                object.__setattr__(event, "run_dir", "runs/20260101-120000-tiny-reviews")
+        # fake runs name their folder by absolute path; keep the snapshot path-free
+        events = [dataclasses.replace(e, run_dir="runs/20260101-120000-tiny-reviews") if hasattr(e, "run_dir") else e
+                  for e in events]
         app.progress = RunProgress.from_events(events)
         app.progress_version += 1
         await pilot.press("f3")
-        await pilot.pause(0.7)
+        await wait_for(pilot, lambda: _text(app.screen, "#status-line") == "Finished")  # a throttled redraw away
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=show)
 
@@ -214,5 +215,5 @@ async def test_dashboard_words_a_stop_as_core_does(make_app):
             app.post_message(TrainingEvent(StageChanged("data", "reading reviews.csv")))
             app.post_message(TrainingEvent(stop))
             await wait_for(pilot, lambda wording=wording: _text(screen, "#status-line") == wording)
-            assert any(n.message == f"{wording}." for n in app._notifications)
+            assert any(n.message == f"{wording}." for n in app.seen_notifications)
             app.clear_notifications()

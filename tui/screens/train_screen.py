@@ -75,15 +75,11 @@ class TrainScreen(BaseScreen):
         self._chart_key: tuple = ()
         self._drawn_version = -1
         self._drawn_progress: RunProgress | None = None
-        self.watch(self.app, "progress_version", self._mark_dirty, init=False)
         self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
         self.redraw()
 
     def on_screen_resume(self) -> None:
         self.redraw(charts=True)
-
-    def _mark_dirty(self) -> None:
-        pass  # the interval timer compares versions; nothing to do per event
 
     def _redraw_if_dirty(self) -> None:
         if not self.is_current:

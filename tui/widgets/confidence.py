@@ -52,11 +52,6 @@ class ConfidenceView(Widget):
         self._prediction, self._latency, self._message = prediction, latency, ""
         self.refresh(layout=True)
 
-    def show_message(self, message: str, error: bool = False) -> None:
-        """Replace the prediction with a line of text (an error in the error colour)."""
-        self._prediction, self._message, self._error = None, message, error
-        self.refresh(layout=True)
-
     def _class_style(self, label: str) -> Style:
         kind = "negative" if label.lower().startswith("neg") else "positive" if label.lower().startswith("pos") else "other"
         return self.get_component_rich_style(f"confidence--{kind}")

@@ -11,7 +11,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from core.runs.layout import RunStatus
-from core.runs.report import RunReport, format_accuracy, format_value
+from core.runs.report import RunReport, format_accuracy, shown_value
 from tui.safe import cell
 
 
@@ -126,5 +126,5 @@ def diff_table(rows: list[tuple[str, Any, Any]], a_name: str, b_name: str) -> Re
     for column in table.columns[1:]:
         column.justify = "left"
     for field, a, b in rows:
-        table.add_row(cell(field), cell(format_value(a)), cell(format_value(b)))
+        table.add_row(cell(field), cell(shown_value(a)), cell(shown_value(b)))
     return table
