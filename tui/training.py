@@ -1,0 +1,226 @@
+"""The app's side of training: start (after asking), resume, attach, follow events, report failures, stop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import work
+from textual.worker import Worker, WorkerState
+
+from core.config import TrainConfig
+from core.errors import CoreError, TrainingError
+from core.events import Resumed, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
+from core.format import format_event, stop_note
+from core.runs import layout
+from core.runs.progress import RunProgress
+from tui.messages import TrainingEvent
+from tui.safe import notify_error, sentence
+from tui.screens.modals import ConfirmModal, ErrorModal
+
+
+class TrainingControl:
+    """Mixed into the App: the training worker belongs to the App, so a run goes on whatever screen is shown."""
+
+    # ------------------------------------------------------------ training
+
+    def start_training(self, config: TrainConfig | None = None, detached: bool = False) -> bool:
+        """Start a run with `config` (default: the current one); False if one is already running.
+
+        `detached` trains in a separate process that survives the terminal closing; the app follows it.
+        """
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return False
+        if config is not None:
+            self.config = config
+        from core.training.distributed import needs_launcher
+
+        if detached or needs_launcher(self.config):  # several processes always run on their own
+            from core.training.background import start_detached
+
+            return self.attach_run(start_detached(self.config, self.runs_root))
+        self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
+        return True
+
+    def resume_run(self, run_dir: Path) -> bool:
+        """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
+        from core.events import read_events
+        from core.runs.checkpoints import last_complete_checkpoint
+
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return False
+        try:
+            last_complete_checkpoint(run_dir)
+        except CoreError as exc:
+            notify_error(self, exc)
+            return False
+        history = RunProgress.from_events(read_events(Path(run_dir) / layout.EVENTS))
+        self._begin(history, lambda stop: self._resume(Path(run_dir), stop))
+        return True
+
+    def attach_run(self, run_dir: Path) -> bool:
+        """Show a run another process is training: its whole history, then live events."""
+        if self.training:
+            self.notify("A run is already shown live; wait for it or stop it first.", severity="warning")
+            return False
+        self.attached_run = Path(run_dir)
+        self._begin(RunProgress(), lambda stop: self._follow(Path(run_dir), stop))
+        return True
+
+    def _begin(self, progress: RunProgress, start) -> None:
+        """Reset the dashboard to `progress`, start the worker, and show the dashboard."""
+        self.stop_event = threading.Event()
+        self.stop_requested = False
+        self.stop_stage = None
+        self.stopped = None
+        self.progress = progress
+        self.training_worker = start(self.stop_event)
+        self.progress_version += 1
+        self.switch_mode("train")
+        self.update_subtitle()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
+    def _train(self, config: TrainConfig, stop_event: threading.Event):
+        from core.training.train import train
+
+        return train(config, self.runs_root, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="resume")
+    def _resume(self, run_dir: Path, stop_event: threading.Event):
+        from core.training.train import resume
+
+        return resume(run_dir, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="follow")
+    def _follow(self, run_dir: Path, stop_event: threading.Event) -> None:
+        from core.training.background import follow_events
+
+        for event in follow_events(run_dir, stop=stop_event.is_set):
+            self.post_message(TrainingEvent(event))
+
+    def on_training_event(self, message: TrainingEvent) -> None:
+        event = message.event
+        self.progress.apply(event)
+        self.update_subtitle()
+        self.progress_version += 1
+        if isinstance(event, TrainingFailed):
+            self._report_failure(event)
+        elif isinstance(event, TrainingFinished):
+            acc = event.test.get("accuracy")
+            self.notify(f"Test accuracy {acc:.1%}. See the report (F4).", title="Run finished")
+        elif isinstance(event, TrainingStopped):
+            self.stopped = event
+            # core's wording says whether a model was saved and tested
+            self.notify(f"{sentence(format_event(event))}.", title="Run stopped", markup=False)
+        elif isinstance(event, Resumed):
+            self.stopped = None  # a followed run that was stopped before goes on
+        if isinstance(event, (TrainingFailed, TrainingFinished, TrainingStopped, TrainingStarted)):
+            self.runs_version += 1
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "training" or worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.state == WorkerState.ERROR:
+            error = worker.error
+            if isinstance(error, TrainingError):
+                # Reported by the TrainingFailed event's modal. The error's traceback still holds the failed
+                # run's model, gradients and optimizer state: free them before any retry needs the memory.
+                from core.training.oom import release_failure
+
+                release_failure(error)
+            elif isinstance(error, CoreError):
+                # Bad input before a run folder existed: nothing was lost, say what to fix.
+                self.progress = RunProgress()
+                notify_error(self, error, timeout=10)
+            else:
+                self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
+        self.attached_run = None
+        self.update_subtitle()
+        self.progress_version += 1
+        self.runs_version += 1
+        if self._quit_when_stopped:
+            self.exit()
+
+    def _report_failure(self, event: TrainingFailed) -> None:
+        """A modal with what happened; out of GPU memory also offers the same run at half the batch."""
+
+        retry = None
+        evaluating = event.kind == "oom_eval"
+        if event.kind in ("oom", "oom_eval"):
+            from core.runs.store import Run
+            from core.training.oom import half_batch
+
+            try:
+                retry = half_batch(Run(event.run_dir).train_config(), evaluating)
+            except CoreError:
+                retry = None
+        if retry is None:
+            self.push_screen(ErrorModal(event.title, event.message))
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_training(retry)
+
+        if evaluating:
+            question = f"Retry now with eval_batch_size {retry.eval_batch_size}? Training is unchanged."
+            yes = f"Retry with eval batch {retry.eval_batch_size}"
+        else:
+            question = (f"Retry now with batch_size {retry.batch_size} and gradient_accumulation "
+                        f"{retry.gradient_accumulation}? The effective batch stays the same.")
+            yes = f"Retry with batch {retry.batch_size} x {retry.gradient_accumulation}"
+        self.push_screen(ConfirmModal(f"{event.title}: {event.message}\n\n{question}", yes=yes, no="Close"), answer)
+
+    def request_stop(self) -> None:
+        """Ask (with confirmation) to stop the run at the next step and save it."""
+        if not self.training:
+            self.notify("No run is training.", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_now()
+
+        self.push_screen(ConfirmModal(f"Stop training now? Now {stop_note(self.progress.stage)}.",
+                                      yes="Stop & save"), answer)
+
+    def stop_now(self) -> None:
+        """Stop the running run at its next step (no confirmation)."""
+        if self.attached_run is not None and self.training:
+            from core.training.background import request_stop
+
+            try:
+                request_stop(self.attached_run)  # the run's own process stops, evaluates and saves
+            except CoreError as exc:
+                notify_error(self, exc)
+                return
+            self.stop_requested, self.stop_stage = True, self.progress.stage
+            self.notify(f"Asked the run to stop: {stop_note(self.progress.stage)}.", title="Stop & save")
+            self.update_subtitle()
+            return
+        if self.stop_event is not None and self.training:
+            self.stop_event.set()
+            self.stop_requested, self.stop_stage = True, self.progress.stage
+            self.notify(f"Stopping: {stop_note(self.progress.stage)}.", title="Stop & save")
+            self.update_subtitle()
+
+    async def action_quit(self) -> None:
+        if self.attached_run is not None and self.stop_event is not None:
+            self.stop_event.set()  # stop following; the run's own process goes on
+        if not self.training or self.attached_run is not None:
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._quit_when_stopped = True
+                self.stop_now()
+                if not self.training:
+                    self.exit()
+
+        self.push_screen(ConfirmModal(f"A run is training. Stop it and quit? Now {stop_note(self.progress.stage)}.",
+                                      yes="Stop & quit"), answer)
+
