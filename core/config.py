@@ -285,6 +285,12 @@ def preset(name: str, base: TrainConfig | None = None) -> TrainConfig:
     return TrainConfig(**keep, **PRESETS[name])
 
 
+def changes(old: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """(field, old value, new value) for every field `new` changes, in form order."""
+    return [(f.name, getattr(old, f.name), getattr(new, f.name)) for f in fields(TrainConfig)
+            if getattr(old, f.name) != getattr(new, f.name)]
+
+
 def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
     """Read a config file; group tables ([optimisation] ...) and flat keys both work."""
     path = Path(path)
@@ -370,3 +376,22 @@ def plan(config: TrainConfig, available_rows: int | None = None) -> TrainingPlan
     steps = math.ceil(train / effective) if train > 0 else 0
     total = steps * config.epochs
     return TrainingPlan(max(train, 0), effective, steps, total, math.ceil(total * config.warmup_ratio))
+
+
+LAST_CONFIG = "last.toml"  # in the runs folder: the settings the app last started a run with
+
+
+def save_last_config(config: TrainConfig, runs_root: str | Path) -> Path:
+    """Remember `config` as the last one started with this runs folder."""
+    return save_toml(config, Path(runs_root) / LAST_CONFIG)
+
+
+def last_config(runs_root: str | Path) -> TrainConfig | None:
+    """The settings last started with this runs folder, or None (none yet, or a file this version cannot read)."""
+    path = Path(runs_root) / LAST_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return load_toml(path)
+    except ConfigError:
+        return None

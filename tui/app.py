@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from core.config import TrainConfig, load_toml
+from core.config import TrainConfig, last_config, load_toml
 from core.errors import CoreError
 from core.events import TrainingStopped
 from core.format import printable
@@ -160,7 +160,7 @@ class SentituneApp(TrainingControl, App):
         yield from super().get_system_commands(screen)
         for mode, (key, label, help) in MODES.items():
             yield SystemCommand(f"Go to {label} ({key.upper()})", help, lambda m=mode: self.switch_mode(m))
-        yield SystemCommand("Start training", "Train with the current hyperparameters", self.start_training)
+        yield SystemCommand("Start training", "Train with the current hyperparameters", self.confirm_start)
         yield SystemCommand("Stop & save", "Stop the running run at the next step and save it", self.request_stop)
 
 
@@ -177,7 +177,8 @@ def run_app(config_path: str | None = None, run: str | None = None, runs_root: s
     from core.runs.store import resolve_run
 
     try:
-        config = load_toml(config_path) if config_path else None
+        # Without --config, the settings last started with this runs folder (a long model path is not retyped).
+        config = load_toml(config_path) if config_path else last_config(runs_root)
         open_run = resolve_run(run, runs_root) if run else None
     except CoreError as exc:
         print(f"sentitune: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig
 from core.errors import CoreError, TrainingError
-from core.events import Resumed, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
+from core.events import Resumed, StageChanged, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
 from core.format import format_event, stop_note
 from core.runs import layout
 from core.runs.progress import RunProgress
@@ -24,8 +24,34 @@ class TrainingControl:
 
     # ------------------------------------------------------------ training
 
+    def confirm_start(self, config: TrainConfig | None = None, detached: bool = False) -> None:
+        """Ask once, showing the plan (model, data, steps, estimated time), then start; Enter or y starts."""
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return
+        self._start_question(config or self.config, detached)
+
+    @work(thread=True, exit_on_error=False, group="start-question")
+    def _start_question(self, config: TrainConfig, detached: bool):
+        """The question, built off the UI thread (the estimate reads earlier runs)."""
+        from core.runs.store import train_rate
+        from core.training.planning import start_question
+
+        rate = train_rate(self.runs_root, config.model, self.device_name)
+        question = start_question(config, self.dataset, rate)
+        if detached:
+            question += "\nIt trains in a background process that survives the SSH session ending."
+        return config, detached, question
+
+    def _ask_to_start(self, config: TrainConfig, detached: bool, question: str) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_training(config, detached)
+
+        self.push_screen(ConfirmModal(question, yes="Start", no="Cancel", enter_is_yes=True), answer)
+
     def start_training(self, config: TrainConfig | None = None, detached: bool = False) -> bool:
-        """Start a run with `config` (default: the current one); False if one is already running.
+        """Start a run with `config` (default: the current one) without asking; False if one is already running.
 
         `detached` trains in a separate process that survives the terminal closing; the app follows it.
         """
@@ -34,14 +60,33 @@ class TrainingControl:
             return False
         if config is not None:
             self.config = config
+        self._save_last_config(self.config)
         from core.training.distributed import needs_launcher
 
         if detached or needs_launcher(self.config):  # several processes always run on their own
-            from core.training.background import start_detached
-
-            return self.attach_run(start_detached(self.config, self.runs_root))
+            # Shown as starting at once; the checks and the process start happen in the worker.
+            self._begin(_starting(), lambda stop: self._detach_and_follow(self.config, stop))
+            return True
         self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
         return True
+
+    def _save_last_config(self, config: TrainConfig) -> None:
+        """Remember the settings for the next time the app opens on this runs folder (core.config.last_config)."""
+        from core.config import save_last_config
+
+        try:
+            save_last_config(config, self.runs_root)
+        except OSError:
+            pass  # only a convenience: the run itself reports a runs folder it cannot write
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="detach")
+    def _detach_and_follow(self, config: TrainConfig, stop_event: threading.Event) -> None:
+        from core.training.background import follow_events, start_detached
+
+        run_dir = start_detached(config, self.runs_root)  # bad input is an error here, before any process
+        self.call_from_thread(setattr, self, "attached_run", run_dir)
+        for event in follow_events(run_dir, stop=stop_event.is_set):
+            self.post_message(TrainingEvent(event))
 
     def resume_run(self, run_dir: Path) -> bool:
         """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
@@ -121,6 +166,12 @@ class TrainingControl:
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if worker.group == "start-question":
+            if worker.state == WorkerState.SUCCESS:
+                self._ask_to_start(*worker.result)
+            elif worker.state == WorkerState.ERROR:
+                notify_error(self, worker.error)
+            return
         if worker.group != "training" or worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         if worker.state == WorkerState.ERROR:
@@ -224,3 +275,9 @@ class TrainingControl:
         self.push_screen(ConfirmModal(f"A run is training. Stop it and quit? Now {stop_note(self.progress.stage)}.",
                                       yes="Stop & quit"), answer)
 
+
+def _starting() -> RunProgress:
+    """A dashboard that says the run is starting, before its process has written anything."""
+    progress = RunProgress()
+    progress.apply(StageChanged("start", "starting a background process (it takes a few seconds)"))
+    return progress

@@ -52,6 +52,12 @@ class DataStats:
     sampled: int | None = None
     """When set, lengths come from this many reviews drawn at random (large datasets)."""
 
+    def mean_tokens_at(self, max_length: int) -> float | None:
+        """Mean tokens per review once truncated at `max_length` (what training computes on); None without counts."""
+        if not self.token_lengths:
+            return None
+        return sum(min(n, max_length) for n in self.token_lengths) / len(self.token_lengths)
+
     def truncated_at(self, max_length: int) -> float | None:
         """Share of reviews longer than `max_length` tokens; None without token counts."""
         if self.tokens is None:

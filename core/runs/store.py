@@ -312,6 +312,8 @@ class TrainRate:
 
     samples_per_second: float
     run_name: str
+    mean_tokens: float | None = None
+    """Tokens per training review in that run (None in runs recorded before it was kept)."""
 
     def seconds(self, train_samples: int, epochs: int) -> float:
         """Training time for `train_samples` reviews over `epochs` passes at this rate."""
@@ -324,9 +326,19 @@ def train_rate(root: str | Path, model: str, device: str) -> TrainRate | None:
         if info.model != model or info.device != device:
             continue
         try:
-            rate = float(read_run_file(info.path / layout.METRICS).get("train_samples_per_second") or 0)
+            metrics = read_run_file(info.path / layout.METRICS)
         except (RunError, OSError):
             continue
-        if rate > 0:
-            return TrainRate(rate, info.name)
+        rate, tokens = metrics.get("train_samples_per_second") or 0, metrics.get("train_mean_tokens")
+        if isinstance(rate, (int, float)) and rate > 0:
+            return TrainRate(float(rate), info.name, float(tokens) if isinstance(tokens, (int, float)) else None)
     return None
+
+
+def recent_models(root: str | Path, limit: int = 10) -> list[str]:
+    """Models of the runs in `root`, newest first, each once (what to offer when a model is typed)."""
+    seen: list[str] = []
+    for info in list_runs(root):
+        if info.model not in seen and info.model != "?":
+            seen.append(info.model)
+    return seen[:limit]

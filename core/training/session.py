@@ -171,6 +171,9 @@ class Job:
         ]
         self.metrics["train_runtime"] = callback.training_seconds()
         self.metrics["train_samples_per_second"] = callback.samples_per_second()
+        # Tokens per training review as trained (truncated): lets a later estimate scale to other data.
+        lengths = tokenized["train"]["length"]
+        self.metrics["train_mean_tokens"] = sum(lengths) / len(lengths) if len(lengths) else None
         self.metrics["global_step"] = output.global_step
         self.metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
         if callback.stopped:

@@ -78,6 +78,11 @@ async def test_start_in_background_follows_a_separate_process(make_app, runs_roo
         await pilot.press("f2")
         app.screen.query_one("#background", Checkbox).value = True
         await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))  # the plan, asked once
+        assert "background process" in app.screen.question
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.training)
+        assert "Starting" in str(app.screen.query_one("#status-line").render())  # at once, before any event
         await wait_for(pilot, lambda: app.attached_run is not None)
         await wait_for(pilot, lambda: app.progress.status == "finished")
         assert "background process" not in app.sub_title

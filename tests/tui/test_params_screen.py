@@ -10,6 +10,7 @@ from textual.worker import WorkerFailed
 from core.config import FIELDS, TrainConfig, load_toml, plan
 from tests.tui.fake_runs import write_fake_run
 from tests.tui.waiting import wait_for
+from tui.screens.modals import ConfirmModal
 from tui.screens.params_screen import ParamsScreen
 
 
@@ -174,13 +175,18 @@ async def test_config_changes_from_elsewhere_refill_only_their_fields(make_app):
         assert _field(screen, "epochs").value == "abc" and _start_disabled(screen)
 
 
-async def test_start_with_a_valid_form_starts_training(make_app):
+async def test_start_with_a_valid_form_starts_training(make_app, runs_root):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await _open(pilot)
         await _type(pilot, "epochs", "50", keys=True)  # long enough to still be running when stopped
-        await pilot.press("ctrl+t")  # works while the input has focus
-        assert app.training and app.current_mode == "train"
+        await pilot.press("ctrl+t")  # works while the input has focus, and asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "50 epochs" in app.screen.question and "steps" in app.screen.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.training)
+        assert app.current_mode == "train"
+        assert "epochs = 50" in (runs_root / "last.toml").read_text()  # the next app opens with these settings
         assert app.config.epochs == 50
         app.stop_now()
         await app.workers.wait_for_complete()
@@ -249,3 +255,46 @@ async def test_max_length_beyond_what_the_model_takes_is_a_field_error(make_app,
         assert _error(screen, "max_length") == "" and not _start_disabled(screen)
         await _type(pilot, "model", tiny_config.model)  # back to the cached tiny model: the error is back at once
         assert _error(screen, "max_length").startswith("✗ 8192 is more than") and _start_disabled(screen)
+
+
+async def test_a_preset_says_what_it_changed_and_ctrl_z_undoes_it(make_app, tiny_config):
+    app = make_app(tiny_config.replace(max_length=64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await pilot.press("alt+1")  # the first preset, quick check, from anywhere on F2
+        await wait_for(pilot, lambda: app.config.max_samples == 500)
+        said = app.seen_notifications[-1].message
+        assert "Preset 'quick check' changed" in said and "max_length 64 → 256" in said and "ctrl+z" in said
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: app.config.max_length == 64 and app.config.max_samples == tiny_config.max_samples)
+        assert _field(screen, "max_length").value == "64"
+
+
+async def test_focus_stops_at_the_ends_of_the_form_and_skips_invisible_stops(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        first = screen.focus_chain[0]
+        first.focus()
+        await pilot.press("shift+tab")  # used to wrap round to Start
+        assert screen.focused is first
+        assert all(w.region.height > 0 or w.display for w in screen.focus_chain)
+        assert not any(type(w).__name__ == "ConfigForm" for w in screen.focus_chain)
+
+
+async def test_the_model_field_offers_models_used_before(make_app, finished_runs):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await wait_for(pilot, lambda: _field(screen, "model").suggester is not None)
+        assert await _field(screen, "model").suggester.get_suggestion("ti") == "tiny"
+
+
+def test_the_app_reopens_with_the_settings_last_started(tmp_path, tiny_config):
+    from core.config import last_config, save_last_config
+
+    assert last_config(tmp_path) is None
+    save_last_config(tiny_config.replace(epochs=7), tmp_path)
+    assert last_config(tmp_path) == tiny_config.replace(epochs=7)
+    (tmp_path / "last.toml").write_text("epochs = 'many'\n")
+    assert last_config(tmp_path) is None  # a file this version cannot read is ignored, not fatal

@@ -23,6 +23,9 @@ async def test_full_run_through_the_ui_reaches_finished(make_app, runs_root):
         assert isinstance(screen, TrainScreen)
         assert "No run yet" in _text(screen, "#status-line")
         await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("enter")  # Enter starts in this dialog
+        await wait_for(pilot, lambda: app.training or app.progress.status == "finished")
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: _text(screen, "#status-line") == "Finished")  # throttled redraw
         assert app.progress.status == "finished"

@@ -17,9 +17,10 @@ class ConfirmModal(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes", show=False),
                 Binding("n", "dismiss(False)", "No", show=False)]
 
-    def __init__(self, question: str, yes: str = "Yes", no: str = "Cancel") -> None:
+    def __init__(self, question: str, yes: str = "Yes", no: str = "Cancel", enter_is_yes: bool = False) -> None:
         super().__init__()
         self.question, self.yes, self.no = question, yes, no
+        self.enter_is_yes = enter_is_yes  # Enter presses the focused button: Yes here, else No
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -29,7 +30,7 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button(f"{self.no} (n)", id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.query_one("#yes" if self.enter_is_yes else "#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

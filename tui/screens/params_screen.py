@@ -6,11 +6,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Grid, Horizontal, Vertical
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from core.config import FIELDS, PRESETS, TrainConfig, plan, preset
-from core.format import format_duration, printable
+from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, plan, preset
+from core.format import format_duration, printable, short_name
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.form_config import ConfigForm
@@ -34,6 +35,11 @@ class ParamsScreen(BaseScreen):
     BINDINGS = [
         Binding("ctrl+t", "start", "Start training", priority=True),
         Binding("ctrl+s", "save", "Save TOML", priority=True),
+        *[Binding(f"alt+{i}", f"preset({i - 1})", f"Preset {name}", priority=True, show=False)
+          for i, name in enumerate(PRESETS, start=1)],
+        Binding("ctrl+z", "undo", "Undo preset/load", priority=True),
+        # Tab and Shift+Tab stop at the ends of the form: a stray Shift+Tab never lands on Start.
+        Binding("tab", "focus_step(1)", show=False), Binding("shift+tab", "focus_step(-1)", show=False),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     AUTO_FOCUS = "#form Input"
@@ -98,6 +104,8 @@ class ParamsScreen(BaseScreen):
     def on_mount(self) -> None:
         self._rates: dict[tuple, tuple[float, str] | None] = {}
         self._asked: set[tuple] = set()
+        self._undo: list[tuple[TrainConfig, str]] = []  # (config before, what changed it)
+        self._offer_models()
         self.watch(self.app, "config", self._config_changed, init=False)
         for name in ("dataset", "device_name", "runs_version"):
             self.watch(self.app, name, self._refresh_plan, init=False)
@@ -139,15 +147,17 @@ class ParamsScreen(BaseScreen):
             estimate.update(f"fix {count} invalid field{'s' if count != 1 else ''} to start")
             return
         dataset = self.app.dataset
+        if dataset is not None and dataset.stale(config):
+            dataset = None  # loaded for other settings (another file, another split): its counts do not apply
         rows = dataset.rows if dataset is not None else None
         figures = plan(config, rows)
         unknown = rows is None and config.max_samples == 0
         for key, _ in FIGURES:
             value = "?" if unknown and key != "effective_batch" else getattr(figures, key)
             self.query_one(f"#fig-{key}", Label).update(str(value))
-        self.query_one("#plan-source", Static).update(
-            f"from the loaded data ({rows} clean rows)" if rows is not None
-            else "from max_samples; load the data (F1) for exact counts")
+        self.query_one("#plan-source", Static).update(plain(
+            f"{short_name(config.model)} · " + (f"from the loaded data ({rows} clean rows)" if rows is not None
+                                                else "from max_samples; load the data (F1) for exact counts")))
         device = self.app.device_name
         if device.startswith("detecting"):
             estimate.update("no estimate yet: detecting the device…")
@@ -159,12 +169,13 @@ class ParamsScreen(BaseScreen):
                 self._asked.add(key)
                 self._estimate_rate(key)
             return
-        found = self._rates[key]
-        if found is None or unknown:
+        from core.training.planning import estimate as estimate_time
+
+        found = None if unknown else estimate_time(config, figures, self._rates[key], dataset)
+        if found is None:
             estimate.update("no estimate yet: no earlier run of this model on this device")
         else:
-            seconds = found.seconds(figures.train_samples, config.epochs)
-            estimate.update(plain(f"estimated training time: ~{format_duration(seconds)} (from run {found.run_name})"))
+            estimate.update(plain(f"estimated training time: ~{format_duration(found.seconds)} ({found.basis})"))
 
     @work(thread=True, exit_on_error=False, group="estimate")
     def _estimate_rate(self, key: tuple):
@@ -184,7 +195,7 @@ class ParamsScreen(BaseScreen):
             self.notify(f"Fix these fields first: {fields}", title="Invalid configuration", severity="error")
             return
         self.app.config = config
-        self.app.start_training(config, detached=self.query_one("#background", Checkbox).value)
+        self.app.confirm_start(config, detached=self.query_one("#background", Checkbox).value)
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -198,9 +209,46 @@ class ParamsScreen(BaseScreen):
         elif button == "load":
             self._read_toml(self._toml_path())
         else:
-            name = next(n for n in PRESETS if _preset_id(n) == button)
-            self.form.fill(preset(name, self.app.config))
-            self.notify(f"Preset '{name}' applied.", title="Preset")
+            self.action_preset(next(i for i, n in enumerate(PRESETS) if _preset_id(n) == button))
+
+    def action_preset(self, index: int) -> None:
+        """Apply a preset, saying which fields it changed (and from what); ctrl+z undoes it."""
+        name = list(PRESETS)[index]
+        self._replace_form(preset(name, self.app.config), f"Preset '{name}'")
+
+    def _replace_form(self, new: TrainConfig, what: str) -> None:
+        old = self.form.config or self.app.config
+        changed = changes(old, new)
+        self.form.fill(new)
+        if not changed:
+            self.notify(f"{what}: nothing to change.", title="Settings", markup=False)
+            return
+        self._undo.append((old, what))
+        listed = "; ".join(f"{n} {format_value(n, a) or '(auto)'} → {format_value(n, b) or '(auto)'}" for n, a, b in changed)
+        self.notify(printable(f"{what} changed {listed}. ctrl+z undoes it."), title="Settings", markup=False, timeout=8)
+
+    def action_undo(self) -> None:
+        if not self._undo:
+            self.notify("Nothing to undo.", title="Settings")
+            return
+        old, what = self._undo.pop()
+        self.form.fill(old)
+        self.notify(f"Undid: {what}.", title="Settings", markup=False)
+
+    def action_focus_step(self, step: int) -> None:
+        chain = self.focus_chain
+        if not chain:
+            return
+        index = chain.index(self.focused) if self.focused in chain else (-1 if step > 0 else len(chain))
+        if 0 <= index + step < len(chain):
+            chain[index + step].focus()
+
+    @work(thread=True, exit_on_error=False, group="models")
+    def _offer_models(self) -> list[str]:
+        """Models already used in this runs folder, offered as the model field is typed."""
+        from core.runs.store import recent_models
+
+        return recent_models(self.app.runs_root)
 
     def action_save(self) -> None:
         """Save the form's config to the TOML file."""
@@ -233,10 +281,13 @@ class ParamsScreen(BaseScreen):
             self._refresh_plan()
         elif worker.group == "estimate" and worker.state == WorkerState.ERROR:
             self.query_one("#estimate", Static).update(plain(f"no estimate: {worker.error}"))
+        elif worker.group == "models" and worker.state == WorkerState.SUCCESS and worker.result:
+            self.query_one("#field-model", Input).suggester = SuggestFromList(worker.result, case_sensitive=True)
         elif worker.group == "toml" and worker.state == WorkerState.SUCCESS:
             path, loaded = worker.result
             if loaded is not None:
-                self.form.fill(loaded)
-            self.notify(printable(f"{'Loaded' if loaded else 'Saved'} {path}."), title="Configuration", markup=False)
+                self._replace_form(loaded, f"Loading {path}")
+            else:
+                self.notify(printable(f"Saved {path}."), title="Configuration", markup=False)
         elif worker.group == "toml" and worker.state == WorkerState.ERROR:
             notify_error(self, worker.error, title="Configuration file")

@@ -21,7 +21,7 @@ CHART_SECONDS = 2.0  # charts cost more to draw; training shares the CPU, so the
 
 STAGES = {
     "idle": "No run yet: set hyperparameters (F2), then Start training (ctrl+t there, or t here).",
-    "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
+    "start": "Starting", "retry": "Retrying", "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
     "train": "Training", "test": "Testing the fine-tuned model", "save": "Saving", "finished": "Finished",
     "stopped": "Stopped", "failed": "Failed",
 }
@@ -197,7 +197,7 @@ class TrainScreen(BaseScreen):
         self.app.request_stop()
 
     def action_start(self) -> None:
-        self.app.start_training()
+        self.app.confirm_start()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "stop":

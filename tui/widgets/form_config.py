@@ -58,6 +58,8 @@ class FieldRow(Vertical):
 
 
 class ConfigForm(VerticalScroll):
+    can_focus = False  # Tab moves between the fields; the scroll area itself is no (invisible) tab stop
+
     """Edits a TrainConfig; posts `Edited` with the config (or None) and the errors after every change."""
 
     DEFAULT_CSS = """
