@@ -85,6 +85,7 @@ class SentituneApp(TrainingControl, App):
         self.stop_stage: str | None = None  # the stage it was asked in (a stop in training still tests)
         self.stopped: TrainingStopped | None = None  # how the run shown live was stopped, if it was
         self.pending_review: tuple[str, Path | None] | None = None
+        self.newest_run: Path | None = None  # the run that ended last in this app: F4 selects it, F5 uses its model
         self._quit_when_stopped = False
         self._detect_device = detect_device
 

@@ -152,7 +152,9 @@ class TrainingControl:
         self.progress_version += 1
         if isinstance(event, TrainingFailed):
             self._report_failure(event)
-        elif isinstance(event, TrainingFinished):
+        if isinstance(event, (TrainingFinished, TrainingStopped)) and event.run_dir:
+            self.newest_run = Path(event.run_dir)
+        if isinstance(event, TrainingFinished):
             acc = event.test.get("accuracy")
             self.notify(f"Test accuracy {acc:.1%}. See the report (F4).", title="Run finished")
         elif isinstance(event, TrainingStopped):

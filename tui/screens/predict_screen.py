@@ -57,6 +57,7 @@ class PredictScreen(BaseScreen):
         Binding("ctrl+b", "sample(-1)", "Prev sample", priority=True),
         Binding("ctrl+o", "open_file", "Predict file", priority=True),
         Binding("ctrl+s", "save_csv", "Save CSV", priority=True),
+        Binding("ctrl+l", "use_newest", "Newest run", priority=True),
     ]
     DEFAULT_CSS = """
     PredictScreen.-wide ModelPicker Select { width: 2fr; }
@@ -160,6 +161,14 @@ class PredictScreen(BaseScreen):
     def action_sample(self, step: int) -> None:
         """Put the next (or previous) built-in sample in the review box and predict it."""
         self._try_sample((self._sample + step) % len(SAMPLES))
+
+    def action_use_newest(self) -> None:
+        """Switch to the newest finished run's model (offered after one finishes while another was picked)."""
+        picker = self.query_one(ModelPicker)
+        if picker.newer is None:
+            self.notify("The newest run's model is already in use.", title="Model")
+            return
+        picker.use(picker.newer)
 
     def on_sample_picker_picked(self, message: SamplePicker.Picked) -> None:
         self._try_sample(message.index)

@@ -53,6 +53,7 @@ class ReportScreen(BaseScreen):
         super().__init__(**kwargs)
         self.runs: list[RunInfo] = []
         self.selected: Path | None = None
+        self._followed: Path | None = None  # the newest run this screen selected by itself
         self.report: RunReport | None = None
         self.marked: list[Path] = []
         self._opened = False
@@ -163,6 +164,9 @@ class ReportScreen(BaseScreen):
             wanted = self.app.open_run.resolve()
             self.selected = next((p for p in paths if p.resolve() == wanted), self.selected)
         self._opened = True
+        newest = self.app.newest_run
+        if newest is not None and newest != self._followed and newest in paths:
+            self.selected, self._followed = newest, newest  # a run just ended: show it (once; then the user's pick)
         if self.selected not in paths:
             self.selected = paths[0] if paths else None
         table = self.query_one("#runs", DataTable)

@@ -66,6 +66,9 @@ class ModelPicker(Vertical):
         self._loading: dict[Worker, str] = {}
         self._run_keys: set[str] = set()
         self.runs_known = False
+        self.by_hand = False  # the user picked a model in this session: newer runs are offered, not switched to
+        self._latest: str | None = None  # the newest run with a model, as last listed
+        self.newer: Path | None = None  # a run newer than the hand-picked model, one key (ctrl+l) away
 
     @property
     def predictor(self) -> Any:
@@ -103,9 +106,14 @@ class ModelPicker(Vertical):
         select = self.query_one(Select)
         with self.prevent(Select.Changed):
             select.set_options(options)
-        if self._want is None and latest is not None:
-            self.use(latest.path)
+        latest_key = model_key(latest.path) if latest is not None else None
+        arrived = latest_key is not None and latest_key != self._latest
+        self._latest = latest_key
+        if latest is not None and (self._want is None or arrived and not self.by_hand):
+            self.use(latest.path)  # the first model, or a run that just finished
         else:
+            if arrived and latest_key != self._want:
+                self.newer = latest.path
             self._sync()
 
     def use(self, path: str | Path) -> None:
@@ -135,9 +143,12 @@ class ModelPicker(Vertical):
                 select.clear()
         status, predictor = self.query_one("#model-status", Static), self.predictor
         status.set_class(self.no_model, "-none")
+        if self.newer is not None and model_key(self.newer) == self._want:
+            self.newer = None
         if predictor is not None:
+            newer = f" · newer run {self.newer.name}: ctrl+l uses it" if self.newer is not None else ""
             status.update(plain(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
-                                f" · {predictor.device.type}"))
+                                f" · {predictor.device.type}{newer}"))
         elif self._want is not None:
             status.update(plain(f"loading model {Path(self._want).name}…"))
         elif self.runs_known:
@@ -148,12 +159,14 @@ class ModelPicker(Vertical):
     def _run_picked(self, event: Select.Changed) -> None:
         event.stop()
         if event.value is not Select.NULL and event.value != self._want:
+            self.by_hand = True
             self.use(str(event.value))
 
     @on(SafeInput.Submitted)
     def _path_entered(self, event: SafeInput.Submitted) -> None:
         event.stop()
         if event.value.strip():
+            self.by_hand = True
             self.use(event.value.strip())
         else:
             self.notify("Type the path of a run folder or a model folder.", severity="warning")

@@ -1,0 +1,51 @@
+"""What a student met in the first hour: the report and console follow a run that just ended, and more."""
+
+from pathlib import Path
+
+from textual.widgets import Select
+
+from tests.tui.test_report_screen import settle
+from tests.tui.waiting import wait_for
+from tui.widgets.predict_model import ModelPicker, model_key
+
+
+async def _train_one(app, pilot) -> Path:
+    app.start_training()
+    await wait_for(pilot, lambda: app.progress.status == "finished")
+    await wait_for(pilot, lambda: not app.training)
+    return app.newest_run
+
+
+async def test_after_a_run_ends_the_report_selects_it_and_the_console_uses_its_model(make_app, finished_runs, tiny_config):
+    app = make_app(tiny_config.replace(epochs=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("down")  # the user looks at an older run
+        await settle(pilot)
+        await pilot.press("f5")
+        picker = app.screen.query_one(ModelPicker)
+        await wait_for(pilot, lambda: picker.predictor is not None)
+        new = await _train_one(app, pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen.selected == new  # not the run selected before
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: picker.predictor is not None and picker._want == model_key(new), timeout=20)
+
+
+async def test_a_model_picked_by_hand_stays_and_the_newer_run_is_one_key_away(make_app, finished_runs, tiny_config):
+    app = make_app(tiny_config.replace(epochs=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        picker = app.screen.query_one(ModelPicker)
+        await wait_for(pilot, lambda: picker.predictor is not None)
+        picked = next(model_key(run) for run in finished_runs if model_key(run) != picker._want)
+        picker.query_one(Select).value = picked  # the user picks the other run's model
+        await wait_for(pilot, lambda: picker.predictor is not None and picker._want == picked)
+        new = await _train_one(app, pilot)
+        await wait_for(pilot, lambda: picker.newer is not None and model_key(picker.newer) == model_key(new), timeout=20)
+        assert picker._want == picked
+        assert "ctrl+l uses it" in str(picker.query_one("#model-status").render())
+        await pilot.press("f5", "ctrl+l")  # back on the console (training showed the dashboard), one key
+        await wait_for(pilot, lambda: picker._want == model_key(new), timeout=20)
