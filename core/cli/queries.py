@@ -104,7 +104,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(json.dumps({**r.__dict__, "path": str(r.path), "name": r.name}))
         return 0
     if not runs:
-        say(f"no runs in {args.output_dir}")
+        say(f"no runs yet in {args.output_dir}/")
         return 0
 
     def three_places(v):

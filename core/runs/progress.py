@@ -42,6 +42,9 @@ class RunProgress:
     error: TrainingFailed | None = None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     version: int = 0  # bumped by every event, so a view can tell whether to redraw
+    elapsed_before: float = 0.0
+    """Training time of the processes before the latest resume (a process's own steps count from 0)."""
+    _steps_since_resume: bool = True
 
     @classmethod
     def from_events(cls, events: list[Event]) -> RunProgress:
@@ -69,8 +72,9 @@ class RunProgress:
             self.validation = [e for e in self.validation if e.step <= event.step]
             self.checkpoints = [c for c in self.checkpoints if c.step <= event.step]
             self.status, self.error, self.test = RunStatus.RUNNING, None, None
+            self.elapsed_before, self._steps_since_resume = self.elapsed, False
         elif isinstance(event, StepLogged):
-            self.last_step = event
+            self.last_step, self._steps_since_resume = event, True
             if event.loss is not None:
                 self.train_loss.append((event.step, event.loss))
         elif isinstance(event, EvalCompleted):
@@ -103,6 +107,12 @@ class RunProgress:
         if self.last_step:
             return self.last_step.total_steps
         return self.started.total_steps if self.started else 0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training so far, across resumes."""
+        current = self.last_step.elapsed if self.last_step is not None and self._steps_since_resume else 0.0
+        return self.elapsed_before + current
 
     @property
     def epoch(self) -> float:

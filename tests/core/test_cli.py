@@ -107,7 +107,7 @@ def test_predict_empty_review(capsys, trained_run):
 def test_console_script_runs_headless_without_textual(tmp_path):
     code = "import sys; from tui.launch import main; rc = main(['runs', '--output-dir', sys.argv[1]]); print('textual' in sys.modules); sys.exit(rc)"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs in {tmp_path}", "False"]
+    assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs yet in {tmp_path}/", "False"]
 
 
 def test_evaluate_on_another_dataset_scores_every_row(capsys, tmp_path, trained_run):

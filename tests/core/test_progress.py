@@ -35,3 +35,17 @@ def test_progress_follows_steps_evals_and_endings():
     q = RunProgress()
     q.apply(TrainingFailed(run_dir="r", title="Training failed", message="out of memory"))
     assert q.status == "failed" and q.error.message == "out of memory" and "failed: out of memory" in q.log
+
+
+def test_elapsed_time_carries_on_across_a_resume():
+    from core.events import Resumed, StepLogged
+    from core.runs.progress import RunProgress
+
+    def step(n, elapsed):
+        return StepLogged(step=n, total_steps=20, epoch=n / 10, loss=0.5, learning_rate=1e-5, grad_norm=1.0,
+                          samples_per_second=10.0, elapsed=elapsed, eta=1.0)
+
+    progress = RunProgress.from_events([step(5, 50.0), step(10, 100.0), Resumed(step=10, checkpoint="c-10")])
+    assert progress.elapsed == 100.0  # nothing new yet: the time before the resume
+    progress.apply(step(12, 20.0))  # the new process counts from 0
+    assert progress.elapsed == 120.0

@@ -138,3 +138,10 @@ async def test_loading_twice_reloads(make_app, local_reviews):
         await _load(pilot, local_reviews)
         assert app.dataset is not first and app.dataset.rows == first.rows
         assert app.is_running and not _errors(app)
+
+
+def test_histogram_ticks_are_whole_numbers_from_zero():
+    from tui.widgets.histogram import integer_ticks
+
+    assert integer_ticks(403) == [0, 200, 400] and integer_ticks(3) == [0, 1, 2, 3]
+    assert all(isinstance(t, int) for t in integer_ticks(57))

@@ -193,7 +193,7 @@ async def test_empty_runs_folder_then_a_new_run_appears(make_app, runs_root):
         await pilot.press("f4")
         await settle(pilot)
         assert app.screen.query_one("#runs", DataTable).row_count == 0
-        assert "No runs in" in text_of(app, "#summary-head")
+        assert "No runs yet in the runs folder" in text_of(app, "#summary-head")
         await pilot.press("space", "r")  # nothing to mark; reload finds nothing
         await settle(pilot)
         run = write_fake_run(runs_root, "20260101-120000-tiny-reviews")

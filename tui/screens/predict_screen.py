@@ -192,7 +192,7 @@ class PredictScreen(BaseScreen):
         text, run = self.app.pending_review
         self.app.pending_review = None
         if run is not None:
-            self.query_one(ModelPicker).use(run)
+            self.query_one(ModelPicker).use(run, by_hand=True)
         review = self.query_one("#predict-review", Input)
         review.value = text  # shown with control characters escaped; the review itself is predicted as sent
         review.focus()

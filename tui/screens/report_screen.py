@@ -178,7 +178,7 @@ class ReportScreen(BaseScreen):
             self.load_selected()
         else:
             self.query_one("#summary-head", Static).update(
-                plain(f"No runs in {self.app.runs_root} yet: start one from Params (F2)."))
+                plain(f"No runs yet in the runs folder ({self.app.runs_root}/): start one from Params (F2)."))
         self._update_marks()
 
     def _row(self, info: RunInfo) -> tuple:

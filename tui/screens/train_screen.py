@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Group
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_batch, format_confusion, format_duration, format_event, printable, short_name, stop_note
+from core.format import format_batch, format_duration, format_event, printable, short_name, stop_note
 from core.runs.progress import RunProgress
 from tui.safe import plain, sentence
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
+from tui.widgets.report_tables import confusion_table
 
 REDRAW_SECONDS = 0.5  # figures redraw at most this often, however fast events arrive
 CHART_SECONDS = 2.0  # charts cost more to draw; training shares the CPU, so they refresh less often
 
+NAMES = {"accuracy": "acc", "f1": "F1", "precision": "prec", "recall": "rec", "loss": "loss"}
 STAGES = {
     "idle": "No run yet: set hyperparameters (F2), then Start training (ctrl+t there, or t here).",
     "start": "Starting", "retry": "Retrying", "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
@@ -139,8 +142,8 @@ class TrainScreen(BaseScreen):
         else:
             epochs = p.started.epochs if p.started else 0
             parts = [f"step {s.step}/{s.total_steps}", f"epoch {s.epoch:.2f}/{epochs}",
-                     f"elapsed {format_duration(s.elapsed)}"]
-            if not p.done:
+                     f"elapsed {format_duration(p.elapsed)}"]
+            if p.stage == "train" and not p.done and not self.app.stop_requested:  # an ETA only while it trains on
                 parts.append(f"ETA {format_duration(s.eta)}")
             parts.append(f"{s.samples_per_second:.1f} samples/s")
             if s.learning_rate is not None:
@@ -170,21 +173,28 @@ class TrainScreen(BaseScreen):
             return
         title = "Test (final model)" if e.split == "test" else f"Validation, epoch {e.epoch:.2f}"
         m = e.metrics
-        lines = []
-        for key in ("accuracy", "precision", "recall", "f1", "loss"):
-            if key in m:
-                lines.append(f"{key:<10} {m[key]:.4f}")
+
+        def figures(*keys: str) -> str:
+            return "  ".join(f"{NAMES[k]} {m[k]:.4f}" for k in keys if k in m)
+
+        # Compact, so the confusion matrix fits below it at 100x30.
+        lines = [figures("accuracy", "f1"), figures("precision", "recall", "loss")]
         if e.split == "test" and p.gain:  # the baseline is scored on test; losses show as plainly as gains
-            lines.append("vs untuned: " + ", ".join(f"{'F1' if k == 'f1' else k} {v:+.1f} pts" for k, v in p.gain.items()))
-        if e.confusion_matrix:
-            lines.append("")
-            lines.append(format_confusion(e.confusion_matrix, [printable(n) for n in e.label_names]))
-        self.query_one("#latest", Static).update(Content.assemble((title, "bold"), "\n", plain("\n".join(lines))))
+            lines.append("vs untuned: " + ", ".join(f"{NAMES[k]} {v:+.1f} pts" for k, v in p.gain.items()))
+        parts = [Text(title, style="bold"), Text(printable("\n".join(lines)))]
+        if e.confusion_matrix:  # the same table as the report's, so 3 classes never wrap
+            parts.append(confusion_table(e.confusion_matrix, e.label_names, title=None))
+        self.query_one("#latest", Static).update(Group(*parts))
+
+    def on_resize(self) -> None:
+        """Write the log again at the new width (RichLog wraps lines as they are written)."""
+        self._log_count = -1
+        self.redraw()
 
     def _draw_log(self, p: RunProgress, new_run: bool) -> None:
         log = self.query_one("#log", RichLog)
         lines = list(p.log)
-        if new_run or getattr(self, "_log_count", 0) > len(lines):
+        if new_run or not 0 <= getattr(self, "_log_count", 0) <= len(lines):
             log.clear()
             self._log_count = 0
         for line in lines[self._log_count:]:

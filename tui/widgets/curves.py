@@ -21,6 +21,9 @@ def legend_room(low: float, high: float) -> tuple[float, float]:
     return low - 0.05 * span, high + 0.45 * span
 
 
+SMALL_ROWS = 10  # below this height a chart drops its legend box and x label
+
+
 @dataclass(frozen=True)
 class Series:
     """One line of a chart."""
@@ -56,16 +59,22 @@ class CurvesPlot(PlotextPlot):
     def render(self) -> RenderResult:
         plt = self.plt
         plt.clear_figure()
-        plt.title(self.chart_title if self.series else f"{self.chart_title} — {self.empty}")
-        if self.xlabel:
+        # Too short for a legend box (it would cover the lines): the series are named in the title instead.
+        small = self.size.height < SMALL_ROWS
+        title = self.chart_title if self.series else f"{self.chart_title} — {self.empty}"
+        if small and self.series:
+            title += ": " + ", ".join(s.label for s in self.series)
+        plt.title(title)
+        if self.xlabel and not small:
             plt.xlabel(self.xlabel)
         values = [y for s in self.series for _, y in s.points]
         if values:
-            plt.ylim(*legend_room(min(values), max(values)))
+            plt.ylim(*(legend_room(min(values), max(values)) if not small else (min(values), max(values))))
         for s in self.series:
             xs, ys = zip(*s.points)
+            label = None if small else s.label
             if len(xs) == 1:  # a single point draws no line: show it as a dot
-                plt.scatter(list(xs), list(ys), label=s.label, color=s.colour, marker="●")
+                plt.scatter(list(xs), list(ys), label=label, color=s.colour, marker="●")
             else:
-                plt.plot(list(xs), list(ys), label=s.label, color=s.colour, marker=s.marker)
+                plt.plot(list(xs), list(ys), label=label, color=s.colour, marker=s.marker)
         return super().render()

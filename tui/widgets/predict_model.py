@@ -69,6 +69,7 @@ class ModelPicker(Vertical):
         self.by_hand = False  # the user picked a model in this session: newer runs are offered, not switched to
         self._latest: str | None = None  # the newest run with a model, as last listed
         self.newer: Path | None = None  # a run newer than the hand-picked model, one key (ctrl+l) away
+        self._listed = False
 
     @property
     def predictor(self) -> Any:
@@ -107,8 +108,9 @@ class ModelPicker(Vertical):
         with self.prevent(Select.Changed):
             select.set_options(options)
         latest_key = model_key(latest.path) if latest is not None else None
-        arrived = latest_key is not None and latest_key != self._latest
-        self._latest = latest_key
+        # A run that finished since the last listing (the first listing only picks a default).
+        arrived = self._listed and latest_key is not None and latest_key != self._latest
+        self._latest, self._listed = latest_key, True
         if latest is not None and (self._want is None or arrived and not self.by_hand):
             self.use(latest.path)  # the first model, or a run that just finished
         else:
@@ -116,8 +118,12 @@ class ModelPicker(Vertical):
                 self.newer = latest.path
             self._sync()
 
-    def use(self, path: str | Path) -> None:
-        """Make the run or model folder at `path` the current model, loading it in a thread unless it is cached."""
+    def use(self, path: str | Path, by_hand: bool = False) -> None:
+        """Make the run or model folder at `path` the current model, loading it in a thread unless it is cached.
+
+        `by_hand`: the user chose it (a newer run is then offered, not switched to).
+        """
+        self.by_hand = self.by_hand or by_hand
         key = model_key(path)
         self._want = key
         if key in self._cache:
@@ -159,15 +165,13 @@ class ModelPicker(Vertical):
     def _run_picked(self, event: Select.Changed) -> None:
         event.stop()
         if event.value is not Select.NULL and event.value != self._want:
-            self.by_hand = True
-            self.use(str(event.value))
+            self.use(str(event.value), by_hand=True)
 
     @on(SafeInput.Submitted)
     def _path_entered(self, event: SafeInput.Submitted) -> None:
         event.stop()
         if event.value.strip():
-            self.by_hand = True
-            self.use(event.value.strip())
+            self.use(event.value.strip(), by_hand=True)
         else:
             self.notify("Type the path of a run folder or a model folder.", severity="warning")
 

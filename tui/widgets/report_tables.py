@@ -70,9 +70,9 @@ def baseline_sample(baseline: dict[str, Any]) -> str | None:
     return line
 
 
-def confusion_table(matrix: list[list[int]], labels: list[str]) -> Table:
+def confusion_table(matrix: list[list[int]], labels: list[str], title: str | None = "Confusion matrix") -> Table:
     """Rows are true labels, columns predicted labels; the diagonal (correct) in bold."""
-    table = _table("Confusion matrix", "true \\ predicted", *[cell(label, 20) for label in labels])
+    table = _table(title, "true \\ predicted", *[cell(label, 20) for label in labels])
     for i, (label, row) in enumerate(zip(labels, matrix)):
         table.add_row(cell(label, 20), *[Text(str(v), style="bold" if i == j else "") for j, v in enumerate(row)])
     return table
