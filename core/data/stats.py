@@ -139,7 +139,7 @@ def build_preview(config: TrainConfig, load_tokenizer: Callable[[str], Any],
     try:
         tokenizer = load_tokenizer(config.model)
     except ModelError as err:
-        note = f"token lengths need the model's tokenizer: {err}"
+        note = f"token lengths use the tokenizer of the model setting ({config.model}), which could not be loaded: {err}"
     if progress:
         progress("counting lengths…")
     return Preview(data, data_stats(data, tokenizer, config.max_length), config, note)

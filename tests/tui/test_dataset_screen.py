@@ -117,8 +117,8 @@ async def test_without_the_tokenizer_character_lengths_are_shown_with_a_note(mak
     async with app.run_test(size=(100, 30)) as pilot:
         await _load(pilot, local_reviews)
         assert app.dataset is not None and app.dataset.stats.tokens is None
-        assert "token lengths need the model's tokenizer: model folder not found" in _text(app.screen, "#notes")
-        assert "truncation unknown" in _text(app.screen, "#truncation")
+        assert "which could not be loaded: model folder not found" in _text(app.screen, "#notes")
+        assert "token lengths need the tokenizer of the model set on F2" in _text(app.screen, "#truncation")
 
 
 def test_snapshot_after_loading(snap_compare, make_app, local_reviews):

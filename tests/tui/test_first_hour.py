@@ -49,3 +49,32 @@ async def test_a_model_picked_by_hand_stays_and_the_newer_run_is_one_key_away(ma
         assert "ctrl+l uses it" in str(picker.query_one("#model-status").render())
         await pilot.press("f5", "ctrl+l")  # back on the console (training showed the dashboard), one key
         await wait_for(pilot, lambda: picker._want == model_key(new), timeout=20)
+
+
+async def test_the_data_screen_follows_the_dataset_set_on_f2_and_shows_a_whole_review(make_app, tiny_config, tmp_path):
+    from textual.widgets import Static
+
+    from tests.tiny import reviews_frame
+    from tui.safe import SafeInput
+
+    other = tmp_path / "other.csv"
+    frame = reviews_frame(60)
+    frame.loc[0, "text"] = "a long review " * 30 + "that ends here"
+    frame.to_csv(other, index=False)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f1")
+        source = app.screen.query_one("#source", SafeInput)
+        assert source.has_focus  # focused on F1, which is then left
+        await pilot.press("f2")
+        app.config = app.config.replace(dataset=str(other))  # what typing it on F2 does
+        await pilot.press("f1", "ctrl+l")  # F1's hint: load
+        await wait_for(pilot, lambda: app.dataset is not None)
+        assert source.value == str(other) and app.dataset.source == str(other)  # not F1's older value
+        table = app.screen.query_one("#rows-table")
+        row = next(i for i in range(len(app.dataset.data.splits["train"]))
+                   if app.dataset.data.splits["train"]["text"].iloc[i].endswith("that ends here"))
+        table.focus()
+        table.move_cursor(row=row)
+        await wait_for(pilot, lambda: "that ends here" in str(app.screen.query_one("#row-text", Static).content))
+        assert table.columns[next(iter(table.columns))].width >= 1 and table.size.width > 40

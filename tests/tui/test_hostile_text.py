@@ -208,3 +208,18 @@ async def test_dashboard_log_status_and_error_modal_with_escapes(make_app):
         log = "\n".join(line.text for line in app.screen.query_one("#log").lines)
         assert f"{TEXT_COLUMN}\\x1b[2J" in log and no_raw_escapes(log)
         assert "\\x1b" in screen_text(app)
+
+
+def test_command_line_advice_is_reworded_for_the_app():
+    from core.data.sources import _hub_error
+    from core.training.model import OFFLINE_HINT
+    from tui.safe import for_app
+
+    assert "--" not in for_app(f"cannot reach the Hugging Face Hub to download model 'x'; {OFFLINE_HINT}")
+    assert "model field (F2)" in for_app(f"cannot reach the Hub; {OFFLINE_HINT}")
+    said = for_app(str(_hub_error("x", ConnectionError("down"))))
+    assert "source field (F1)" in said and "--dataset" not in said
+    assert for_app("no text column found; columns are: a, b; name one with --text-columns") == \
+        "no text column found; columns are: a, b; name it in the text columns field (F1)"
+    assert "--output-dir pointing to another runs folder" in for_app("the disk holding /x is full; free some space "
+                                                                      "or choose another --output-dir")

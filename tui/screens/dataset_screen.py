@@ -62,6 +62,7 @@ class DatasetScreen(BaseScreen):
     DatasetScreen #split-tabs { height: 2; }
     DatasetScreen #rows-table { height: 14; }
     DatasetScreen #histogram { height: 11; }
+    DatasetScreen #row-text { height: auto; max-height: 6; padding: 0 1; background: $boost; }
     DatasetScreen #truncation { color: $warning; }
     DatasetScreen .empty #dataset-main, DatasetScreen .empty .loaded-only { display: none; }
     DatasetScreen .loading #dataset-main { display: block; }
@@ -80,6 +81,7 @@ class DatasetScreen(BaseScreen):
                 with Vertical(id="rows-pane"):
                     yield Tabs(*(Tab(s, id=s) for s in SPLITS), id="split-tabs")
                     yield SampleRows(id="rows-table")
+                    yield Static(id="row-text")  # the highlighted review in full
                 with Vertical(id="stats-pane"):
                     yield Static(classes="section-title", id="balance-title")
                     yield Static(id="balance")
@@ -198,7 +200,8 @@ class DatasetScreen(BaseScreen):
         truncation = self.query_one("#truncation", Static)
         if stats.tokens is None:
             histogram.show_lengths(stats.chars, "characters")
-            truncation.update("truncation unknown without the model's tokenizer (see notes)")
+            truncation.update("token lengths need the tokenizer of the model set on F2, which could not be loaded "
+                              "(see the notes); characters are shown instead")
             return
         histogram.show_lengths(stats.tokens, "tokens", max_length)
         share = stats.truncated_at(max_length)
@@ -208,6 +211,12 @@ class DatasetScreen(BaseScreen):
             text += f" (lengths from {stats.sampled:,} reviews drawn at random)"
         truncation.update(text)
 
+    def on_data_table_row_highlighted(self, event: SampleRows.RowHighlighted) -> None:
+        """Show the highlighted review whole under the table (the table clips it to its width)."""
+        table = self.query_one("#rows-table", SampleRows)
+        text = table.text_at(event.cursor_row)
+        self.query_one("#row-text", Static).update(plain(text) if text is not None else "")
+
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
         self._show_split()
@@ -216,10 +225,13 @@ class DatasetScreen(BaseScreen):
         self.query_one("#split-tabs", Tabs).action_next_tab()
 
     def _config_changed(self, old: TrainConfig, new: TrainConfig) -> None:
-        """Follow config edits made elsewhere: refill untouched inputs, re-mark max_length."""
+        """Follow config edits made elsewhere (F2, a preset, a TOML file): one source of truth for the data.
+
+        A field keeps what is being typed into it only while this screen is shown and the field has focus.
+        """
         for id, field in COLUMN_FIELDS.items():
             widget = self.query_one(f"#{id}", SafeInput)
-            if getattr(old, field) != getattr(new, field) and not widget.has_focus:
+            if getattr(old, field) != getattr(new, field) and not (self.is_current and widget.has_focus):
                 widget.value = format_value(field, getattr(new, field))
         if old.max_length != new.max_length:
             self._show_lengths()

@@ -29,6 +29,19 @@ class SampleRows(DataTable):
         """Show `frame` (a split with `text` and integer `label` columns)."""
         self._frame, self._names = frame, label_names
         self._fill()
+        # Shown while the loading overlay still covers the table, the width may be a placeholder's:
+        # fill again once the layout has settled.
+        self.call_after_refresh(self._refill_if_resized)
+
+    def _refill_if_resized(self) -> None:
+        if self._frame is not None and self.size.width != self._width:
+            self._fill()
+
+    def text_at(self, row: int) -> str | None:
+        """The whole review in shown row `row`."""
+        if self._frame is None or not 0 <= row < min(len(self._frame), self.LIMIT):
+            return None
+        return str(self._frame["text"].iloc[row])
 
     def on_resize(self, event: events.Resize) -> None:
         if self._frame is not None and event.size.width != self._width:
