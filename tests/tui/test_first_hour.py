@@ -78,3 +78,26 @@ async def test_the_data_screen_follows_the_dataset_set_on_f2_and_shows_a_whole_r
         table.move_cursor(row=row)
         await wait_for(pilot, lambda: "that ends here" in str(app.screen.query_one("#row-text", Static).content))
         assert table.columns[next(iter(table.columns))].width >= 1 and table.size.width > 40
+
+
+async def test_question_mark_lists_the_screens_keys_and_q_quits_outside_text_fields(make_app, finished_runs):
+    from textual.widgets import TabbedContent
+
+    from tui.screens.help_screen import HelpModal
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("3")  # the Errors tab, without Tab-ing there
+        assert app.screen.query_one("#report-tabs", TabbedContent).active == "tab-errors"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpModal))
+        listed = dict(app.screen.rows)
+        assert listed.get("R") == "Resume" and listed.get("a") == "Attach" and "Errors" in listed.values()
+        await pilot.press("escape")
+        await pilot.press("f1")  # the source field has focus: q is text there
+        await pilot.press("q")
+        assert app.is_running and app.screen.query_one("#source").value.endswith("q")
+        await pilot.press("f4", "q")  # no text field: q quits (nothing trains, so without asking)
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
@@ -12,6 +13,13 @@ from tui.widgets.nav import ScreenKeys
 
 class BaseScreen(Screen):
     """A screen with the app header and footer; subclasses yield their body from `compose_body`."""
+
+    # A text field takes q and ? as text; anywhere else they answer (F10 always, as htop users expect).
+    BINDINGS = [
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "app.quit", "Quit", show=False),
+        Binding("f10", "app.quit", "Quit", show=False, priority=True),
+    ]
 
     DEFAULT_CSS = """
     BaseScreen #bottom-bar { dock: bottom; height: auto; }
@@ -33,3 +41,11 @@ class BaseScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def action_help(self) -> None:
+        """List this screen's keys."""
+        from tui.screens.help_screen import HelpModal, key_rows
+
+        mode = self._mode_name()
+        title = self.app.SCREEN_KEYS[mode][1] if mode in self.app.SCREEN_KEYS else type(self).__name__
+        self.app.push_screen(HelpModal(title, key_rows(self)))

@@ -27,6 +27,9 @@ from tui.widgets.report_tables import summary_tables, validation_table
 GROUPS = ("report-runs", "report-run", "report-compare")
 
 
+TABS = {"tab-summary": "Summary", "tab-curves": "Curves", "tab-errors": "Errors", "tab-compare": "Compare"}
+
+
 class ReportScreen(BaseScreen):
     """Runs newest first; the cursor row is the run shown in the tabs below."""
 
@@ -35,6 +38,7 @@ class ReportScreen(BaseScreen):
         Binding("r", "reload", "Reload"),
         Binding("a", "attach", "Attach"),
         Binding("R", "resume", "Resume"),
+        *[Binding(str(i), f"tab('{tab}')", name, show=False) for i, (tab, name) in enumerate(TABS.items(), start=1)],
     ]
 
     DEFAULT_CSS = """
@@ -62,19 +66,19 @@ class ReportScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         with TabbedContent(id="report-tabs"):
-            with TabPane("Summary", id="tab-summary"):
+            with TabPane("Summary (1)", id="tab-summary"):
                 with VerticalScroll(id="summary"):
                     yield Static("Select a run in the table above.", id="summary-head")
                     yield Static(id="summary-tables")
                     yield Static(id="summary-validation")
-            with TabPane("Curves", id="tab-curves"):
+            with TabPane("Curves (2)", id="tab-curves"):
                 yield CurvesPlot("Loss: training (per logged step) and validation (per eval)", xlabel="step",
                                  id="loss-plot")
-            with TabPane("Errors", id="tab-errors"):
+            with TabPane("Errors (3)", id="tab-errors"):
                 yield Static(id="errors-count")
                 yield ReportErrorsTable(id="errors")
                 yield Static(id="error-text")
-            with TabPane("Compare", id="tab-compare"):
+            with TabPane("Compare (4)", id="tab-compare"):
                 yield ComparePane(id="compare")
 
     def on_mount(self) -> None:
@@ -211,6 +215,10 @@ class ReportScreen(BaseScreen):
             row = self.query_one(ReportErrorsTable).current
             if row is not None and self.report is not None:
                 self.app.send_to_console(str(row.get("text", "")), self.report.path)
+
+    def action_tab(self, tab: str) -> None:
+        """Show one of the report's tabs (keys 1-4)."""
+        self.query_one("#report-tabs", TabbedContent).active = tab
 
     def action_reload(self) -> None:
         self.load_runs()
