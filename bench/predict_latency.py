@@ -26,7 +26,8 @@ def main() -> None:
     require(args)
     import pandas as pd
 
-    from core.predict import Predictor, read_reviews
+    from core.batch import read_reviews
+    from core.predict import Predictor
 
     print(f"machine: {machine()}")
     start = time.perf_counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,14 @@ class Prediction:
     label: str
     confidence: float
     probabilities: dict[str, float]
+    true_label: str | None = None
+    """The label a labelled file gave the review, when it came from one."""
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}
+        out = {"text": self.text, "label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}
+        if self.true_label is not None:
+            out["true_label"] = self.true_label
+        return out
 
 
 def model_dir_of(path: str | Path) -> Path:
@@ -108,106 +112,3 @@ def _valid_text(text) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def read_reviews(path: str | Path) -> tuple[list[str], int]:
-    """Reviews from a .txt (one per line) or .csv (a text/review/... column); returns (texts, blanks skipped).
-
-    The encoding is detected (UTF-8, a BOM, else charset-normalizer's guess); binary files are refused.
-    """
-    import io
-
-    from core.data.clean import TEXT_CANDIDATES
-    from core.textfile import NotText, read_text
-
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise PredictError(f"{path} is a folder; give a .txt (one review per line) or .csv file of reviews")
-    if not path.is_file():
-        raise PredictError(f"file not found: {path}")
-    try:
-        text = read_text(path).text
-    except NotText as exc:
-        raise PredictError(f"{exc}; give a .txt (one review per line) or .csv file of reviews") from None
-    except OSError as exc:
-        raise PredictError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        fields = reader.fieldnames or []
-        lower = {f.lower(): f for f in fields}
-        column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
-        if column is None:
-            raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
-        try:
-            raw = [row.get(column) or "" for row in reader]
-        except csv.Error as exc:
-            raise PredictError(f"cannot read {path.name} as CSV: {exc}") from None
-    else:
-        raw = text.splitlines()
-    texts = [t for t in raw if t.strip()]
-    if not texts:
-        raise PredictError(f"{path} holds no reviews")
-    return texts, len(raw) - len(texts)
-
-
-def check_save_path(save: str | Path, source: str | Path | None = None) -> Path:
-    """Where predictions may be saved; PredictError for a folder, a missing folder, or the input file itself."""
-    path = Path(save).expanduser()
-    if path.is_dir():
-        raise PredictError(f"{save} is a folder; give a file to save to, such as {Path(save) / 'predictions.csv'}")
-    if not path.parent.is_dir():
-        raise PredictError(f"the folder {path.parent} does not exist; create it or save somewhere else")
-    if source is not None and path.exists() and path.resolve() == Path(source).expanduser().resolve():
-        raise PredictError(f"{save} is the file being predicted; save to another file so its reviews are kept")
-    return path
-
-
-def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Path:
-    """Save predictions as CSV (atomically): text, label, confidence, then one probability column per class."""
-    import io
-
-    from core.files import write_text_atomic
-
-    path = Path(path).expanduser()
-    names = list(predictions[0].probabilities) if predictions else []
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(["text", "label", "confidence", *[f"p_{n}" for n in names]])
-    for p in predictions:
-        writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities[n]:.4f}" for n in names]])
-    try:
-        write_text_atomic(path, out.getvalue())
-    except OSError as exc:
-        raise PredictError(f"cannot save predictions to {path}: {exc.strerror or exc}") from None
-    return path
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    """What a file of reviews came to: how many were predicted, per-label counts, blanks skipped, speed."""
-
-    reviews: int
-    counts: dict[str, int]
-    blanks: int
-    seconds: float
-
-    @property
-    def per_second(self) -> float:
-        return self.reviews / self.seconds if self.seconds > 0 else 0.0
-
-    def describe(self) -> str:
-        """One line, e.g. "3 reviews: negative 2 (66.7%), positive 1 (33.3%) · 1 blank line skipped · 250 reviews/s"."""
-        share = ", ".join(f"{label} {n} ({n / self.reviews:.1%})" for label, n in self.counts.items()) if self.reviews else ""
-        parts = [f"{self.reviews} review{'s' if self.reviews != 1 else ''}" + (f": {share}" if share else "")]
-        if self.blanks:
-            parts.append(f"{self.blanks} blank line{'s' if self.blanks != 1 else ''} skipped")
-        if self.seconds > 0:
-            parts.append(f"{self.per_second:,.0f} reviews/s")
-        return " · ".join(parts)
-
-
-def summarize_batch(predictions: list[Prediction], blanks: int = 0, seconds: float = 0.0,
-                    label_names: list[str] | None = None) -> BatchSummary:
-    """Count a batch's predictions per label (every name in `label_names` listed, in that order, even at 0)."""
-    counts: dict[str, int] = dict.fromkeys(label_names or [], 0)
-    for p in predictions:
-        counts[p.label] = counts.get(p.label, 0) + 1
-    return BatchSummary(len(predictions), counts, blanks, seconds)

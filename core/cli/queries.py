@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -13,14 +14,19 @@ from core.format import format_confusion, format_metrics, one_line
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from core.batch import check_save_path, read_review_file, summarize_batch, true_labels, write_predictions_csv
     from core.errors import PredictError
-    from core.predict import Predictor, check_save_path, read_reviews, write_predictions_csv
+    from core.predict import Predictor
     from core.runs.store import resolve_run
 
     save = check_save_path(args.save, args.file) if args.save else None  # before any work is done
     texts = list(args.texts)
+    file_labels = None
     if args.file:
-        texts += read_reviews(args.file)[0]
+        reviews = read_review_file(args.file)
+        texts += reviews.texts
+        if reviews.labels and not args.texts:
+            file_labels = reviews.labels
     if not texts and not sys.stdin.isatty():
         texts = [line for line in _read_stdin().splitlines() if line.strip()]
     if not texts:
@@ -30,11 +36,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         target = resolve_run(args.target, args.output_dir)
     predictor = Predictor(target)
     predictions = predictor.predict(texts)
+    truth = true_labels(file_labels, predictor.label_names) if file_labels else None
+    if truth is not None:  # a labelled file: kept with each prediction, and scored below
+        predictions = [dataclasses.replace(p, true_label=t) for p, t in zip(predictions, truth)]
     for p in predictions:
         if args.json:
             print(json.dumps(p.to_dict()))
         else:
             say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
+    if truth is not None and not args.json:
+        scores = summarize_batch(predictions, label_names=predictor.label_names).scores
+        say(f"against the file's labels: {format_metrics(scores)}")
+        say(format_confusion(scores["confusion_matrix"], scores["label_names"]))
+    elif file_labels and not args.json:
+        say("the file's labels do not match the model's, so the predictions are not scored")
     if save:
         write_predictions_csv(predictions, save)
         if not args.json:

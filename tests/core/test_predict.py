@@ -1,7 +1,10 @@
+import json
+
 import pytest
 
+from core.batch import read_reviews, write_predictions_csv
 from core.errors import ModelError, PredictError
-from core.predict import Predictor, read_reviews, write_predictions_csv
+from core.predict import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,26 @@ def test_cleaning_lines_mention_neutral_rows_only_when_there_are_some():
     plain = CleaningReport(10, 0, 0, 0, 0, 10, 10).lines()
     stars = CleaningReport(10, 0, 0, 2, 0, 8, 8).lines()
     assert not any("neutral" in line for line in plain) and "2 dropped neutral (3 stars)" in stars
+
+
+def test_a_labelled_file_is_scored_and_keeps_its_labels(trained_run, tmp_path, capsys):
+    import csv
+
+    from core.batch import read_review_file, true_labels
+    from core.cli import main
+
+    path = tmp_path / "labelled.csv"
+    path.write_text("review,sentiment\ngreat wonderful film,pos\nawful dull plot,neg\nexcellent superb,pos\n")
+    reviews = read_review_file(path)
+    assert reviews.labels == ["pos", "neg", "pos"]
+    assert true_labels(reviews.labels, ["negative", "positive"]) == ["positive", "negative", "positive"]
+    assert true_labels(["1 star", "5 stars"], ["negative", "positive"]) == ["negative", "positive"]
+    assert true_labels(["spam", "ham"], ["negative", "positive"]) is None
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(trained_run[0].run_dir), "--file", str(path), "--save", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "against the file's labels: accuracy" in said and "true \\ pred" in said
+    rows = list(csv.DictReader(out.open()))
+    assert [r["true_label"] for r in rows] == ["positive", "negative", "positive"]
+    assert main(["predict", str(trained_run[0].run_dir), "--file", str(path), "--json"]) == 0
+    assert all("true_label" in json.loads(line) for line in capsys.readouterr().out.splitlines())

@@ -1,4 +1,5 @@
-from core.predict import Prediction, summarize_batch
+from core.batch import summarize_batch
+from core.predict import Prediction
 
 
 def _pred(label: str) -> Prediction:

@@ -277,3 +277,32 @@ async def test_console_keeps_only_the_two_most_recently_used_models(make_app, fi
         await pilot.press(*"awful dull film", "enter")
         await settle(pilot)
         assert screen.query_one(PredictHistory).row_count == 1
+
+
+async def test_a_labelled_file_is_scored_and_ctrl_s_saves_the_whole_session(make_app, finished_runs, tmp_path):
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("text,label\ngreat wonderful film,positive\nawful boring plot,negative\n", encoding="utf-8")
+    out = tmp_path / "session.csv"
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        review = screen.query_one("#predict-review", Input)
+        review.value = "typed by hand"
+        await pilot.press("enter")
+        await settle(pilot)
+        prompt = screen.query_one(PathPrompt).query_one(Input)
+        await pilot.press("ctrl+o")
+        prompt.value = str(labelled)
+        await pilot.press("enter")
+        await settle(pilot)
+        status = screen.query_one(BatchStatus)
+        assert "accuracy" in status.summary and "against the file's labels" in status.summary
+        matrix = status.query_one("#batch-confusion")
+        assert matrix.has_class("-shown") and matrix.content.columns[0].header == "true \\ predicted"
+        await pilot.press("ctrl+s")
+        prompt.value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["text"] for r in rows] == ["typed by hand", "great wonderful film", "awful boring plot"]
+    assert [r["true_label"] for r in rows] == ["", "positive", "negative"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -84,6 +85,7 @@ class PredictScreen(BaseScreen):
         self._predicting = False
         self._sample = -1
         self._batch: list[Any] = []  # the last file's predictions
+        self._session: list[Any] = []  # every prediction of this session, typed or from files: what ctrl+s saves
 
     @property
     def predictor(self) -> Any:
@@ -212,8 +214,8 @@ class PredictScreen(BaseScreen):
                                            "predictions.csv", "a .csv path")
 
     def _saveable(self) -> tuple[list[Any], str]:
-        """What Save CSV writes: the last file's predictions, or the history when no file was predicted."""
-        return (self._batch, "batch") if self._batch else (self.query_one(PredictHistory).predictions, "history")
+        """What Save CSV writes: every prediction of this session, typed reviews and whole files alike."""
+        return self._session, "session"
 
     def on_path_prompt_answered(self, message: PathPrompt.Answered) -> None:
         self.query_one("#predict-review", Input).focus()
@@ -232,15 +234,21 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-batch")
     def _predict_file(self, predictor: Any, path: str) -> tuple[str, list[Any], Any]:
-        from core.predict import read_reviews, summarize_batch
+        from core.batch import read_review_file, summarize_batch, true_labels
 
-        texts, blanks = read_reviews(path)
+        reviews = read_review_file(path)
+        texts, blanks = reviews.texts, reviews.blanks
+        truth = true_labels(reviews.labels, predictor.label_names) if reviews.labels else None
         self.post_message(self.BatchProgress(0, len(texts)))
         start, predictions = time.perf_counter(), []
         for i in range(0, len(texts), BATCH_CHUNK):
             predictions += predictor.predict(texts[i:i + BATCH_CHUNK])
             self.post_message(self.BatchProgress(len(predictions), len(texts)))
+        if truth is not None:  # the file's own labels: kept with each prediction, and the batch is scored
+            predictions = [dataclasses.replace(p, true_label=t) for p, t in zip(predictions, truth)]
         summary = summarize_batch(predictions, blanks, time.perf_counter() - start, predictor.label_names)
+        if reviews.labels and truth is None:
+            summary = dataclasses.replace(summary, label_note="its labels do not match the model's, so it is not scored")
         return Path(path).name, predictions, summary
 
     def on_predict_screen_batch_progress(self, message: BatchProgress) -> None:
@@ -248,7 +256,7 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-save")
     def _save(self, predictions: list[Any], path: str) -> tuple[Path, int]:
-        from core.predict import write_predictions_csv
+        from core.batch import write_predictions_csv
 
         return write_predictions_csv(predictions, path), len(predictions)
 
@@ -265,12 +273,14 @@ class PredictScreen(BaseScreen):
             latency = format_latency(seconds)
             self.query_one(ConfidenceView).show(prediction, latency)
             self.query_one(PredictHistory).add_predictions([(prediction, latency)])
+            self._session.append(prediction)
             self._predicting = False
             self._pump()
         elif group == "predict-batch":
             name, self._batch, summary = worker.result
+            self._session += self._batch
             more = f" (first {HISTORY_BATCH_ROWS} in the history)" if len(self._batch) > HISTORY_BATCH_ROWS else ""
-            self.query_one(BatchStatus).finished(f"{name}: {summary.describe()}{more} · ctrl+s saves CSV")
+            self.query_one(BatchStatus).finished(f"{name}: {summary.describe()}{more} · ctrl+s saves CSV", summary.scores)
             self.query_one(PredictHistory).add_predictions((p, "batch") for p in self._batch[:HISTORY_BATCH_ROWS])
         elif group == "predict-save":
             path, n = worker.result

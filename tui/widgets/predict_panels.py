@@ -105,11 +105,14 @@ class BatchStatus(Vertical):
     BatchStatus Static { padding: 0 1; color: $accent; }
     BatchStatus ProgressBar { padding: 0 1; display: none; }
     BatchStatus ProgressBar.-shown { display: block; }
+    BatchStatus #batch-confusion { display: none; color: $text; }
+    BatchStatus #batch-confusion.-shown { display: block; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static()
         yield ProgressBar(show_eta=False)
+        yield Static(id="batch-confusion")
 
     @property
     def summary(self) -> str:
@@ -125,6 +128,13 @@ class BatchStatus(Vertical):
     def progress(self, done: int, total: int) -> None:
         self.query_one(ProgressBar).update(total=total, progress=done)
 
-    def finished(self, summary: str) -> None:
+    def finished(self, summary: str, scores: dict | None = None) -> None:
+        """The one-line summary; with `scores` (the file had labels) its confusion matrix under it."""
         self.query_one(ProgressBar).remove_class("-shown")
         self.query_one(Static).update(plain(summary))
+        matrix = self.query_one("#batch-confusion", Static)
+        matrix.set_class(scores is not None, "-shown")
+        if scores is not None:
+            from tui.widgets.report_tables import confusion_table
+
+            matrix.update(confusion_table(scores["confusion_matrix"], scores["label_names"], title=None))
