@@ -122,8 +122,16 @@ class Preview:
         return self.config.dataset
 
     def stale(self, config: TrainConfig) -> bool:
-        """True when `config` would give a different preview than this one."""
+        """True when `config` would give a different preview than this one (token lengths included)."""
         return any(getattr(self.config, f) != getattr(config, f) for f in PREVIEW_FIELDS)
+
+    def rows_for(self, config: TrainConfig) -> int | None:
+        """The clean row count `config` would train on, if this preview knows it.
+
+        Only the data settings matter: another model tokenizes differently but splits the same rows.
+        """
+        same = all(getattr(self.config, f) == getattr(config, f) for f in PREVIEW_FIELDS if f != "model")
+        return self.rows if same else None
 
 
 def build_preview(config: TrainConfig, load_tokenizer: Callable[[str], Any],

@@ -39,9 +39,9 @@ def estimate(config: TrainConfig, figures: TrainingPlan, rate: TrainRate | None,
 
 def start_question(config: TrainConfig, preview=None, rate: TrainRate | None = None) -> str:
     """The plan a start confirmation shows: model, data, steps and the estimate."""
-    rows = preview.rows if preview is not None and not preview.stale(config) else None
+    rows = preview.rows_for(config) if preview is not None else None
     figures = plan(config, rows)
-    found = estimate(config, figures, rate, preview if rows is not None else None)
+    found = estimate(config, figures, rate, preview if preview is not None and not preview.stale(config) else None)
     lines = [
         f"Start training {short_name(config.model)} on {short_name(config.dataset)}?",
         f"{figures.train_samples:,} training reviews, {config.epochs} epoch{'s' if config.epochs != 1 else ''}, "

@@ -58,22 +58,44 @@ def _seeded_subset(ds, n: int, seed: int):
     return ds.select(sorted(random.Random(seed).sample(range(len(ds)), n)))
 
 
-def _sequential_eval_trainer():
-    """A Trainer whose evaluation reads datasets in order.
+def _session_trainer():
+    """The Trainer sentitune runs: evaluation read in order, and training batches that depend on (seed, epoch) alone.
 
-    transformers 5 applies `group_by_length` to evaluation too, with shuffled mega-batches;
-    our evaluation splits are already sorted by length, and test predictions must line up
-    with their texts.
+    transformers 5 applies `group_by_length` to evaluation too, with shuffled mega-batches; our evaluation
+    splits are already sorted by length, and test predictions must line up with their texts.
+
+    Its length-grouped training sampler draws each epoch's order from the global RNG, whose state at the start
+    of an epoch depends on what ran before: a run resumed mid-training saw a different order from its epoch on
+    than the uninterrupted run would have. Seeding each epoch's order with seed + epoch, and keeping evaluation
+    from drawing on the RNG, makes a resumed run read the same batches in the same order with the same dropout.
     """
+    import torch
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    class SequentialEvalTrainer(Trainer):
+    class EpochSeededLengthSampler(LengthGroupedSampler):
+        def __init__(self, *args, seed: int, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seed, self.epoch = seed, 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __iter__(self):
+            self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            return super().__iter__()
+
+    class SessionTrainer(Trainer):
         in_evaluation = False  # stays True when an evaluation fails, so a failure can say where it happened
 
         def evaluation_loop(self, *args, **kwargs):
             self.in_evaluation = True
-            output = super().evaluation_loop(*args, **kwargs)
+            # Scoring draws from torch's RNG (each data loader takes a seed from it): leave the RNG as it was,
+            # so an evaluation a stop adds, or a resume repeats, changes no later dropout mask.
+            devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+            with torch.random.fork_rng(devices=devices):
+                output = super().evaluation_loop(*args, **kwargs)
             self.in_evaluation = False
             return output
 
@@ -82,7 +104,16 @@ def _sequential_eval_trainer():
                 return None  # accelerate shards the split in order and gathers it back in order
             return SequentialSampler(eval_dataset)
 
-    return SequentialEvalTrainer
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if self.args.world_size > 1 or self.args.length_column_name not in dataset.column_names:
+                return super()._get_train_sampler(train_dataset)  # several ranks: the distributed sampler's seeding
+            return EpochSeededLengthSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                lengths=dataset[self.args.length_column_name], seed=self.args.data_seed or self.args.seed,
+            )
+
+    return SessionTrainer
 
 
 def _unprepare_for_training(trainer) -> None:
@@ -296,7 +327,7 @@ class Job:
         callbacks = [callback]
         if config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-        trainer = _sequential_eval_trainer()(
+        trainer = _session_trainer()(
             model=self.model,
             args=args,
             data_collator=PaddingCollator(self.tokenizer, pad_to_multiple_of=8 if self.device == "cuda" else None),

@@ -26,7 +26,7 @@ def short_run(tmp_path_factory, tiny_model):
         rows.append({"text": f"{head} {' '.join(tail)} {i}", "label": int(positive)})
     path = tmp_path_factory.mktemp("long") / "long.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    config = TrainConfig(model=str(tiny_model), dataset=str(path), epochs=2, batch_size=8, learning_rate=5e-3,
+    config = TrainConfig(model=str(tiny_model), dataset=str(path), epochs=3, batch_size=8, learning_rate=5e-3,
                          max_length=16, eval_batch_size=32)
     return train(config, tmp_path_factory.mktemp("runs"), stop_event=threading.Event()).run_dir
 

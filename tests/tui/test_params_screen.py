@@ -298,3 +298,30 @@ def test_the_app_reopens_with_the_settings_last_started(tmp_path, tiny_config):
     assert last_config(tmp_path) == tiny_config.replace(epochs=7)
     (tmp_path / "last.toml").write_text("epochs = 'many'\n")
     assert last_config(tmp_path) is None  # a file this version cannot read is ignored, not fatal
+
+
+async def test_the_plan_counts_the_loaded_rows_until_the_data_settings_change(make_app, tiny_config):
+    """Another model splits the same rows; another file or split size does not."""
+    from transformers import AutoTokenizer
+
+    from core.data.stats import build_preview
+    from core.format import short_name
+
+    preview = build_preview(tiny_config, AutoTokenizer.from_pretrained)
+    app = make_app(tiny_config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.dataset = preview
+        screen = await _open(pilot)
+        loaded = str(plan(tiny_config, preview.rows).train_samples)
+        from_max_samples = str(plan(tiny_config).train_samples)
+        assert loaded != from_max_samples  # the fixture tells the two apart
+
+        def counted() -> tuple[str, str]:
+            return (_text(screen.query_one("#fig-train_samples", Label)),
+                    _text(screen.query_one("#plan-source", Static)))
+
+        assert counted() == (loaded, f"{short_name(tiny_config.model)} · from the loaded data ({preview.rows} clean rows)")
+        await _type(pilot, "model", "another-model")
+        assert counted()[0] == loaded and "from the loaded data" in counted()[1]
+        await _type(pilot, "max_samples", "40")
+        assert counted()[0] == str(plan(app.config).train_samples) and "from max_samples" in counted()[1]

@@ -147,9 +147,9 @@ class ParamsScreen(BaseScreen):
             estimate.update(f"fix {count} invalid field{'s' if count != 1 else ''} to start")
             return
         dataset = self.app.dataset
+        rows = dataset.rows_for(config) if dataset is not None else None  # None: loaded for another file or split
         if dataset is not None and dataset.stale(config):
-            dataset = None  # loaded for other settings (another file, another split): its counts do not apply
-        rows = dataset.rows if dataset is not None else None
+            dataset = None  # token lengths from another model's tokenizer do not scale this estimate
         figures = plan(config, rows)
         unknown = rows is None and config.max_samples == 0
         for key, _ in FIGURES:
