@@ -261,6 +261,7 @@ class TrainingControl:
             self.update_subtitle()
 
     async def action_quit(self) -> None:
+        self._save_last_config(self.config)  # what was typed (a long model path) is there next time
         if self.attached_run is not None and self.stop_event is not None:
             self.stop_event.set()  # stop following; the run's own process goes on
         if not self.training or self.attached_run is not None:

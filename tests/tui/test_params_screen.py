@@ -325,3 +325,15 @@ async def test_the_plan_counts_the_loaded_rows_until_the_data_settings_change(ma
         assert counted()[0] == loaded and "from the loaded data" in counted()[1]
         await _type(pilot, "max_samples", "40")
         assert counted()[0] == str(plan(app.config).train_samples) and "from max_samples" in counted()[1]
+
+
+async def test_what_was_typed_is_there_when_the_app_reopens(make_app, runs_root, tiny_config):
+    from core.config import last_config
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot)
+        await _type(pilot, "max_length", "48")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert last_config(runs_root) == tiny_config.replace(max_length=48)  # what run_app opens with
