@@ -153,8 +153,11 @@ class ParamsScreen(BaseScreen):
         figures = plan(config, rows)
         unknown = rows is None and config.max_samples == 0
         for key, _ in FIGURES:
-            value = "?" if unknown and key != "effective_batch" else getattr(figures, key)
-            self.query_one(f"#fig-{key}", Label).update(str(value))
+            value = str(getattr(figures, key))
+            if key != "effective_batch" and rows is None and value != "0":
+                # Counted from max_samples, not the file: the file may hold fewer rows.
+                value = "?" if unknown else f"≤{value}"
+            self.query_one(f"#fig-{key}", Label).update(value)
         self.query_one("#plan-source", Static).update(plain(
             f"{short_name(config.model)} · " + (f"from the loaded data ({rows} clean rows)" if rows is not None
                                                 else "from max_samples; load the data (F1) for exact counts")))
