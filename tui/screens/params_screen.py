@@ -35,8 +35,9 @@ class ParamsScreen(BaseScreen):
     BINDINGS = [
         Binding("ctrl+t", "start", "Start training", priority=True),
         Binding("ctrl+s", "save", "Save TOML", priority=True),
-        *[Binding(f"alt+{i}", f"preset({i - 1})", f"Preset {name}", priority=True, show=False)
-          for i, name in enumerate(PRESETS, start=1)],
+        # Function keys reach the app through every terminal, SSH and tmux; alt+digit does not (macOS types ¡).
+        *[Binding(f"f{i}", f"preset({i - 6})", f"Preset {name}", priority=True, show=False)
+          for i, name in enumerate(PRESETS, start=6)],
         Binding("ctrl+z", "undo", "Undo preset/load", priority=True),
         # Tab and Shift+Tab stop at the ends of the form: a stray Shift+Tab never lands on Start.
         Binding("tab", "focus_step(1)", show=False), Binding("shift+tab", "focus_step(-1)", show=False),
@@ -49,7 +50,7 @@ class ParamsScreen(BaseScreen):
     ParamsScreen.-wide #params-body { layout: horizontal; }
     ParamsScreen #params-main { width: 1fr; height: 1fr; }
     ParamsScreen .tools { height: 1; padding: 0 1; }
-    ParamsScreen .tools Label { width: 11; color: $text-muted; }
+    ParamsScreen .tools Label { width: 13; color: $text-muted; }
     ParamsScreen .tools Button { margin-right: 1; min-width: 6; }
     ParamsScreen #toml-path { width: 1fr; max-width: 40; margin-right: 1; }
     ParamsScreen #plan-panel { height: auto; padding: 0 1; background: $boost; }
@@ -77,7 +78,7 @@ class ParamsScreen(BaseScreen):
         with Container(id="params-body"):
             with Vertical(id="params-main"):
                 with Horizontal(classes="tools"):
-                    yield Label("preset")
+                    yield Label("preset F6-F8")
                     for name in PRESETS:
                         yield Button(name, id=_preset_id(name), compact=True)
                 with Horizontal(classes="tools"):
