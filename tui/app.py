@@ -162,6 +162,8 @@ class SentituneApp(TrainingControl, App):
         for mode, (key, label, help) in MODES.items():
             yield SystemCommand(f"Go to {label} ({key.upper()})", help, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Start training", "Train with the current hyperparameters", self.confirm_start)
+        yield SystemCommand("Start training in background", "Train in a separate process that survives the SSH "
+                            "session ending", lambda: self.confirm_start(detached=True))
         yield SystemCommand("Stop & save", "Stop the running run at the next step and save it", self.request_stop)
 
 

@@ -101,3 +101,17 @@ async def test_question_mark_lists_the_screens_keys_and_q_quits_outside_text_fie
         assert app.is_running and app.screen.query_one("#source").value.endswith("q")
         await pilot.press("f4", "q")  # no text field: q quits (nothing trains, so without asking)
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
+
+
+async def test_the_palette_starts_a_background_run_after_asking(make_app):
+    from tui.screens.modals import ConfirmModal
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        commands["Start training in background"].callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "background process" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app.training and app.newest_run is None
