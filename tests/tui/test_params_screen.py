@@ -325,6 +325,8 @@ async def test_the_plan_counts_the_loaded_rows_until_the_data_settings_change(ma
         assert counted()[0] == loaded and "from the loaded data" in counted()[1]
         await _type(pilot, "max_samples", "40")
         assert counted()[0] == f"≤{plan(app.config).train_samples}" and "from max_samples" in counted()[1]
+        await _type(pilot, "max_samples", "0")
+        assert counted()[0] == "?"  # every row of a file not loaded with these settings: unknown, not 0
 
 
 async def test_what_was_typed_is_there_when_the_app_reopens(make_app, runs_root, tiny_config):

@@ -155,9 +155,10 @@ class ParamsScreen(BaseScreen):
         unknown = rows is None and config.max_samples == 0
         for key, _ in FIGURES:
             value = str(getattr(figures, key))
-            if key != "effective_batch" and rows is None and value != "0":
-                # Counted from max_samples, not the file: the file may hold fewer rows.
-                value = "?" if unknown else f"≤{value}"
+            if key != "effective_batch" and unknown:
+                value = "?"  # every row of a file not loaded yet
+            elif key != "effective_batch" and rows is None and value != "0":
+                value = f"≤{value}"  # counted from max_samples, not the file: the file may hold fewer rows
             self.query_one(f"#fig-{key}", Label).update(value)
         self.query_one("#plan-source", Static).update(plain(
             f"{short_name(config.model)} · " + (f"from the loaded data ({rows} clean rows)" if rows is not None
