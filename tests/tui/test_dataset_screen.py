@@ -145,3 +145,29 @@ def test_histogram_ticks_are_whole_numbers_from_zero():
 
     assert integer_ticks(403) == [0, 200, 400] and integer_ticks(3) == [0, 1, 2, 3]
     assert all(isinstance(t, int) for t in integer_ticks(57))
+
+
+async def test_empty_histogram_bins_draw_nothing():
+    """A bin no review falls in is a gap, not a cell on the 0 row."""
+    import re
+
+    from textual.app import App
+
+    from core.data.stats import LengthStats
+    from tui.widgets.histogram import LengthHistogram
+
+    class Host(App):
+        def compose(self):
+            yield LengthHistogram()
+
+    lengths = LengthStats.of([10] * 50 + [90] * 50, bins=8)  # two full bins, six empty between them
+    async with Host().run_test(size=(60, 14)) as pilot:
+        chart = pilot.app.query_one(LengthHistogram)
+        chart.show_lengths(lengths, "tokens")
+        await pilot.pause()
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", chart.plt.build())
+        rows = [line for line in plain.splitlines() if "┤" in line]
+        zero_row = rows[-1].split("┤", 1)[1]
+        assert zero_row.strip().startswith("█") and "█" in zero_row  # the full bins reach the 0 row
+        middle = zero_row[len(zero_row) // 4: 3 * len(zero_row) // 4]
+        assert "█" not in middle  # the empty bins between them draw nothing
