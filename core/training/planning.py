@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.config import TrainConfig, TrainingPlan, plan
@@ -27,7 +28,8 @@ def estimate(config: TrainConfig, figures: TrainingPlan, rate: TrainRate | None,
     if rate is None or figures.train_samples <= 0:
         return None
     seconds = rate.seconds(figures.train_samples, config.epochs)
-    basis = f"from run {rate.run_name}"
+    stamp = re.match(r"\d{8}-\d{6}", rate.run_name)  # a run folder's name begins with its start time
+    basis = f"from run {stamp.group() if stamp else rate.run_name}"
     here = preview.stats.mean_tokens_at(config.max_length) if preview is not None else None
     if here and rate.mean_tokens:
         seconds *= here / rate.mean_tokens

@@ -139,7 +139,7 @@ async def test_derived_figures_and_estimate_follow_the_form(make_app, runs_root)
         await pilot.pause()
         # 3500 train samples x 3 epochs at 32 samples/s
         assert _text(screen.query_one("#estimate", Static)) == (
-            "estimated training time: ~5m28s (from run 20260101-120000-tiny-reviews)")
+            "estimated training time: ~5m28s (from run 20260101-120000)")
 
 
 async def test_toml_save_then_load_round_trips(make_app, tmp_path):
