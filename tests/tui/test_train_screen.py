@@ -227,3 +227,32 @@ async def test_dashboard_words_a_stop_as_core_does(make_app):
             await wait_for(pilot, lambda wording=wording: _text(screen, "#status-line") == wording)
             assert any(n.message == f"{wording}." for n in app.seen_notifications)
             app.clear_notifications()
+
+
+async def test_a_short_chart_names_its_series_in_the_title_instead_of_a_legend_over_the_lines():
+    import re
+
+    from textual.app import App
+
+    from tui.widgets.curves import CurvesPlot, Series
+
+    class Host(App):
+        def compose(self):
+            yield CurvesPlot("loss", "step")
+
+    series = [Series("train", [(1, 0.74), (2, 0.70), (3, 0.60)]), Series("validation", [(3, 0.65)])]
+    flat = [Series("accuracy", [(1, 1.0)]), Series("F1", [(1, 1.0)])]  # one value: no range to divide by
+    for height, legend in ((10, False), (24, True)):
+        async with Host().run_test(size=(60, height)) as pilot:
+            chart = pilot.app.query_one(CurvesPlot)
+            chart.show(series)
+            await pilot.pause()
+            chart.render()
+            drawn = re.sub(r"\x1b\[[0-9;]*m", "", chart.plt.build())
+            title = drawn.splitlines()[0]
+            assert ("train, validation" in title) is not legend
+            assert any("validation" in line for line in drawn.splitlines()[1:]) is legend
+            chart.show(flat)
+            await pilot.pause()
+            chart.render()
+            assert "1.0" in re.sub(r"\x1b\[[0-9;]*m", "", chart.plt.build())

@@ -21,7 +21,9 @@ def legend_room(low: float, high: float) -> tuple[float, float]:
     return low - 0.05 * span, high + 0.45 * span
 
 
-SMALL_ROWS = 10  # below this height a chart drops its legend box and x label
+# Below this height a chart drops its legend box and x label: a legend of two series takes two of the
+# few plotting rows, and the head-room left for it rounds away (seen at 100x30, where charts are 10 rows).
+SMALL_ROWS = 13
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ class CurvesPlot(PlotextPlot):
             plt.xlabel(self.xlabel)
         values = [y for s in self.series for _, y in s.points]
         if values:
-            plt.ylim(*(legend_room(min(values), max(values)) if not small else (min(values), max(values))))
+            low, high = min(values), max(values)
+            if high == low:  # one point, or a flat line: plotext divides by the range
+                pad = abs(high) * 0.05 or 0.05
+                low, high = low - pad, high + pad
+            plt.ylim(*(legend_room(low, high) if not small else (low, high)))
         for s in self.series:
             xs, ys = zip(*s.points)
             label = None if small else s.label
