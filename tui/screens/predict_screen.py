@@ -203,7 +203,8 @@ class PredictScreen(BaseScreen):
     # ------------------------------------------------------------ batch: predict a file, save CSV
 
     def action_open_file(self) -> None:
-        self.query_one(PathPrompt).ask("open", "Predict file:", "", "a .txt (one review per line) or .csv (text column)")
+        self.query_one(PathPrompt).ask("open", "Predict file:", "",
+                                       "a .txt (one review per line) or .csv (text column; a label column scores it)")
 
     def action_save_csv(self) -> None:
         predictions, source = self._saveable()
