@@ -94,6 +94,8 @@ async def test_question_mark_lists_the_screens_keys_and_q_quits_outside_text_fie
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpModal))
         listed = dict(app.screen.rows)
+        whats = [what for _, what in app.screen.rows]
+        assert whats.index("Resume") < whats.index("Report") < whats.index("Cursor up")  # the screen's own first
         assert listed.get("R") == "Resume" and listed.get("a") == "Attach" and "Errors" in listed.values()
         await pilot.press("escape")
         await pilot.press("f1")  # the source field has focus: q is text there

@@ -13,7 +13,7 @@ from tui.safe import cell
 
 
 def key_rows(screen) -> list[tuple[str, str]]:
-    """(key, what it does) for every key the screen and the app answer to, the documented ones first."""
+    """(key, what it does) for every key the screen answers to, the screen's own first (see _group)."""
     rows, seen = [], set()
     for key, active in screen.active_bindings.items():
         binding = active.binding
@@ -21,8 +21,23 @@ def key_rows(screen) -> list[tuple[str, str]]:
         if key in seen or not description or key.startswith(("tab", "shift+tab")):
             continue
         seen.add(key)
-        rows.append((binding.key_display or screen.app.get_key_display(binding), description))
-    return rows
+        order = _group(screen, active)
+        rows.append((order, binding.key_display or screen.app.get_key_display(binding), description))
+    return [(key, what) for _, key, what in sorted(rows, key=lambda row: row[0])]  # stable within a group
+
+
+def _group(screen, active) -> int:
+    """0: the screen's own keys; 1: the app's and every screen's (screens, quit); 2: Textual's and the
+    focused widget's (copying, scrolling)."""
+    from textual.app import App
+    from textual.screen import Screen
+
+    binding = active.binding
+    if binding in vars(type(screen)).get("BINDINGS", []):
+        return 0
+    ours = {b.action for b in type(screen.app).BINDINGS if isinstance(b, Binding)}
+    textual_own = {b.action for b in [*Screen.BINDINGS, *App.BINDINGS] if isinstance(b, Binding)} - ours
+    return 1 if active.node in (screen, screen.app) and binding.action not in textual_own else 2
 
 
 class HelpModal(ModalScreen[None]):
