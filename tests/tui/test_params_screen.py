@@ -327,6 +327,9 @@ async def test_the_plan_counts_the_loaded_rows_until_the_data_settings_change(ma
         assert counted()[0] == f"≤{plan(app.config).train_samples}" and "from max_samples" in counted()[1]
         await _type(pilot, "max_samples", "0")
         assert counted()[0] == "?"  # every row of a file not loaded with these settings: unknown, not 0
+        app.device_name = "CPU (2 threads)"
+        await wait_for(pilot, lambda: "estimating" not in _text(screen.query_one("#estimate", Static)))
+        assert _text(screen.query_one("#estimate", Static)) == "no estimate yet: load the data (F1) to count its rows"
 
 
 async def test_what_was_typed_is_there_when_the_app_reopens(make_app, runs_root, tiny_config):

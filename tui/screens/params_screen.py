@@ -177,7 +177,9 @@ class ParamsScreen(BaseScreen):
         from core.training.planning import estimate as estimate_time
 
         found = None if unknown else estimate_time(config, figures, self._rates[key], dataset)
-        if found is None:
+        if unknown:
+            estimate.update("no estimate yet: load the data (F1) to count its rows")
+        elif found is None:
             estimate.update("no estimate yet: no earlier run of this model on this device")
         else:
             estimate.update(plain(f"estimated training time: ~{format_duration(found.seconds)} ({found.basis})"))
