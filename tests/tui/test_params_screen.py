@@ -342,3 +342,10 @@ async def test_what_was_typed_is_there_when_the_app_reopens(make_app, runs_root,
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert last_config(runs_root) == tiny_config.replace(max_length=48)  # what run_app opens with
+
+
+def test_the_plan_says_when_only_a_sample_of_the_loaded_rows_trains():
+    from tui.screens.params_screen import _loaded_rows
+
+    assert _loaded_rows(4000, 1500) == "from the loaded data (4000 clean rows, 1500 of them sampled)"
+    assert _loaded_rows(300, 5000) == _loaded_rows(300, 0) == "from the loaded data (300 clean rows)"

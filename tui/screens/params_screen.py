@@ -29,6 +29,11 @@ def _preset_id(name: str) -> str:
     return "preset-" + name.replace(" ", "-")
 
 
+def _loaded_rows(rows: int, max_samples: int) -> str:
+    sampled = f", {max_samples} of them sampled" if 0 < max_samples < rows else ""
+    return f"from the loaded data ({rows} clean rows{sampled})"
+
+
 class ParamsScreen(BaseScreen):
     """The hyperparameter form with presets, TOML save/load, the derived plan and the Start button."""
 
@@ -161,7 +166,7 @@ class ParamsScreen(BaseScreen):
                 value = f"≤{value}"  # counted from max_samples, not the file: the file may hold fewer rows
             self.query_one(f"#fig-{key}", Label).update(value)
         self.query_one("#plan-source", Static).update(plain(
-            f"{short_name(config.model)} · " + (f"from the loaded data ({rows} clean rows)" if rows is not None
+            f"{short_name(config.model)} · " + (_loaded_rows(rows, config.max_samples) if rows is not None
                                                 else "from max_samples; load the data (F1) for exact counts")))
         device = self.app.device_name
         if device.startswith("detecting"):
