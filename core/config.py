@@ -77,6 +77,9 @@ class TrainConfig:
     baseline_samples: int = _opt(
         2000, "evaluation", "Test reviews the untuned model is scored on (a seeded sample); 0 scores them all.", min=0,
     )
+    calibrate: bool = _opt(
+        True, "evaluation", "Fit a temperature on the validation split so confidences match accuracy (labels unchanged).",
+    )
     logging_steps: int = _opt(
         0, "evaluation", "Report progress every N steps; 0 reports about once a second.", min=0,
     )

@@ -6,8 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.errors import DatasetError
 from core.runs.store import Run
+from core.training.calibration import expected_calibration_error
 from core.training.metrics import evaluate_predictions
 
 
@@ -38,6 +41,10 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
     y_true = [predictor.label_names.index(names[i]) for i in rows["label"]]
     y_pred = [predictor.label_names.index(p.label) for p in predictions]
     report = evaluate_predictions(y_true, y_pred, predictor.label_names)
+    probabilities = [[p.probabilities[name] for name in predictor.label_names] for p in predictions]
+    if probabilities:
+        report["ece"] = expected_calibration_error(np.asarray(probabilities), np.asarray(y_true))
+    report["temperature"] = predictor.temperature
     report["dataset"] = str(Path(dataset)) if dataset else config.dataset
     return report
 

@@ -31,6 +31,8 @@ def format_metrics(m: dict[str, Any]) -> str:
     parts += [f"{k} {m[k]:.4f}" for k in ("precision", "recall", "f1") if k in m]
     if m.get("loss") is not None and m.get("loss") == m.get("loss"):  # NaN != NaN: no loss to show
         parts.append(f"loss {m['loss']:.4f}")
+    if m.get("ece") is not None:
+        parts.append(f"ECE {m['ece']:.3f}")  # expected calibration error: 0 when confidence matches accuracy
     return "  ".join(parts)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import ModelError, PredictError
+from core.errors import CoreError, ModelError, PredictError
 from core.runs import layout
 
 
@@ -45,7 +45,7 @@ def model_dir_of(path: str | Path) -> Path:
 class Predictor:
     """Loads a classifier once and predicts batches on the best available device."""
 
-    def __init__(self, path: str | Path, device: str | None = None):
+    def __init__(self, path: str | Path, device: str | None = None, calibrated: bool = True):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -69,6 +69,8 @@ class Predictor:
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
+        self.temperature = _temperature(self.model_dir) if calibrated else None
+        """Logits are divided by it before the softmax (the run's calibration); None: raw softmax."""
 
     def predict(self, texts: list[str] | str, batch_size: int = 32,
                 on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
@@ -91,7 +93,8 @@ class Predictor:
                 idx = order[start:start + batch_size]
                 enc = self.tokenizer([cleaned[i] for i in idx], truncation=True, max_length=self.max_length,
                                      padding=True, return_tensors="pt").to(self.device)
-                probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).cpu().tolist()
+                logits = self.model(**enc).logits.double()
+                probs = torch.softmax(logits / (self.temperature or 1.0), dim=-1).cpu().tolist()
                 for i, row in zip(idx, probs):
                     best = max(range(len(row)), key=row.__getitem__)
                     results[i] = Prediction(
@@ -100,6 +103,22 @@ class Predictor:
                 if on_progress is not None:
                     on_progress(min(start + batch_size, len(order)), len(order))
         return results  # type: ignore[return-value]
+
+
+def _temperature(model_dir: Path) -> float | None:
+    """The temperature saved with the model (`calibration.json`), or None for a model without one."""
+    from core.files import read_object
+
+    path = model_dir / layout.CALIBRATION
+    if not path.exists():
+        return None
+    try:
+        value = read_object(path).get("temperature")
+    except CoreError as exc:
+        raise ModelError(f"{path} is damaged ({exc}); delete it to use the uncalibrated model") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ModelError(f"{path} holds no positive temperature; delete it to use the uncalibrated model")
+    return float(value)
 
 
 def _valid_text(text) -> str:

@@ -34,7 +34,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if not target.exists():
         target = resolve_run(args.target, args.output_dir)
-    predictor = Predictor(target)
+    predictor = Predictor(target, calibrated=not args.raw_confidence)
     predictions = predictor.predict(texts)
     truth = true_labels(file_labels, predictor.label_names) if file_labels else None
     if truth is not None:  # a labelled file: kept with each prediction, and scored below

@@ -30,6 +30,7 @@ EVENTS = "events.jsonl"
 METRICS = "metrics.json"
 TEST_PREDICTIONS = "test_predictions.jsonl"
 MODEL = "model"  # the best model and its tokenizer
+CALIBRATION = "calibration.json"  # in MODEL: the temperature that calibrates its confidences
 CHECKPOINTS = "checkpoints"
 TRAIN_LOG = "train.log"
 PROCESS_LOG = "process.log"  # a detached run's own stdout and stderr

@@ -35,6 +35,10 @@ class RunReport:
     """Files that could not be read, said in one line each."""
     resumable: bool = False
     """Whether the run has a complete checkpoint to resume from."""
+    calibration: dict[str, Any] | None = None
+    """The temperature fitted on validation and the test ECE before and after it (metrics.json)."""
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    """Test confidence bins as reported: low, high, count, confidence, accuracy."""
 
     @property
     def path(self) -> Path:
@@ -138,6 +142,8 @@ def load_report(path: str | Path) -> RunReport:
         config=config,
         notes=notes,
         resumable=has_complete_checkpoint(run.path),
+        calibration=metrics.get("calibration"),
+        reliability=list(metrics.get("reliability") or []),
     )
 
 

@@ -65,7 +65,8 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     layout.STATUS: {"status": (str,), "error": (str, type(None)), "updated": _NUMBER, "pid": (int, type(None)),
                     "child_pid": (int, type(None))},
     layout.METRICS: {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
-                     "train_samples_per_second": (*_NUMBER, type(None))},
+                     "train_samples_per_second": (*_NUMBER, type(None)), "calibration": (dict, type(None)),
+                     "reliability": (list, type(None))},
 }
 
 
@@ -86,12 +87,17 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
             if not isinstance(per_class, dict) or not all(
                     isinstance(v, dict) and all(_is_number(x) for x in v.values()) for v in per_class.values()):
                 return f"{name}: 'per_class' is not a table of numbers"
+        calibration = data.get("calibration") or {}
+        if not all(_is_number(calibration.get(k)) for k in ("temperature", "ece_before", "ece_after") if k in calibration):
+            return f"{name}: 'calibration' holds a figure that is not a number"
+        if not all(isinstance(b, dict) and all(_is_number(v) for v in b.values()) for b in data.get("reliability") or []):
+            return f"{name}: 'reliability' is not a list of bins of numbers"
     return None
 
 
 # Figures a metrics.json row holds; each must be a number (or null) for the run to be shown.
 _METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "loss", "step", "epoch", "n", "sampled_from",
-                "accuracy_ci_low", "accuracy_ci_high")
+                "accuracy_ci_low", "accuracy_ci_high", "ece")
 
 
 def read_run_file(path: str | Path) -> dict[str, Any]:

@@ -211,11 +211,12 @@ class Job:
             self._consume_stop()  # that request ended training; a new one cuts testing short
 
         test = None
-        self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
         try:
+            temperature = self._fit_temperature(trainer, tokenized["validation"]) if config.calibrate else None
+            self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
             test = self._evaluate(trainer, tokenized["test"], computer, "test", output.global_step,
                                   float(trainer.state.epoch or 0),
-                                  predictions_file=self.run_dir / layout.TEST_PREDICTIONS)
+                                  predictions_file=self.run_dir / layout.TEST_PREDICTIONS, temperature=temperature)
         except StoppedEarly:
             self.emit(StageChanged("test", "test scoring stopped; score the saved model with sentitune evaluate RUN"))
         self.metrics["test"] = test
@@ -231,6 +232,10 @@ class Job:
         if not is_main():
             return TrainResult(self.run_dir, RunStatus.STOPPED if stopped else RunStatus.FINISHED, test)
         self.tokenizer.save_pretrained(str(self.run_dir / layout.MODEL))
+        calibration = self.metrics.get("calibration")
+        if calibration and test is not None:  # predict, evaluate and the console divide the logits by it
+            write_json_atomic(self.run_dir / layout.MODEL / layout.CALIBRATION,
+                              {"temperature": calibration["temperature"], "fitted_on": "validation"})
         write_json_atomic(self.run_dir / layout.METRICS, self.metrics)
         if stopped:
             note = None if test else "test scoring was stopped; score the model with sentitune evaluate RUN"
@@ -359,16 +364,46 @@ class Job:
         batches = math.ceil(len(trainer.train_dataset) / (args.per_device_train_batch_size * max(args.world_size, 1)))
         return max(math.ceil(batches / args.gradient_accumulation_steps), 1)
 
-    def _evaluate(self, trainer, ds, computer, split, step, epoch, predictions_file: Path | None = None):
-        """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report."""
+    def _fit_temperature(self, trainer, validation) -> float:
+        """The temperature that calibrates the final model's confidences, fitted on the validation split."""
         import numpy as np
 
-        from core.training.metrics import softmax
+        from core.training.calibration import fit_temperature
+        from core.training.tokenize import model_inputs
+
+        self.emit(StageChanged("test", "calibrating confidences on the validation split"))
+        output = trainer.predict(model_inputs(validation), metric_key_prefix="calibration")
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        return fit_temperature(np.asarray(logits, dtype=np.float64), np.asarray(validation["label"]))
+
+    def _evaluate(self, trainer, ds, computer, split, step, epoch, predictions_file: Path | None = None,
+                  temperature: float | None = None):
+        """Score `ds`, emit EvalCompleted, optionally save per-review predictions; returns the full report.
+
+        With a `temperature`, probabilities are calibrated (logits / temperature), and the report gains the
+        expected calibration error of what is reported (`ece`) and, in metrics.json, before and after.
+        """
+        import numpy as np
+
+        from core.training.calibration import expected_calibration_error, reliability, scaled_softmax
         from core.training.tokenize import model_inputs
 
         output = trainer.predict(model_inputs(ds), metric_key_prefix=split)
         report = dict(computer.last or {})
         report["loss"] = float(output.metrics.get(f"{split}_loss", float("nan")))
+        logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions,
+                            dtype=np.float64)
+        labels = np.asarray(ds["label"])
+        probs = scaled_softmax(logits, temperature or 1.0)
+        if split == "test" and len(labels):
+            report["ece"] = expected_calibration_error(probs, labels)
+            if temperature is not None:
+                self.metrics["calibration"] = {
+                    "temperature": temperature, "fitted_on": "validation",
+                    "ece_before": expected_calibration_error(scaled_softmax(logits), labels),
+                    "ece_after": report["ece"],
+                }
+            self.metrics["reliability"] = [b.to_dict() for b in reliability(probs, labels)]
         self.emit(EvalCompleted(
             split=split, step=step, epoch=epoch,
             metrics={k: float(v) for k, v in report.items() if isinstance(v, (int, float))},
@@ -377,8 +412,6 @@ class Job:
         from core.training.distributed import is_main
 
         if predictions_file is not None and is_main():
-            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            probs = softmax(np.asarray(logits, dtype=np.float64))
             names = self.data.label_names
             with open(predictions_file, "w", encoding="utf-8") as fh:
                 for text, label, row in zip(ds["text"], ds["label"], probs):

@@ -330,6 +330,14 @@ CASES: dict[str, Case] = {
     "predict with corrupt weights": Case(
         lambda e: ["predict", str(_damaged_run(e, "model/model.safetensors", "\x00" * 64)), "fine"], 2,
         "cannot load the model in"),
+    "predict with a damaged calibration.json": Case(
+        lambda e: ["predict", str(_damaged_run(e, "model/calibration.json", "{oops")), "fine"], 2,
+        "delete it to use the uncalibrated model"),
+    "predict with a calibration temperature of 0": Case(
+        lambda e: ["predict", str(_damaged_run(e, "model/calibration.json", '{"temperature": 0}')), "fine"], 2,
+        "holds no positive temperature; delete it"),
+    "run whose metrics.json has a reliability bin of text": Case(
+        _runs_listing({"metrics.json": '{"validation": [], "reliability": [{"count": "x"}]}'}), 0, "broken-run"),
     "predict from a folder that is neither run nor model": Case(
         lambda e: ["predict", str(e.tmp), "fine"], 2, "is neither a run folder nor a model folder"),
     # ------------------------------------------------------------------ run folders

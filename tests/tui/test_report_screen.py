@@ -371,3 +371,20 @@ async def test_a_failed_run_without_a_checkpoint_does_not_offer_resume(make_app,
         assert app.screen.selected == failed
         head = text_of(app, "#summary-head")
         assert "cannot be resumed: start a new run" in head and "Press R" not in head
+
+
+async def test_the_summary_shows_calibration_and_a_reliability_diagram(make_app, runs_root, trained_run):
+    import shutil
+
+    run = runs_root / "20260101-120000-calibrated"
+    shutil.copytree(trained_run[0].run_dir, run)
+    calibration = metrics_of(run)["calibration"]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        shown = text_of(app, "#summary-tables")
+        assert f"temperature {calibration['temperature']:.2f} (fitted on validation)" in shown
+        assert f"ECE {calibration['ece_before']:.1%} → {calibration['ece_after']:.1%}" in shown
+        bins = metrics_of(run)["reliability"]
+        assert shown.count("┃") == len(bins) + 1 and f"{bins[-1]['low']:.0%}–{bins[-1]['high']:.0%}" in shown  # one per bin, one in the key

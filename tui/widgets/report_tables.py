@@ -86,6 +86,32 @@ def per_class_table(per_class: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def calibration_block(report: RunReport) -> RenderableType | None:
+    """How far to trust the confidences: the test ECE (before and after the temperature) and a reliability
+    diagram, one row per confidence bin: a bar of how often the model was right, ┃ where it said it would be."""
+    test, calibration = report.test or {}, report.calibration
+    if not report.reliability or not isinstance(test.get("ece"), (int, float)):
+        return None
+    lines = [Text("Confidence", style="bold")]
+    if calibration:
+        lines.append(Text(f"temperature {calibration['temperature']:.2f} (fitted on validation): "
+                          f"ECE {pct(calibration['ece_before'])} → {pct(calibration['ece_after'])}"))
+    else:
+        lines.append(Text(f"ECE {pct(test['ece'])} (not calibrated: calibrate = false)"))
+    width = 20
+    table = _table(None, "confidence", "right", "reviews", Text("0%" + " " * (width - 6) + "100%"))
+    for b in report.reliability:
+        right = round(b["accuracy"] * width)
+        said = min(round(b["confidence"] * width), width - 1)
+        bar = ["█" if i < right else " " for i in range(width)]
+        bar[said] = "┃"
+        table.add_row(f"{b['low']:.0%}–{b['high']:.0%}", pct(b["accuracy"]), str(b["count"]),
+                      Text("".join(bar), style="green" if abs(b["accuracy"] - b["confidence"]) < 0.1 else "yellow"))
+    table.columns[3].justify = "left"
+    lines += [table, Text("bar: share right · ┃: the confidence it gave", style="italic")]
+    return Group(*lines)
+
+
 def summary_tables(report: RunReport) -> RenderableType:
     """Test metrics with the baseline, the confusion matrix and per-class metrics, wrapped to the width."""
     parts: list[RenderableType] = [scores_block(report)]
@@ -95,6 +121,9 @@ def summary_tables(report: RunReport) -> RenderableType:
         parts.append(confusion_table(test["confusion_matrix"], labels))
     if test.get("per_class"):
         parts.append(per_class_table(test["per_class"]))
+    calibration = calibration_block(report)
+    if calibration is not None:
+        parts.append(calibration)
     return Columns(parts, padding=(1, 4))
 
 
