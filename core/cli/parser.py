@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*", metavar="TEXT")
     predict.add_argument("--file", metavar="FILE", help="a .txt (one review per line) or .csv with a text column")
     predict.add_argument("--save", metavar="OUT.csv", help="also write the predictions to a CSV file")
+    predict.add_argument("--explain", action="store_true",
+                         help="also score each word: toward the predicted label (+) or away from it (-)")
     predict.add_argument("--raw-confidence", action="store_true",
                          help="the plain softmax, without the temperature the run fitted to calibrate it")
 

@@ -39,11 +39,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     truth = true_labels(file_labels, predictor.label_names) if file_labels else None
     if truth is not None:  # a labelled file: kept with each prediction, and scored below
         predictions = [dataclasses.replace(p, true_label=t) for p, t in zip(predictions, truth)]
-    for p in predictions:
+    explanations = _explanations(predictor, predictions) if args.explain else None
+    for i, p in enumerate(predictions):
         if args.json:
-            print(json.dumps(p.to_dict()))
+            line = p.to_dict()
+            if explanations:
+                line["explanation"] = explanations[i].to_dict()
+            print(json.dumps(line))
         else:
             say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
+            if explanations:
+                _print_explanation(explanations[i])
     if truth is not None and not args.json:
         scores = summarize_batch(predictions, label_names=predictor.label_names).scores
         say(f"against the file's labels: {format_metrics(scores)}")
@@ -55,6 +61,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not args.json:
             say(f"saved {len(predictions)} predictions to {save}")
     return 0
+
+
+def _explanations(predictor, predictions) -> list:
+    from core.explain import explain
+
+    progress = ProgressLine("explained", min_total=20) if len(predictions) > 1 else None
+    out = []
+    for i, p in enumerate(predictions):
+        out.append(explain(predictor, p.text))
+        if progress:
+            progress(i + 1, len(predictions))
+    return out
+
+
+def _print_explanation(explanation) -> None:
+    """The review with each word green (toward the label) or red (away) on a terminal; the top words always."""
+    from core.format import printable
+
+    if sys.stdout.isatty():
+        strongest = max((abs(w.score) for w in explanation.words), default=0.0) or 1.0
+        coloured = []
+        for w in explanation.words:
+            share = abs(w.score) / strongest
+            colour = "" if share < 0.15 else ("\x1b[32m" if w.score > 0 else "\x1b[31m")
+            bold = "\x1b[1m" if share >= 0.6 else ""
+            coloured.append(f"{bold}{colour}{printable(w.word)}\x1b[0m" if colour else printable(w.word))
+        print("  " + " ".join(coloured), flush=True)
+
+    def listed(words) -> str:
+        return ", ".join(f"{w.word} {w.score:+.2f}" for w in words if abs(w.score) >= 0.005) or "none"
+
+    say(f"  toward: {listed(explanation.top(5))} · away: {listed(explanation.top(5, toward=False))}"
+        + (" (cut at max_length)" if explanation.truncated else ""))
 
 
 def _read_stdin() -> str:

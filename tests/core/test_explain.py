@@ -1,0 +1,59 @@
+"""Explanations: word-level Integrated Gradients that name the word a tiny model decides by."""
+
+import json
+import random
+import threading
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+from tests.tiny import NEUTRAL
+
+
+@pytest.fixture(scope="module")
+def one_word_run(tmp_path_factory, tiny_model):
+    """A run on reviews of neutral words where only 'superb' (positive) or 'dreadful' (negative) decides."""
+    from core.config import TrainConfig
+    from core.training.train import train
+
+    rng = random.Random(5)
+    rows = []
+    for i in range(300):
+        positive = i % 2 == 0
+        words = [rng.choice(NEUTRAL) for _ in range(rng.randint(5, 10))]
+        words.insert(rng.randrange(len(words) + 1), "superb" if positive else "dreadful")
+        rows.append({"text": " ".join(words) + f" {i}", "label": "positive" if positive else "negative"})
+    path = tmp_path_factory.mktemp("one-word") / "reviews.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    config = TrainConfig(model=str(tiny_model), dataset=str(path), epochs=3, batch_size=8, learning_rate=5e-3,
+                         max_length=32, eval_batch_size=32, baseline=False)
+    return train(config, tmp_path_factory.mktemp("runs"), stop_event=threading.Event()).run_dir
+
+
+@pytest.mark.parametrize("word,label", [("superb", "positive"), ("dreadful", "negative")])
+def test_the_deciding_word_is_the_top_attribution(one_word_run, word, label):
+    from core.explain import explain
+    from core.predict import Predictor
+
+    explanation = explain(Predictor(one_word_run), f"the plot was quite {word} and the music felt really on time")
+    assert explanation.prediction.label == label
+    assert [w.word for w in explanation.words][:5] == ["the", "plot", "was", "quite", word]  # text order, whole words
+    assert explanation.top(1)[0].word == word
+    assert explanation.delta < 0.05 * sum(abs(w.score) for w in explanation.words) + 1e-6
+
+
+def test_predict_explain_json_gives_every_word_its_score(one_word_run, capsys):
+    assert main(["predict", str(one_word_run), "a superb story", "the ending was dreadful", "--explain", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[w["word"] for w in line["explanation"]] for line in lines] == [
+        ["a", "superb", "story"], ["the", "ending", "was", "dreadful"]]
+    assert all(isinstance(w["score"], float) for line in lines for w in line["explanation"])
+    top = [max(line["explanation"], key=lambda w: w["score"])["word"] for line in lines]
+    assert top == ["superb", "dreadful"]
+
+
+def test_predict_explain_prints_plain_words_when_not_a_terminal(one_word_run, capsys):
+    assert main(["predict", str(one_word_run), "a superb story", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "superb" in out and "toward" in out
