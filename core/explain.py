@@ -45,6 +45,11 @@ class Explanation:
 
 def explain(predictor: Predictor, text: str, steps: int = START_STEPS, max_steps: int = MAX_STEPS) -> Explanation:
     """The predicted label of `text` and each word's part in it (see the module docstring)."""
+    with predictor.lock:  # Captum hooks the embedding layer; no prediction may run through it meanwhile
+        return _explain(predictor, text, steps, max_steps)
+
+
+def _explain(predictor: Predictor, text: str, steps: int, max_steps: int) -> Explanation:
     import torch
     from captum.attr import LayerIntegratedGradients
 

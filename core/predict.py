@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,8 @@ class Predictor:
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
+        self.lock = threading.RLock()
+        """Held while the model runs: an explanation hooks its embedding layer, which a prediction must not meet."""
         self.temperature = _temperature(self.model_dir) if calibrated else None
         """Logits are divided by it before the softmax (the run's calibration); None: raw softmax."""
 
@@ -88,7 +91,7 @@ class Predictor:
         # Batches of similar length pad less; results go back into input order.
         order = sorted(range(len(cleaned)), key=lambda i: len(cleaned[i]))
         results: list[Prediction | None] = [None] * len(cleaned)
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
                 enc = self.tokenizer([cleaned[i] for i in idx], truncation=True, max_length=self.max_length,

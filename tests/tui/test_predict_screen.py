@@ -225,9 +225,20 @@ class FixedPredictor:
                 for t, n in zip(texts, negative)]
 
 
+def fixed_explanation(predictor, text):
+    """core.explain.explain with fixed scores: sentiment words count, the rest a little."""
+    from core.explain import Explanation, WordScore
+
+    prediction = predictor.predict([text])[0]
+    strong = {"awful": 0.9, "dull": 0.4, "delight": 0.7, "wonderful": 0.5}
+    words = [WordScore(w, strong.get(w.strip(".,:!").lower(), -0.05)) for w in text.split()]
+    return Explanation(prediction, words, 0.001, 32, False)
+
+
 def test_snapshot_after_two_predictions(snap_compare, make_app, finished_runs, monkeypatch):
     monkeypatch.setattr(predict_screen, "format_latency", lambda seconds: "4.2 ms")  # timing varies run to run
     monkeypatch.setattr("core.predict.Predictor", FixedPredictor)
+    monkeypatch.setattr("core.explain.explain", fixed_explanation)
 
     async def run_before(pilot) -> None:
         for widget in pilot.app.query(Input):
@@ -306,3 +317,19 @@ async def test_a_labelled_file_is_scored_and_ctrl_s_saves_the_whole_session(make
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["text"] for r in rows] == ["typed by hand", "great wonderful film", "awful boring plot"]
     assert [r["true_label"] for r in rows] == ["", "positive", "negative"]
+
+
+async def test_each_prediction_is_explained_word_by_word(make_app, finished_runs):
+    from tui.widgets.explanation import ExplanationView
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        await pilot.press(*"the plot was awful", "enter")
+        await settle(pilot)
+        view = screen.query_one(ExplanationView)
+        explanation = view.explanation
+        assert explanation is not None and explanation.prediction.text == "the plot was awful"
+        assert [w.word for w in explanation.words] == ["the", "plot", "was", "awful"]
+        shown = str(view.render())
+        assert shown.startswith("the plot was awful") and f"toward {explanation.prediction.label}:" in shown

@@ -21,6 +21,7 @@ from core.format import clip, printable
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.confidence import ConfidenceView
+from tui.widgets.explanation import ExplanationView
 from tui.widgets.predict_history import PredictHistory
 from tui.widgets.predict_model import NO_MODEL, ModelPicker
 from tui.widgets.predict_panels import BatchStatus, PathPrompt, SamplePicker
@@ -100,6 +101,7 @@ class PredictScreen(BaseScreen):
                 yield Static(id="predict-hint")
                 yield Static(id="predict-error")
                 yield ConfidenceView(HINT)
+                yield ExplanationView(id="explanation")
                 yield BatchStatus()
                 yield PathPrompt()
                 yield PredictHistory()
@@ -263,6 +265,24 @@ class PredictScreen(BaseScreen):
 
     # ------------------------------------------------------------ worker results (UI thread)
 
+    @work(thread=True, exit_on_error=False, group="explain-one")
+    def _explain(self, predictor: Any, text: str) -> Any:
+        from core.explain import explain
+
+        return text, explain(predictor, text)
+
+    @on(Worker.StateChanged)
+    def _explained(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "explain-one" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        view = self.query_one(ExplanationView)
+        if event.state == WorkerState.ERROR:
+            view.failed(str(event.worker.error))
+            return
+        text, explanation = event.worker.result
+        if text == view.for_text:  # a later prediction replaced the one this explains
+            view.show(explanation)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker, group = event.worker, event.worker.group
         if not group.startswith("predict-") or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -273,6 +293,8 @@ class PredictScreen(BaseScreen):
             prediction, seconds = worker.result
             latency = format_latency(seconds)
             self.query_one(ConfidenceView).show(prediction, latency)
+            self.query_one(ExplanationView).waiting(prediction.text)
+            self._explain(self.predictor, prediction.text)
             self.query_one(PredictHistory).add_predictions([(prediction, latency)])
             self._session.append(prediction)
             self._predicting = False

@@ -1,0 +1,65 @@
+"""A review with each word tinted by how much it pushed the prediction (core.explain), and the top words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from core.format import printable
+
+TOWARD, AWAY = "green", "red"
+STRONG, NOTABLE = 0.6, 0.15  # shares of the strongest word's score: bold above STRONG, coloured above NOTABLE
+
+
+def explanation_text(explanation: Any, label: str | None = None) -> Text:
+    """The words in text order, green toward the predicted label and red away from it, then the top words."""
+    words = explanation.words
+    strongest = max((abs(w.score) for w in words), default=0.0) or 1.0
+    text = Text()
+    for i, w in enumerate(words):
+        share = abs(w.score) / strongest
+        style = "" if share < NOTABLE else (TOWARD if w.score > 0 else AWAY) + (" bold" if share >= STRONG else "")
+        text.append(("" if i == 0 else " ") + printable(w.word), style=style)
+    if explanation.truncated:
+        text.append(" … (the rest was cut at max_length)", style="italic")
+
+    def listed(items) -> str:
+        return ", ".join(f"{printable(w.word)} {w.score:+.2f}" for w in items if abs(w.score) >= 0.005) or "none"
+
+    name = label or explanation.prediction.label
+    text.append("\n")
+    text.append(f"toward {name}: ", style=TOWARD)
+    text.append(listed(explanation.top(5)))
+    text.append(" · ")
+    text.append("away: ", style=AWAY)
+    text.append(listed(explanation.top(5, toward=False)))
+    return text
+
+
+class ExplanationView(Static):
+    """Why the model gave its label: shown after each prediction once its explanation is computed."""
+
+    DEFAULT_CSS = "ExplanationView { height: auto; padding: 0 1; }"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.explanation: Any = None
+        self.for_text: str | None = None
+
+    def waiting(self, text: str) -> None:
+        self.explanation, self.for_text = None, text
+        self.update(Text("explaining: which words decided it…", style="italic dim"))
+
+    def show(self, explanation: Any) -> None:
+        self.explanation = explanation
+        self.update(explanation_text(explanation))
+
+    def failed(self, message: str) -> None:
+        self.explanation = None
+        self.update(Text(f"no explanation: {message}", style="italic"))
+
+    def clear(self) -> None:
+        self.explanation, self.for_text = None, None
+        self.update("")
