@@ -109,3 +109,18 @@ def write_fake_run(root: Path, name: str, *, model_dir: Path | None = None, stat
         if model_dir is not None:
             shutil.copytree(model_dir, run / "model")
     return run
+
+
+def fixed_explanation(text: str, predictor=None):
+    """A core.explain.Explanation with fixed scores (sentiment words count, the rest a little), for snapshots:
+    the tiny model's real scores move a little from one training session to the next."""
+    from core.explain import Explanation, WordScore
+    from core.predict import Prediction
+
+    if predictor is not None:
+        prediction = predictor.predict([text])[0]
+    else:
+        prediction = Prediction(text, "negative", 0.9, {"negative": 0.9, "positive": 0.1})
+    strong = {"awful": 0.9, "dull": 0.4, "delight": 0.7, "wonderful": 0.5, "great": -0.6, "loved": -0.5}
+    words = [WordScore(w, strong.get(w.strip(".,:!").lower(), -0.05)) for w in text.split()]
+    return Explanation(prediction, words, 0.001, 32, False)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from textual.widgets import Input, Select, Static
 
 from core.predict import Prediction, model_dir_of
-from tests.tui.fake_runs import write_fake_run
+from tests.tui.fake_runs import fixed_explanation, write_fake_run
 from tui.screens import predict_screen
 from tui.screens.predict_screen import EMPTY_REVIEW, SAMPLES, PredictScreen
 from tui.widgets.confidence import ConfidenceView, block_bar
@@ -225,20 +225,10 @@ class FixedPredictor:
                 for t, n in zip(texts, negative)]
 
 
-def fixed_explanation(predictor, text):
-    """core.explain.explain with fixed scores: sentiment words count, the rest a little."""
-    from core.explain import Explanation, WordScore
-
-    prediction = predictor.predict([text])[0]
-    strong = {"awful": 0.9, "dull": 0.4, "delight": 0.7, "wonderful": 0.5}
-    words = [WordScore(w, strong.get(w.strip(".,:!").lower(), -0.05)) for w in text.split()]
-    return Explanation(prediction, words, 0.001, 32, False)
-
-
 def test_snapshot_after_two_predictions(snap_compare, make_app, finished_runs, monkeypatch):
     monkeypatch.setattr(predict_screen, "format_latency", lambda seconds: "4.2 ms")  # timing varies run to run
     monkeypatch.setattr("core.predict.Predictor", FixedPredictor)
-    monkeypatch.setattr("core.explain.explain", fixed_explanation)
+    monkeypatch.setattr("core.explain.explain", lambda predictor, text: fixed_explanation(text, predictor))
 
     async def run_before(pilot) -> None:
         for widget in pilot.app.query(Input):

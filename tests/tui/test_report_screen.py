@@ -13,7 +13,7 @@ from rich.console import Console
 from textual.widgets import DataTable, Static, TabbedContent
 
 from core.config import TrainConfig
-from tests.tui.fake_runs import write_fake_run
+from tests.tui.fake_runs import fixed_explanation, write_fake_run
 from tui.widgets.predict_model import ModelPicker
 
 
@@ -224,7 +224,9 @@ def test_snapshot_summary_of_the_newer_run(snap_compare, make_app, finished_runs
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
 
 
-def test_snapshot_errors_tab(snap_compare, make_app, finished_runs, utc):
+def test_snapshot_errors_tab(snap_compare, make_app, finished_runs, utc, monkeypatch):
+    monkeypatch.setattr("core.explain.explain", lambda predictor, text: fixed_explanation(text))
+
     async def run_before(pilot):
         await pilot.press("f4")
         await settle(pilot)
@@ -388,3 +390,20 @@ async def test_the_summary_shows_calibration_and_a_reliability_diagram(make_app,
         assert f"ECE {calibration['ece_before']:.1%} → {calibration['ece_after']:.1%}" in shown
         bins = metrics_of(run)["reliability"]
         assert shown.count("┃") == len(bins) + 1 and f"{bins[-1]['low']:.0%}–{bins[-1]['high']:.0%}" in shown  # one per bin, one in the key
+
+
+async def test_the_errors_tab_explains_the_selected_misclassified_review(make_app, finished_runs):
+    older, newer = finished_runs
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        row = screen.query_one("#errors").current
+        assert row is not None
+        await settle(pilot)
+        shown = text_of(app, "#error-text")
+        assert shown.startswith("Why the model said ")
+        assert " ".join(str(row["text"]).split()).split()[0] in shown and "away:" in shown

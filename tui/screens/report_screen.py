@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -13,12 +14,13 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.format import format_time, printable, short_name
-from core.runs.layout import LIVE, RunStatus
+from core.runs.layout import LIVE, MODEL, RunStatus
 from core.runs.report import RunReport, load_report
 from core.runs.store import RunInfo, list_runs, run_info
 from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
+from tui.widgets.explanation import explanation_text
 from tui.widgets.report_compare import MARKS, ComparePane
 from tui.widgets.report_errors import ReportErrorsTable
 from tui.widgets.report_head import RESUMABLE, stop_line, summary_head
@@ -62,6 +64,8 @@ class ReportScreen(BaseScreen):
         self.marked: list[Path] = []
         self._opened = False
         self._workers: dict[str, Worker] = {}
+        self._explainer: tuple[Path, object] | None = None  # (run, its core.predict.Predictor) for the Errors tab
+        self._explaining = ""  # the misclassified review whose explanation is awaited
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
@@ -300,8 +304,37 @@ class ReportScreen(BaseScreen):
         self._show_error_text()
 
     def _show_error_text(self) -> None:
+        """The selected misclassified review in full, then (once computed) why the model got it wrong."""
         row = self.query_one(ReportErrorsTable).current
-        self.query_one("#error-text", Static).update(plain(row.get("text", "")) if row else "")
+        text = str(row.get("text", "")) if row else ""
+        self._explaining = text
+        self.query_one("#error-text", Static).update(plain(text))
+        if text and self.report is not None and (self.report.path / MODEL / "config.json").exists():
+            self._explain_error(self.report.path, text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report-explain")
+    def _explain_error(self, run: Path, text: str):
+        from core.explain import explain
+        from core.predict import Predictor
+
+        if self._explainer is None or self._explainer[0] != run:  # one model at a time, loaded on first use
+            self._explainer = (run, Predictor(run))
+        return text, explain(self._explainer[1], text)
+
+    @on(Worker.StateChanged)
+    def _explained(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "report-explain" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        target = self.query_one("#error-text", Static)
+        if event.state == WorkerState.ERROR:
+            target.update(Text.assemble(printable(self._explaining), "\n",
+                                        (printable(f"no explanation: {event.worker.error}"), "italic")))
+            return
+        text, explanation = event.worker.result
+        if text == self._explaining:  # the cursor may have moved on
+            target.update(Text.assemble(Text("Why the model said ", style="bold"),
+                                        Text(explanation.prediction.label, style="bold"), ":\n",
+                                        explanation_text(explanation)))
 
 
 def _pair(accuracy: float | None, f1: float | None) -> str:

@@ -28,7 +28,7 @@ def explanation_text(explanation: Any, label: str | None = None) -> Text:
     def listed(items) -> str:
         return ", ".join(f"{printable(w.word)} {w.score:+.2f}" for w in items if abs(w.score) >= 0.005) or "none"
 
-    name = label or explanation.prediction.label
+    name = printable(label or explanation.prediction.label)
     text.append("\n")
     text.append(f"toward {name}: ", style=TOWARD)
     text.append(listed(explanation.top(5)))
