@@ -126,11 +126,22 @@ class TrainingFailed(Event):
     """"oom" (out of memory while training), "oom_eval" (while evaluating) or "error"."""
 
 
+@dataclass(frozen=True)
+class Diagnostic(Event):
+    """The coach noticed something going wrong (core.training.coach): what, at which step, and what to change."""
+
+    kind: str
+    """nan_loss, diverging, loss_flat, collapsed_predictions, overfitting, worse_than_baseline, truncation, imbalance."""
+    step: int
+    message: str
+    advice: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
         StageChanged, TrainingStarted, Resumed, StepLogged, EvalCompleted, CheckpointSaved,
-        TrainingFinished, TrainingStopped, TrainingFailed,
+        TrainingFinished, TrainingStopped, TrainingFailed, Diagnostic,
     )
 }
 TERMINAL_EVENTS = (TrainingFinished, TrainingStopped, TrainingFailed)

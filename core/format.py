@@ -69,6 +69,8 @@ def format_event(event) -> str | None:
         return f"stopped at step {event.step}; model saved" + ("" if event.test else " (not tested)")
     if name == "TrainingFailed":
         return f"failed: {event.message}"
+    if name == "Diagnostic":
+        return f"coach ({event.kind}): {event.message}. {event.advice}"
     return None
 
 

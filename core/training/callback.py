@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -125,6 +126,9 @@ class EventCallback(TrainerCallback):
                 gpu_memory_total=memory[1] if memory else None,
             )
         )
+        loss = _number(logs.get("loss"))
+        if loss is not None and not math.isfinite(loss):
+            control.should_training_stop = True  # the coach says so (nan_loss); the session fails the run
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         if not self.in_training:

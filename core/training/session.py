@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import TrainConfig
+from core.errors import TrainingError
 from core.events import (
     EvalCompleted,
     Resumed,
@@ -23,6 +24,7 @@ from core.runs import layout
 from core.runs.checkpoints import checkpoint_step
 from core.runs.layout import RunStatus
 from core.runs.store import write_status
+from core.training.coach import Coach, data_diagnostics
 from core.training.metrics import REPORTED
 from core.training.setup import Loaded, RunSetup
 from core.training.stopping import StoppedEarly
@@ -139,7 +141,8 @@ class Job:
     def __init__(self, setup: RunSetup, loaded: Loaded):
         self.config: TrainConfig = setup.config
         self.run_dir: Path = setup.run_dir
-        self.emit = setup.emit
+        self.coach = Coach()
+        self.emit = self._coached(setup.emit)
         self.stop = setup.stop
         self.checkpoint = setup.checkpoint  # resume from here when set
         self.data = loaded.data
@@ -150,6 +153,14 @@ class Job:
         self.device_desc = loaded.device_desc
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
         self.trainer = None
+
+    def _coached(self, emit):
+        """`emit` that also hands each event to the coach and emits the diagnostics it triggers."""
+        def emit_and_coach(event) -> None:
+            emit(event)
+            for diagnostic in self.coach.observe(event):
+                emit(diagnostic)
+        return emit_and_coach
 
     @property
     def evaluating(self) -> bool:
@@ -171,6 +182,10 @@ class Job:
         if config.max_eval_samples and len(tokenized["validation"]) > config.max_eval_samples:
             tokenized["validation"] = _seeded_subset(tokenized["validation"], config.max_eval_samples, config.seed)
         self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
+        if self.checkpoint is None:  # a resumed run said these when it started
+            for diagnostic in data_diagnostics(tokenized["train"]["length"], config.max_length,
+                                               tokenized["train"]["label"], self.data.label_names):
+                self.emit(diagnostic)
         self.stop.check()
         computer = MetricsComputer(self.data.label_names)
         trainer, callback = self._trainer(tokenized, computer)
@@ -195,6 +210,10 @@ class Job:
         ))
         self.emit(StageChanged("train", "training"))
         output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
+        if self.coach.nan_step is not None:  # the callback stopped training; no model of NaNs is saved or tested
+            raise TrainingError(
+                f"the training loss became NaN at step {self.coach.nan_step}; the last good checkpoint is kept. "
+                "Start again with a learning rate 10x lower (or precision fp32)")
         self.metrics["validation"] = [
             # log_history keys are "eval_<metric>": keep the metric names sentitune reports.
             {"step": e["step"], "epoch": e["epoch"], **{k[5:]: v for k, v in e.items() if k[5:] in REPORTED}}
@@ -320,6 +339,7 @@ class Job:
             # Sequence classifiers return a per-batch mean loss; the Trainer's token averaging across ranks
             # would multiply it by the number of processes (doubled losses, clipping at half the norm).
             average_tokens_across_devices=False,
+            logging_nan_inf_filter=False,  # a NaN loss must reach the coach, not be averaged away
             ddp_find_unused_parameters=False,  # every parameter gets a gradient: no extra pass per step
         )
         pin_one_gpu(args)

@@ -1,0 +1,161 @@
+"""The coach: watches a run's events and says, as it happens, when something is going wrong and what to change.
+
+Each kind of diagnostic fires at most once per run, as a `Diagnostic` event (written to events.jsonl like
+any other, printed by the CLI, shown on F3 and summarised on F4). The thresholds are here, in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from core.events import Diagnostic, EvalCompleted, Event, StepLogged, TrainingStarted
+
+SMOOTH = 3
+"""Logged losses averaged before comparing: one noisy batch must not raise an alarm."""
+DIVERGE_FACTOR = 1.5
+"""Smoothed loss this many times its starting value: the updates are making the model worse, not noisier.
+A cross-entropy that starts near log(classes) and grows by half is far outside normal fluctuation."""
+FLAT_AFTER = 0.5
+"""Judge 'no progress' only after this share of the first epoch: early steps are often flat while warming up."""
+FLAT_DROP = 0.03
+"""Less than 3% below the starting loss by then counts as flat: a learning model drops far more in half an epoch."""
+FLAT_MIN_POINTS = 4
+"""Logged losses needed before judging flatness (a very short run logs too few to tell)."""
+COLLAPSE_SHARE = 0.95
+"""An evaluation predicting one class for this share of reviews has collapsed (unless the data is that skewed)."""
+OVERFIT_RISES = 2
+"""Consecutive evaluations with a rising validation loss (while the training loss falls) that mean overfitting."""
+TRUNCATED_SHARE = 0.2
+"""More than a fifth of the training reviews cut at max_length: the model misses the ends of many reviews."""
+IMBALANCE_SHARE = 0.75
+"""One class holding three quarters of the training split: accuracy flatters a model that favours it."""
+
+
+def _diag(kind: str, step: int, message: str, advice: str) -> Diagnostic:
+    return Diagnostic(kind=kind, step=step, message=message, advice=advice)
+
+
+def data_diagnostics(lengths: Sequence[int], max_length: int, labels: Sequence[int],
+                     label_names: Sequence[str]) -> list[Diagnostic]:
+    """Warnings about the training split itself: reviews cut at max_length, and a skewed label balance."""
+    out = []
+    if lengths:
+        cut = sum(1 for n in lengths if n >= max_length) / len(lengths)
+        if cut > TRUNCATED_SHARE:
+            out.append(_diag(
+                "truncation", 0, f"{cut:.0%} of the training reviews are cut at max_length {max_length}",
+                "raise max_length (up to the model's limit) so the model reads whole reviews, at some cost in speed"))
+    if labels:
+        counts = [sum(1 for y in labels if y == i) for i in range(len(label_names))]
+        top = max(range(len(counts)), key=counts.__getitem__)
+        share = counts[top] / len(labels)
+        if share >= IMBALANCE_SHARE:
+            out.append(_diag(
+                "imbalance", 0, f"'{label_names[top]}' is {share:.0%} of the training split",
+                "judge the model by F1 (macro F1 with several classes), not accuracy, and compare it with the untuned "
+                "baseline; more reviews of the other classes help most"))
+    return out
+
+
+class Coach:
+    """Feed it every event of a run (`observe`); it returns the diagnostics that event triggers."""
+
+    def __init__(self) -> None:
+        self.fired: set[str] = set()
+        self.losses: list[tuple[int, float]] = []
+        self.steps_per_epoch: int | None = None
+        self.validation: list[tuple[int, float, float]] = []  # (step, validation loss, training loss then)
+        self.baseline: dict[str, float] | None = None
+        self.nan_step: int | None = None
+        """The step whose loss was not a number: the run must stop (the session checks this)."""
+
+    def observe(self, event: Event) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        if isinstance(event, TrainingStarted):
+            self.steps_per_epoch = event.steps_per_epoch
+        elif isinstance(event, StepLogged) and event.loss is not None:
+            found += self._step(event.step, event.loss)
+        elif isinstance(event, EvalCompleted):
+            found += self._evaluation(event)
+        found = [d for d in found if d.kind not in self.fired]
+        self.fired.update(d.kind for d in found)
+        return found
+
+    def _smoothed(self, points: list[tuple[int, float]]) -> float:
+        return sum(loss for _, loss in points) / len(points)
+
+    def _step(self, step: int, loss: float) -> list[Diagnostic]:
+        if not math.isfinite(loss):
+            self.nan_step = step
+            return [_diag("nan_loss", step, f"the training loss became {loss} at step {step}",
+                          "the run stops and keeps its last good checkpoint; start again with a learning rate 10x "
+                          "lower, or precision fp32 if it ran in fp16")]
+        self.losses.append((step, loss))
+        if len(self.losses) < 2 * SMOOTH:
+            return []
+        start, now = self._smoothed(self.losses[:SMOOTH]), self._smoothed(self.losses[-SMOOTH:])
+        out = []
+        if now > DIVERGE_FACTOR * start:
+            out.append(_diag("diverging", step, f"the training loss rose from {start:.3f} to {now:.3f}",
+                             "the learning rate is too high for this model: try 3-10x lower, or add warmup_ratio 0.1"))
+        first_epoch = [p for p in self.losses if self.steps_per_epoch is None or p[0] <= self.steps_per_epoch]
+        judged = self.steps_per_epoch is not None and step >= FLAT_AFTER * self.steps_per_epoch
+        if judged and len(first_epoch) >= FLAT_MIN_POINTS and now > (1 - FLAT_DROP) * start \
+                and "diverging" not in self.fired and not out:
+            out.append(_diag(
+                "loss_flat", step, f"the training loss has not fallen ({start:.3f} at the start, {now:.3f} now)",
+                "the learning rate may be too low (try 5e-5 or 1e-4 for a small model) or too high; check that the "
+                "labels match the texts (shuffled labels cannot be learned)"))
+        return out
+
+    def _evaluation(self, event: EvalCompleted) -> list[Diagnostic]:
+        metrics = event.metrics
+        if event.split == "baseline":
+            self.baseline = dict(metrics)
+            return []
+        out = []
+        if event.split == "test" and self.baseline:
+            if metrics.get("accuracy", 1) < self.baseline.get("accuracy", 0) and \
+                    metrics.get("f1", 1) < self.baseline.get("f1", 0):
+                out.append(_diag(
+                    "worse_than_baseline", event.step,
+                    f"the fine-tuned model scores below the untuned one (accuracy {metrics['accuracy']:.1%} vs "
+                    f"{self.baseline['accuracy']:.1%})",
+                    "training made it worse: check the learning rate (usually too high) and the labels, then train again"))
+            return out
+        if event.split != "validation":
+            return out
+        matrix = event.confusion_matrix
+        total = sum(sum(row) for row in matrix)
+        if total:
+            predicted = [sum(row[j] for row in matrix) for j in range(len(matrix))]
+            top = max(range(len(predicted)), key=predicted.__getitem__)
+            actual = sum(matrix[top]) / total
+            share = predicted[top] / total
+            if share >= COLLAPSE_SHARE and actual < COLLAPSE_SHARE:
+                name = event.label_names[top] if top < len(event.label_names) else str(top)
+                out.append(_diag(
+                    "collapsed_predictions", event.step, f"{share:.0%} of the validation reviews are predicted '{name}'",
+                    "the model has learned to always answer one class: lower the learning rate, train longer, or "
+                    "balance the classes"))
+        loss = metrics.get("loss")
+        if loss is not None and math.isfinite(loss):
+            recent = [p for p in self.losses if p[0] <= event.step][-SMOOTH:]
+            self.validation.append((event.step, loss, self._smoothed(recent) if recent else math.nan))
+            out += self._overfitting(event.step)
+        return out
+
+    def _overfitting(self, step: int) -> list[Diagnostic]:
+        last = self.validation[-(OVERFIT_RISES + 1):]
+        if len(last) < OVERFIT_RISES + 1:
+            return []
+        rising = all(b[1] > a[1] for a, b in zip(last, last[1:]))
+        falling = all(b[2] < a[2] for a, b in zip(last, last[1:]))
+        if not (rising and falling):
+            return []
+        return [_diag("overfitting", step,
+                      f"the validation loss rose {OVERFIT_RISES} evaluations running ({last[0][1]:.3f} → {last[-1][1]:.3f}) "
+                      "while the training loss fell",
+                      "the model is memorising the training reviews; the best evaluation (by validation F1) is the one "
+                      "kept. Train fewer epochs, or set early_stopping_patience")]

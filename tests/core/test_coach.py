@@ -1,0 +1,113 @@
+"""The coach: each diagnostic from an event stream built to trigger it, and from real runs; none on a healthy run."""
+
+import json
+import shutil
+
+import pytest
+
+from core.events import Diagnostic, EvalCompleted, StepLogged, TrainingStarted, read_events
+from core.training.coach import Coach, data_diagnostics
+from tests.tiny import reviews_frame
+
+
+def _step(step, loss):
+    return StepLogged(step=step, total_steps=100, epoch=step / 50, loss=loss, learning_rate=1e-3, grad_norm=1.0,
+                      samples_per_second=10.0, elapsed=1.0, eta=1.0)
+
+
+def _eval(step, loss=0.5, matrix=((40, 10), (10, 40)), split="validation", accuracy=0.8, f1=0.8):
+    return EvalCompleted(split=split, step=step, epoch=step / 50, metrics={"loss": loss, "accuracy": accuracy, "f1": f1},
+                         confusion_matrix=[list(r) for r in matrix], label_names=["negative", "positive"])
+
+
+def _kinds(events) -> list[str]:
+    coach = Coach()
+    return [d.kind for e in events for d in coach.observe(e)]
+
+
+def _started():
+    return TrainingStarted(run_dir="r", model="m", dataset="d", device="cpu", precision="fp32", epochs=2,
+                           total_steps=100, steps_per_epoch=50, effective_batch=8, samples={}, label_names=[],
+                           per_device_batch=8, processes=1, gradient_accumulation=1)
+
+
+def test_a_healthy_stream_raises_nothing():
+    events = [_started(), *[_step(s, 0.7 * 0.97 ** s) for s in range(2, 50, 2)], _eval(50, 0.4),
+              *[_step(s, 0.2) for s in range(52, 100, 2)], _eval(100, 0.35)]
+    assert _kinds(events) == []
+
+
+@pytest.mark.parametrize("kind,events", [
+    ("nan_loss", [_started(), _step(2, 0.7), _step(4, float("nan"))]),
+    ("diverging", [_started(), *[_step(s, 0.7) for s in (2, 4, 6)], *[_step(s, 1.2) for s in (8, 10, 12)]]),
+    ("loss_flat", [_started(), *[_step(s, 0.69) for s in range(2, 30, 2)]]),
+    ("collapsed_predictions", [_started(), _eval(50, matrix=((1, 49), (0, 50)))]),
+    ("overfitting", [_started(), _step(40, 0.5), _eval(50, 0.40), _step(90, 0.3), _eval(100, 0.45), _step(140, 0.1),
+                     _eval(150, 0.55)]),
+    ("worse_than_baseline", [_eval(0, split="baseline", accuracy=0.6, f1=0.6),
+                             _eval(100, split="test", accuracy=0.5, f1=0.4)]),
+])
+def test_each_kind_fires_once_from_a_stream_built_for_it(kind, events):
+    kinds = _kinds([*events, *events[1:]])  # the same trouble again does not repeat the diagnostic
+    assert kinds.count(kind) == 1
+
+
+def test_the_data_checks_name_truncation_and_imbalance():
+    found = data_diagnostics([64] * 30 + [20] * 70, 64, [1] * 80 + [0] * 20, ["negative", "positive"])
+    assert [d.kind for d in found] == ["truncation", "imbalance"]
+    assert "30%" in found[0].message and "'positive' is 80%" in found[1].message
+    assert data_diagnostics([20] * 100, 64, [0, 1] * 50, ["negative", "positive"]) == []
+
+
+def _diagnostics(run_dir) -> list[Diagnostic]:
+    return [e for e in read_events(run_dir / "events.jsonl") if isinstance(e, Diagnostic)]
+
+
+def test_no_diagnostic_on_a_healthy_run_of_the_recipe(trained_run):
+    assert _diagnostics(trained_run[0].run_dir) == []
+
+
+@pytest.mark.parametrize("change,kind", [
+    ({"learning_rate": 1e-8}, "loss_flat"),
+    ({"learning_rate": 1.0, "epochs": 3}, "diverging"),
+])
+def test_a_run_built_to_go_wrong_is_diagnosed(tiny_config, tmp_path, change, kind):
+    from core.training.train import train
+
+    run = train(tiny_config.replace(**{"epochs": 1, "logging_steps": 2, "baseline": False, **change}), tmp_path).run_dir
+    assert kind in [d.kind for d in _diagnostics(run)]
+
+
+def test_cut_and_skewed_data_is_diagnosed_before_training(tiny_model, tmp_path):
+    from core.config import TrainConfig
+    from core.training.train import train
+
+    frame = reviews_frame(200)
+    skewed = frame[(frame.label == "positive") | (frame.index < 40)]  # 20 negative, 100 positive
+    skewed.to_csv(tmp_path / "skewed.csv", index=False)
+    config = TrainConfig(model=str(tiny_model), dataset=str(tmp_path / "skewed.csv"), epochs=1, batch_size=8,
+                         max_length=8, baseline=False)
+    found = _diagnostics(train(config, tmp_path / "runs").run_dir)
+    assert {"truncation", "imbalance"} <= {d.kind for d in found}
+    assert all(d.step == 0 for d in found if d.kind in ("truncation", "imbalance"))
+
+
+def test_a_nan_loss_fails_the_run_with_advice_and_saves_no_model(tiny_model, tiny_config, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from core.errors import TrainingError
+    from core.training.train import train
+
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(tiny_model, poisoned)
+    model = AutoModelForSequenceClassification.from_pretrained(poisoned)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.fill_(float("nan"))
+    model.save_pretrained(poisoned)
+    with pytest.raises(TrainingError, match="NaN"):
+        train(tiny_config.replace(model=str(poisoned), epochs=1, logging_steps=1, baseline=False), tmp_path / "runs")
+    run = next(p for p in (tmp_path / "runs").iterdir() if (p / "status.json").exists())
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and "learning rate 10x lower" in status["error"]
+    assert [d.kind for d in _diagnostics(run)][0] == "nan_loss" and not (run / "model").exists()
