@@ -8,6 +8,7 @@ from typing import Any
 
 from core.events import (
     CheckpointSaved,
+    Diagnostic,
     EvalCompleted,
     Event,
     Resumed,
@@ -40,6 +41,8 @@ class RunProgress:
     test: EvalCompleted | None = None
     checkpoints: list[CheckpointSaved] = field(default_factory=list)
     error: TrainingFailed | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """What the coach said, in order (core.training.coach)."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     version: int = 0  # bumped by every event, so a view can tell whether to redraw
     elapsed_before: float = 0.0
@@ -84,6 +87,9 @@ class RunProgress:
                 self.baseline = event
             elif event.split == "test":
                 self.test = event
+        elif isinstance(event, Diagnostic):
+            if all(d.kind != event.kind for d in self.diagnostics):  # a resumed run may repeat one
+                self.diagnostics.append(event)
         elif isinstance(event, CheckpointSaved):
             self.checkpoints.append(event)
         elif isinstance(event, TrainingFinished):

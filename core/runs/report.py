@@ -39,6 +39,8 @@ class RunReport:
     """The temperature fitted on validation and the test ECE before and after it (metrics.json)."""
     reliability: list[dict[str, Any]] = field(default_factory=list)
     """Test confidence bins as reported: low, high, count, confidence, accuracy."""
+    diagnostics: list[Any] = field(default_factory=list)
+    """What the coach said during the run (core.events.Diagnostic), in order."""
 
     @property
     def path(self) -> Path:
@@ -144,6 +146,7 @@ def load_report(path: str | Path) -> RunReport:
         resumable=has_complete_checkpoint(run.path),
         calibration=metrics.get("calibration"),
         reliability=list(metrics.get("reliability") or []),
+        diagnostics=list(progress.diagnostics),
     )
 
 

@@ -111,3 +111,12 @@ def test_a_nan_loss_fails_the_run_with_advice_and_saves_no_model(tiny_model, tin
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "failed" and "learning rate 10x lower" in status["error"]
     assert [d.kind for d in _diagnostics(run)][0] == "nan_loss" and not (run / "model").exists()
+
+
+def test_the_cli_prints_what_the_coach_says(tiny_model, reviews_csv, tmp_path, capsys):
+    from core.cli import main
+
+    assert main(["train", "--model", str(tiny_model), "--dataset", str(reviews_csv), "--epochs", "1",
+                 "--learning-rate", "1e-8", "--max-length", "8", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "coach (truncation): " in out and "raise max_length" in out

@@ -256,3 +256,23 @@ async def test_a_short_chart_names_its_series_in_the_title_instead_of_a_legend_o
             await pilot.pause()
             chart.render()
             assert "1.0" in re.sub(r"\x1b\[[0-9;]*m", "", chart.plt.build())
+
+
+async def test_the_coach_banner_shows_what_went_wrong_and_the_report_keeps_it(make_app, tiny_config):
+    from tests.tui.test_report_screen import settle, text_of
+    from tests.tui.waiting import wait_for
+
+    app = make_app(tiny_config.replace(epochs=1, learning_rate=1e-8, logging_steps=2, baseline=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        app.start_training()
+        await wait_for(pilot, lambda: not app.training and app.progress.status == "finished")
+        await wait_for(pilot, lambda: "also: loss flat" in str(app.screen.query_one("#coach").render()))  # redrawn
+        banner = str(app.screen.query_one("#coach").render())
+        kinds = [d.kind for d in app.progress.diagnostics]
+        assert "loss_flat" in kinds and banner.startswith("⚠ coach: ")
+        assert app.progress.diagnostics[-1].advice in banner.replace("\n", " ")
+        await pilot.press("f4")
+        await settle(pilot)
+        shown = text_of(app, "#summary-tables")
+        assert "Coach" in shown and "loss flat (step" in shown

@@ -48,6 +48,9 @@ class TrainScreen(BaseScreen):
     TrainScreen #buttons { height: auto; padding: 0 1; }
     TrainScreen #buttons Button { margin-right: 1; }
     TrainScreen .failed { color: $error; }
+    TrainScreen #coach { height: auto; max-height: 4; padding: 0 1; background: $warning 15%; color: $text;
+                         display: none; }
+    TrainScreen #coach.-shown { display: block; }
     """
 
     BINDINGS = [
@@ -62,6 +65,7 @@ class TrainScreen(BaseScreen):
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, id="steps")
         yield Static(id="figures")
+        yield Static(id="coach")
         with Horizontal(id="charts"):
             yield CurvesPlot("loss", "step", empty="waiting for the first steps", id="loss-chart")
             yield CurvesPlot("validation", "epoch", empty="after the first evaluation", id="metrics-chart")
@@ -101,6 +105,7 @@ class TrainScreen(BaseScreen):
         self._drawn_progress = p
         self._draw_status(p)
         self._draw_figures(p)
+        self._draw_coach(p)
         key = (id(p), len(p.validation), p.status, p.test is not None)
         now = time.monotonic()
         if charts or key != self._chart_key or now - self._chart_drawn_at >= CHART_SECONDS:
@@ -134,6 +139,18 @@ class TrainScreen(BaseScreen):
         self.query_one("#run-line", Static).update(plain(run))
         bar = self.query_one("#steps", ProgressBar)
         bar.update(total=max(p.total_steps, 1), progress=p.step)
+
+    def _draw_coach(self, p: RunProgress) -> None:
+        """What the coach noticed: the newest first, with its advice; the older ones one line each (in the log too)."""
+        coach = self.query_one("#coach", Static)
+        coach.set_class(bool(p.diagnostics), "-shown")
+        if not p.diagnostics:
+            return
+        newest, *older = reversed(p.diagnostics)
+        lines = [f"⚠ coach: {newest.message} (step {newest.step}). {newest.advice}"]
+        if older:
+            lines.append("also: " + "; ".join(f"{d.kind.replace('_', ' ')} (step {d.step})" for d in older))
+        coach.update(plain("\n".join(lines)))
 
     def _draw_figures(self, p: RunProgress) -> None:
         s = p.last_step

@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
+from core.format import printable
 from core.runs.layout import RunStatus
 from core.runs.report import RunReport, format_accuracy, shown_value
 from tui.safe import cell
@@ -112,6 +113,17 @@ def calibration_block(report: RunReport) -> RenderableType | None:
     return Group(*lines)
 
 
+def coach_block(report: RunReport) -> RenderableType | None:
+    """What the coach noticed during the run, each with its advice; None for a run it had nothing to say about."""
+    if not report.diagnostics:
+        return None
+    lines = [Text("Coach", style="bold")]
+    for d in report.diagnostics:
+        lines.append(Text.assemble((f"⚠ {d.kind.replace('_', ' ')}", "yellow"), f" (step {d.step}): ",
+                                   printable(d.message), ". ", (printable(d.advice), "italic")))
+    return Group(*lines)
+
+
 def summary_tables(report: RunReport) -> RenderableType:
     """Test metrics with the baseline, the confusion matrix and per-class metrics, wrapped to the width."""
     parts: list[RenderableType] = [scores_block(report)]
@@ -124,7 +136,9 @@ def summary_tables(report: RunReport) -> RenderableType:
     calibration = calibration_block(report)
     if calibration is not None:
         parts.append(calibration)
-    return Columns(parts, padding=(1, 4))
+    coach = coach_block(report)
+    columns = Columns(parts, padding=(1, 4))
+    return columns if coach is None else Group(coach, Text(""), columns)  # the coach's lines span the width
 
 
 def _epoch(value: Any) -> str:
