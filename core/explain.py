@@ -22,6 +22,8 @@ class WordScore:
     word: str
     score: float
     """Toward the predicted label when positive, away from it when negative (logit units)."""
+    spaced: bool = True
+    """Whether a space comes before it in the review (punctuation is a word of its own, written without one)."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +88,20 @@ def _explain(predictor: Predictor, text: str, steps: int, max_steps: int) -> Exp
     per_token = attributions.sum(dim=-1)[0].detach().cpu().tolist()
     words: list[WordScore] = []
     last_word, start, end, score = None, 0, 0, 0.0
+
+    def add() -> None:
+        words.append(WordScore(cleaned[start:end], score, spaced=start > 0 and cleaned[start - 1].isspace()))
+
     for token, (word, (a, b)) in enumerate(zip(word_ids, offsets)):
         if word is None:
             continue
         if word != last_word and last_word is not None:
-            words.append(WordScore(cleaned[start:end], score))
+            add()
             score = 0.0
         if word != last_word:
             start, last_word = a, word
         end, score = b, score + per_token[token]
     if last_word is not None:
-        words.append(WordScore(cleaned[start:end], score))
+        add()
     truncated = bool(words) and end < len(cleaned.rstrip())
     return Explanation(prediction, words, delta, steps, truncated)

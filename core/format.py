@@ -17,6 +17,11 @@ def printable(text: Any) -> str:
                        str(text))
 
 
+def sentence(text: str | None) -> str:
+    """`text` with its first letter capitalised: core words its lines in lower case, to follow a colon."""
+    return text[:1].upper() + text[1:] if text else ""
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     h, rest = divmod(seconds, 3600)
@@ -70,7 +75,7 @@ def format_event(event) -> str | None:
     if name == "TrainingFailed":
         return f"failed: {event.message}"
     if name == "Diagnostic":
-        return f"coach ({event.kind}): {event.message}. {event.advice}"
+        return f"coach ({event.kind}): {event.message}. {sentence(event.advice)}"
     return None
 
 

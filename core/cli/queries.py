@@ -82,12 +82,13 @@ def _print_explanation(explanation) -> None:
     if sys.stdout.isatty():
         strongest = max((abs(w.score) for w in explanation.words), default=0.0) or 1.0
         coloured = []
-        for w in explanation.words:
+        for i, w in enumerate(explanation.words):
             share = abs(w.score) / strongest
             colour = "" if share < 0.15 else ("\x1b[32m" if w.score > 0 else "\x1b[31m")
             bold = "\x1b[1m" if share >= 0.6 else ""
-            coloured.append(f"{bold}{colour}{printable(w.word)}\x1b[0m" if colour else printable(w.word))
-        print("  " + " ".join(coloured), flush=True)
+            word = f"{bold}{colour}{printable(w.word)}\x1b[0m" if colour else printable(w.word)
+            coloured.append((" " if i and w.spaced else "") + word)
+        print("  " + "".join(coloured), flush=True)
 
     def listed(words) -> str:
         return ", ".join(f"{w.word} {w.score:+.2f}" for w in words if abs(w.score) >= 0.005) or "none"

@@ -119,4 +119,4 @@ def test_the_cli_prints_what_the_coach_says(tiny_model, reviews_csv, tmp_path, c
     assert main(["train", "--model", str(tiny_model), "--dataset", str(reviews_csv), "--epochs", "1",
                  "--learning-rate", "1e-8", "--max-length", "8", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "coach (truncation): " in out and "raise max_length" in out
+    assert "coach (truncation): " in out and "Raise max_length" in out

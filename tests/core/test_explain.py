@@ -57,3 +57,14 @@ def test_predict_explain_prints_plain_words_when_not_a_terminal(one_word_run, ca
     assert main(["predict", str(one_word_run), "a superb story", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "\x1b[" not in out and "superb" in out and "toward" in out
+
+
+def test_punctuation_is_a_word_written_without_a_space(one_word_run):
+    from core.explain import explain
+    from core.predict import Predictor
+    from tui.widgets.explanation import explanation_text
+
+    explanation = explain(Predictor(one_word_run), "the plot, it was superb.")
+    assert [(w.word, w.spaced) for w in explanation.words] == [
+        ("the", False), ("plot", True), (",", False), ("it", True), ("was", True), ("superb", True), (".", False)]
+    assert explanation_text(explanation).plain.startswith("the plot, it was superb.\n")

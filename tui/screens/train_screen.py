@@ -147,7 +147,7 @@ class TrainScreen(BaseScreen):
         if not p.diagnostics:
             return
         newest, *older = reversed(p.diagnostics)
-        lines = [f"⚠ coach: {newest.message} (step {newest.step}). {newest.advice}"]
+        lines = [f"⚠ coach: {newest.message} (step {newest.step}). {sentence(newest.advice)}"]
         if older:
             lines.append("also: " + "; ".join(f"{d.kind.replace('_', ' ')} (step {d.step})" for d in older))
         coach.update(plain("\n".join(lines)))

@@ -21,7 +21,7 @@ def explanation_text(explanation: Any, label: str | None = None) -> Text:
     for i, w in enumerate(words):
         share = abs(w.score) / strongest
         style = "" if share < NOTABLE else (TOWARD if w.score > 0 else AWAY) + (" bold" if share >= STRONG else "")
-        text.append(("" if i == 0 else " ") + printable(w.word), style=style)
+        text.append((" " if i and getattr(w, "spaced", True) else "") + printable(w.word), style=style)
     if explanation.truncated:
         text.append(" … (the rest was cut at max_length)", style="italic")
 

@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
-from core.format import printable
+from core.format import printable, sentence
 from core.runs.layout import RunStatus
 from core.runs.report import RunReport, format_accuracy, shown_value
 from tui.safe import cell
@@ -120,7 +120,7 @@ def coach_block(report: RunReport) -> RenderableType | None:
     lines = [Text("Coach", style="bold")]
     for d in report.diagnostics:
         lines.append(Text.assemble((f"⚠ {d.kind.replace('_', ' ')}", "yellow"), f" (step {d.step}): ",
-                                   printable(d.message), ". ", (printable(d.advice), "italic")))
+                                   printable(d.message), ". ", (printable(sentence(d.advice)), "italic")))
     return Group(*lines)
 
 
