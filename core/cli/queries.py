@@ -45,6 +45,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             line = p.to_dict()
             if explanations:
                 line["explanation"] = explanations[i].to_dict()
+                line["explanation_delta"] = explanations[i].delta  # IG's convergence gap, in logit units
+                line["explanation_steps"] = explanations[i].steps
             print(json.dumps(line))
         else:
             say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
@@ -94,7 +96,8 @@ def _print_explanation(explanation) -> None:
         return ", ".join(f"{w.word} {w.score:+.2f}" for w in words if abs(w.score) >= 0.005) or "none"
 
     say(f"  toward: {listed(explanation.top(5))} · away: {listed(explanation.top(5, toward=False))}"
-        + (" (cut at max_length)" if explanation.truncated else ""))
+        + (" (cut at max_length)" if explanation.truncated else "")
+        + f" · IG delta {explanation.delta:.3f} after {explanation.steps} steps")
 
 
 def _read_stdin() -> str:

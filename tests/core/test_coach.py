@@ -67,15 +67,15 @@ def test_no_diagnostic_on_a_healthy_run_of_the_recipe(trained_run):
     assert _diagnostics(trained_run[0].run_dir) == []
 
 
-@pytest.mark.parametrize("change,kind", [
-    ({"learning_rate": 1e-8}, "loss_flat"),
-    ({"learning_rate": 1.0, "epochs": 3}, "diverging"),
+@pytest.mark.parametrize("change,kinds", [
+    ({"learning_rate": 1e-8}, {"loss_flat", "collapsed_predictions"}),  # the untrained head answers one class
+    ({"learning_rate": 1.0, "epochs": 3}, {"diverging"}),
 ])
-def test_a_run_built_to_go_wrong_is_diagnosed(tiny_config, tmp_path, change, kind):
+def test_a_run_built_to_go_wrong_is_diagnosed(tiny_config, tmp_path, change, kinds):
     from core.training.train import train
 
     run = train(tiny_config.replace(**{"epochs": 1, "logging_steps": 2, "baseline": False, **change}), tmp_path).run_dir
-    assert kind in [d.kind for d in _diagnostics(run)]
+    assert kinds <= {d.kind for d in _diagnostics(run)}
 
 
 def test_cut_and_skewed_data_is_diagnosed_before_training(tiny_model, tmp_path):

@@ -49,6 +49,9 @@ def test_predict_explain_json_gives_every_word_its_score(one_word_run, capsys):
     assert [[w["word"] for w in line["explanation"]] for line in lines] == [
         ["a", "superb", "story"], ["the", "ending", "was", "dreadful"]]
     assert all(isinstance(w["score"], float) for line in lines for w in line["explanation"])
+    for line in lines:  # converged (delta under 5% of the change the scores explain), or the steps ran out
+        change = abs(sum(w["score"] for w in line["explanation"]))
+        assert line["explanation_delta"] <= 0.05 * change + 1e-6 or line["explanation_steps"] == 256
     top = [max(line["explanation"], key=lambda w: w["score"])["word"] for line in lines]
     assert top == ["superb", "dreadful"]
 
@@ -56,7 +59,7 @@ def test_predict_explain_json_gives_every_word_its_score(one_word_run, capsys):
 def test_predict_explain_prints_plain_words_when_not_a_terminal(one_word_run, capsys):
     assert main(["predict", str(one_word_run), "a superb story", "--explain"]) == 0
     out = capsys.readouterr().out
-    assert "\x1b[" not in out and "superb" in out and "toward" in out
+    assert "\x1b[" not in out and "superb" in out and "toward" in out and "IG delta" in out
 
 
 def test_punctuation_is_a_word_written_without_a_space(one_word_run):
