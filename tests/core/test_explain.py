@@ -2,21 +2,16 @@
 
 import json
 import random
-import threading
 
-import pandas as pd
 import pytest
 
 from core.cli import main
-from tests.tiny import NEUTRAL
+from tests.tiny import NEUTRAL, train_on_rows
 
 
 @pytest.fixture(scope="module")
 def one_word_run(tmp_path_factory, tiny_model):
     """A run on reviews of neutral words where only 'superb' (positive) or 'dreadful' (negative) decides."""
-    from core.config import TrainConfig
-    from core.training.train import train
-
     rng = random.Random(5)
     rows = []
     for i in range(300):
@@ -24,11 +19,7 @@ def one_word_run(tmp_path_factory, tiny_model):
         words = [rng.choice(NEUTRAL) for _ in range(rng.randint(5, 10))]
         words.insert(rng.randrange(len(words) + 1), "superb" if positive else "dreadful")
         rows.append({"text": " ".join(words) + f" {i}", "label": "positive" if positive else "negative"})
-    path = tmp_path_factory.mktemp("one-word") / "reviews.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    config = TrainConfig(model=str(tiny_model), dataset=str(path), epochs=3, batch_size=8, learning_rate=5e-3,
-                         max_length=32, eval_batch_size=32, baseline=False)
-    return train(config, tmp_path_factory.mktemp("runs"), stop_event=threading.Event()).run_dir
+    return train_on_rows(rows, tmp_path_factory.mktemp("one-word"), tiny_model, max_length=32, baseline=False)
 
 
 @pytest.mark.parametrize("word,label", [("superb", "positive"), ("dreadful", "negative")])

@@ -2,21 +2,16 @@
 
 import json
 import random
-import threading
 
-import pandas as pd
 import pytest
 
 from core.cli import main
-from tests.tiny import NEGATIVE, NEUTRAL, POSITIVE
+from tests.tiny import NEGATIVE, NEUTRAL, POSITIVE, train_on_rows
 
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, tiny_model):
     """A run trained at max_length 16 on reviews about 60 tokens long whose endings contradict their labels."""
-    from core.config import TrainConfig
-    from core.training.train import train
-
     rng = random.Random(3)
     rows = []
     for i in range(240):
@@ -24,11 +19,7 @@ def short_run(tmp_path_factory, tiny_model):
         tail = [rng.choice(NEUTRAL) for _ in range(40)] + [rng.choice(NEGATIVE if positive else POSITIVE) for _ in range(6)]
         head = " ".join(rng.choice(POSITIVE if positive else NEGATIVE) for _ in range(3))
         rows.append({"text": f"{head} {' '.join(tail)} {i}", "label": int(positive)})
-    path = tmp_path_factory.mktemp("long") / "long.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    config = TrainConfig(model=str(tiny_model), dataset=str(path), epochs=3, batch_size=8, learning_rate=5e-3,
-                         max_length=16, eval_batch_size=32)
-    return train(config, tmp_path_factory.mktemp("runs"), stop_event=threading.Event()).run_dir
+    return train_on_rows(rows, tmp_path_factory.mktemp("long"), tiny_model, max_length=16)
 
 
 def test_the_saved_model_remembers_its_max_length(short_run):
