@@ -81,7 +81,7 @@ async def build(csv_name: str) -> None:
         await shoot(pilot, "predict")
 
         # A run set up to go wrong (a learning rate far too low): the coach says so on the dashboard.
-        app.start_training(config.replace(learning_rate=1e-7, epochs=1, max_samples=600, eval_steps=0,
+        app.start_training(config.replace(learning_rate=1e-7, epochs=2, max_samples=600, eval_steps=0,
                                           logging_steps=2, baseline=False))
         await settle(pilot, 1.0)
         await pilot.pause(2.5)
