@@ -21,6 +21,7 @@ from core.events import (
 )
 from core.files import write_json_atomic
 from core.runs import layout
+from core.runs.card import write_model_card
 from core.runs.checkpoints import checkpoint_step
 from core.runs.layout import RunStatus
 from core.runs.store import write_status
@@ -256,6 +257,7 @@ class Job:
             write_json_atomic(self.run_dir / layout.MODEL / layout.CALIBRATION,
                               {"temperature": calibration["temperature"], "fitted_on": "validation"})
         write_json_atomic(self.run_dir / layout.METRICS, self.metrics)
+        write_model_card(self.run_dir)  # model/README.md, from config.json and metrics.json
         if stopped:
             note = None if test else "test scoring was stopped; score the model with sentitune evaluate RUN"
             write_status(self.run_dir, RunStatus.STOPPED, note, step=output.global_step)
