@@ -15,6 +15,7 @@ from core.errors import ConfigError
 GROUPS = ("model", "data", "optimisation", "evaluation", "hardware")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+TRACKERS = ("none", "tensorboard", "trackio", "wandb")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 
 
@@ -79,6 +80,10 @@ class TrainConfig:
     )
     calibrate: bool = _opt(
         True, "evaluation", "Fit a temperature on the validation split so confidences match accuracy (labels unchanged).",
+    )
+    report_to: str = _opt(
+        "none", "evaluation", "Also log to an experiment tracker: tensorboard (event files in RUN/tensorboard), "
+        "trackio or wandb, where installed.", choices=TRACKERS,
     )
     logging_steps: int = _opt(
         0, "evaluation", "Report progress every N steps; 0 reports about once a second.", min=0,

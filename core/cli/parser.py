@@ -12,7 +12,7 @@ COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "r
 
 # Flags that override the config field of the same name.
 CONFIG_FLAGS = ("model", "dataset", "text_columns", "label_column", "max_samples", "epochs", "batch_size",
-                "learning_rate", "max_length", "seed", "num_processes", "accelerate_config")
+                "learning_rate", "max_length", "seed", "num_processes", "accelerate_config", "report_to")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="on CUDA out of memory, retry with half the batch and twice the accumulation")
     train.add_argument("--num-processes", metavar="N", help="train with N processes (one per GPU) via accelerate")
     train.add_argument("--accelerate-config", metavar="FILE", help="accelerate config YAML (multi-node)")
+    train.add_argument("--report-to", metavar="TRACKER",
+                       help="also log to none (default), tensorboard (RUN/tensorboard), trackio or wandb")
     train.add_argument("--run-dir", metavar="DIR",
                        help="write the run into DIR instead of a new folder under --output-dir (with two "
                             "machines: the same folder, on a file system both share)")

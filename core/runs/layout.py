@@ -32,6 +32,7 @@ TEST_PREDICTIONS = "test_predictions.jsonl"
 MODEL = "model"  # the best model and its tokenizer
 CALIBRATION = "calibration.json"  # in MODEL: the temperature that calibrates its confidences
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"  # the Trainer's TensorBoard event files, with report_to = tensorboard
 TRAIN_LOG = "train.log"
 PROCESS_LOG = "process.log"  # a detached run's own stdout and stderr
 JOB = "job.toml"  # the settings a detached run's process reads

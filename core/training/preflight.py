@@ -105,12 +105,26 @@ def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+
+
+def check_tracker(config: TrainConfig) -> None:
+    """ConfigError when the tracker asked for (report_to) is not installed, with the pip command that installs it."""
+    import importlib.util
+
+    package = TRACKER_PACKAGES.get(config.report_to)
+    if package is not None and importlib.util.find_spec(package) is None:
+        extra = f"pip install 'sentitune[{package}]'" if package != "wandb" else "pip install wandb"
+        raise ConfigError({"report_to": f"{package} is not installed: {extra}, or set report_to to none"})
+
+
 def preflight(config: TrainConfig, runs_root: str | Path | None) -> None:
     """Everything that can be checked without loading data or weights; CoreError for the first problem."""
     from core.data.sources import check_local_source
 
     check_local_source(config.dataset)
     check_processes(config)
+    check_tracker(config)
     check_max_length(config, model_config(config.model))
     if runs_root is not None:
         check_output(runs_root, config.model)

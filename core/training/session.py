@@ -301,6 +301,7 @@ class Job:
         from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
         from core.training.callback import EventCallback
+        from core.training.distributed import is_main
         from core.training.tokenize import PaddingCollator, model_inputs
 
         config = self.config
@@ -330,7 +331,8 @@ class Job:
             logging_steps=config.logging_steps or 10**9,
             logging_first_step=True,
             disable_tqdm=True,
-            report_to="none",
+            # TensorBoard writes into the run folder (below); the others keep their own stores.
+            report_to=config.report_to if config.report_to in ("trackio", "wandb") else "none",
             bf16=self.precision == "bf16",
             fp16=self.precision == "fp16",
             use_cpu=self.device == "cpu",
@@ -352,6 +354,12 @@ class Job:
             gpu_memory=_gpu_memory if self.device == "cuda" else None,
         )
         callbacks = [callback]
+        if config.report_to == "tensorboard" and is_main():
+            from torch.utils.tensorboard import SummaryWriter
+            from transformers.integrations import TensorBoardCallback
+
+            # In the run folder, not under checkpoints/ (removed when the run finishes): `tensorboard --logdir runs`.
+            callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.run_dir / layout.TENSORBOARD))))
         if config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
         trainer = _session_trainer()(
