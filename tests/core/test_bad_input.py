@@ -205,6 +205,7 @@ CASES: dict[str, Case] = {
                               "invalid settings: epochs: must be a whole number, not 'many'"),
     "negative learning rate": Case(lambda e: e.train("--learning-rate", "-0.1"), 2,
                                    "learning_rate: must be at least 1e-08"),
+    "unknown experiment tracker": Case(lambda e: e.train("--report-to", "mlflow"), 2, "report_to: must be one of"),
     "zero batch size": Case(lambda e: e.train("--batch-size", 0), 2, "batch_size: must be at least 1"),
     "non-number max length": Case(lambda e: e.train("--max-length", "long"), 2, "max_length: must be a whole number"),
     "seed out of range": Case(lambda e: e.train("--seed", 2**40), 2, "seed: must be at most 4294967295"),
