@@ -153,6 +153,9 @@ class EventFollower:
         return not self.path.exists() or self.path.stat().st_size == self.offset
 
 
+FINAL_EVENT_GRACE_POLLS = 20  # 2 s at 0.1 s
+
+
 def follow_events(run_dir: str | Path, stop: Callable[[], bool] = lambda: False,
                   poll: float = FOLLOW_POLL_SECONDS, follower: EventFollower | None = None) -> Iterator[Event]:
     """Every event of a run, then new ones as they are written, until the run ends or `stop()`.
@@ -168,6 +171,18 @@ def follow_events(run_dir: str | Path, stop: Callable[[], bool] = lambda: False,
             yield event
             if isinstance(event, TERMINAL_EVENTS):
                 return
-        if stop() or follower.run_ended():
+        if stop():
+            return
+        if follower.run_ended():
+            # The status is written just before the final event: give that event a moment to land. A run
+            # killed without one (interrupted) ends after this grace.
+            for _ in range(FINAL_EVENT_GRACE_POLLS):
+                time.sleep(0.1)
+                follower.read()
+                while follower.queue:
+                    event = follower.queue.popleft()
+                    yield event
+                    if isinstance(event, TERMINAL_EVENTS):
+                        return
             return
         time.sleep(poll)

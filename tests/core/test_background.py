@@ -142,6 +142,27 @@ def test_following_tolerates_a_truncated_last_line(trained_run, tmp_path):
     assert len(read_events(run / "events.jsonl")) == 5
 
 
+def test_following_waits_for_the_final_event_written_just_after_the_status(trained_run, tmp_path):
+    """A run writes status.json, then its final event: a follower that sees the status first still gets it."""
+    import threading
+
+    run = tmp_path / "copy"
+    run.mkdir()
+    for name in ("config.json", "status.json"):  # status: finished
+        (run / name).write_text((trained_run[0].run_dir / name).read_text())
+    lines = (trained_run[0].run_dir / "events.jsonl").read_text().splitlines()
+    (run / "events.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+
+    def final_event() -> None:
+        time.sleep(0.3)
+        with open(run / "events.jsonl", "a") as fh:
+            fh.write(lines[-1] + "\n")
+
+    threading.Thread(target=final_event).start()
+    events = list(follow_events(run, poll=0.01))
+    assert type(events[-1]).__name__ == "TrainingFinished" and len(events) == len(lines)
+
+
 def test_detached_bad_dataset_is_refused_before_detaching(tiny_config, tmp_path):
     root = tmp_path / "runs"
     done = subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", str(tmp_path / "gone.csv"),
