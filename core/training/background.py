@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 from core.config import TrainConfig, save_toml
@@ -165,24 +165,25 @@ def follow_events(run_dir: str | Path, stop: Callable[[], bool] = lambda: False,
     """
     follower = follower or EventFollower(run_dir)
     while True:
-        follower.read()
-        while follower.queue:
-            event = follower.queue.popleft()
-            yield event
-            if isinstance(event, TERMINAL_EVENTS):
-                return
-        if stop():
+        if (yield from _read_new(follower)) or stop():
             return
         if follower.run_ended():
             # The status is written just before the final event: give that event a moment to land. A run
             # killed without one (interrupted) ends after this grace.
             for _ in range(FINAL_EVENT_GRACE_POLLS):
                 time.sleep(0.1)
-                follower.read()
-                while follower.queue:
-                    event = follower.queue.popleft()
-                    yield event
-                    if isinstance(event, TERMINAL_EVENTS):
-                        return
+                if (yield from _read_new(follower)):
+                    return
             return
         time.sleep(poll)
+
+
+def _read_new(follower: EventFollower) -> Generator[Event, None, bool]:
+    """Yield the events written since the last read; returns True once the run's final event was among them."""
+    follower.read()
+    while follower.queue:
+        event = follower.queue.popleft()
+        yield event
+        if isinstance(event, TERMINAL_EVENTS):
+            return True
+    return False
