@@ -309,8 +309,14 @@ class ReportScreen(BaseScreen):
         text = str(row.get("text", "")) if row else ""
         self._explaining = text
         self.query_one("#error-text", Static).update(plain(text))
-        if text and self.report is not None and (self.report.path / MODEL / "config.json").exists():
+        shown = self.query_one("#report-tabs", TabbedContent).active == "tab-errors"  # load the model only for it
+        if shown and text and self.report is not None and (self.report.path / MODEL / "config.json").exists():
             self._explain_error(self.report.path, text)
+
+    @on(TabbedContent.TabActivated, "#report-tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-errors":
+            self._show_error_text()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-explain")
     def _explain_error(self, run: Path, text: str):
