@@ -45,6 +45,12 @@ class PredictError(CoreError):
     title = "Prediction problem"
 
 
+class HubError(CoreError):
+    """The Hugging Face Hub cannot be used: offline, no token, a refused repository."""
+
+    title = "Hugging Face Hub"
+
+
 class TrainingError(CoreError):
     """Training started but failed (out of memory, NaN loss...)."""
 

@@ -47,6 +47,8 @@ class Explanation:
 
 def explain(predictor: Predictor, text: str, steps: int = START_STEPS, max_steps: int = MAX_STEPS) -> Explanation:
     """The predicted label of `text` and each word's part in it (see the module docstring)."""
+    if predictor.onnx:
+        raise PredictError("explanations need the PyTorch model, not its ONNX export: pick the run folder")
     with predictor.lock:  # Captum hooks the embedding layer; no prediction may run through it meanwhile
         return _explain(predictor, text, steps, max_steps)
 

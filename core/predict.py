@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from core.errors import CoreError, ModelError, PredictError
 from core.runs import layout
@@ -30,8 +31,10 @@ class Prediction:
 
 
 def model_dir_of(path: str | Path) -> Path:
-    """The model folder of a run folder, or `path` itself when it is a model folder."""
+    """The model folder of a run folder, or `path` itself when it is a model folder (PyTorch or ONNX)."""
     path = Path(path).expanduser()
+    if (path / layout.ONNX_MODEL).is_file():
+        return path
     if (path / layout.MODEL / "config.json").exists():
         return path / layout.MODEL
     if (path / "config.json").exists() and not (path / layout.STATUS).exists():
@@ -43,8 +46,39 @@ def model_dir_of(path: str | Path) -> Path:
     raise ModelError(f"{path} is neither a run folder nor a model folder (no config.json)")
 
 
+class OnnxClassifier:
+    """An exported ONNX model run by ONNX Runtime, called like a transformers classifier (logits out)."""
+
+    def __init__(self, folder: Path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ModelError(f"{folder} is an ONNX model and ONNX Runtime is not installed; "
+                             "pip install 'sentitune[onnx]'") from None
+        from transformers import AutoConfig
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: its warnings would land on the user's terminal
+        try:
+            self.config = AutoConfig.from_pretrained(str(folder))
+            self.session = onnxruntime.InferenceSession(str(folder / layout.ONNX_MODEL), options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged model.onnx, a missing config.json
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load the ONNX model in {folder}: {first}; export it again "
+                             "(sentitune export RUN --onnx)") from None
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.quantized = _export_record(folder).get("quantized") is True
+
+    def __call__(self, **encoded):
+        import torch
+
+        feed = {name: encoded[name].cpu().numpy().astype("int64") for name in self.inputs}
+        return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
+
+
 class Predictor:
-    """Loads a classifier once and predicts batches on the best available device."""
+    """Loads a classifier once and predicts batches on the best available device (ONNX exports: on the CPU)."""
 
     def __init__(self, path: str | Path, device: str | None = None, calibrated: bool = True):
         import torch
@@ -56,20 +90,25 @@ class Predictor:
         self.model_dir = model_dir_of(path)
         if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
             raise ModelError(f"no tokenizer in {self.model_dir}; save one with tokenizer.save_pretrained there")
+        self.onnx = (self.model_dir / layout.ONNX_MODEL).is_file()
+        """An ONNX export, run with ONNX Runtime: predictions only (explanations need the PyTorch model)."""
         try:
             with capture_library_logs():  # no progress bars or warnings on the user's terminal
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), trust_remote_code=False)
-                self.model = AutoModelForSequenceClassification.from_pretrained(
-                    str(self.model_dir), trust_remote_code=False
-                )
+                self.model = OnnxClassifier(self.model_dir) if self.onnx else \
+                    AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False)
+        except CoreError:
+            raise
         except Exception as exc:  # OSError, ValueError, a SafetensorError for damaged weights...
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load the model in {self.model_dir}: {first}") from None
-        self.device = torch.device(resolve_device(device or "auto"))
-        self.model.to(self.device).eval()
+        self.device = torch.device("cpu" if self.onnx else resolve_device(device or "auto"))
+        if not self.onnx:
+            self.model.to(self.device).eval()
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
+        self.backend = ("ONNX int8" if self.model.quantized else "ONNX") if self.onnx else "PyTorch"
         self.lock = threading.RLock()
         """Held while the model runs: an explanation hooks its embedding layer, which a prediction must not meet."""
         self.temperature = _temperature(self.model_dir) if calibrated else None
@@ -106,6 +145,16 @@ class Predictor:
                 if on_progress is not None:
                     on_progress(min(start + batch_size, len(order)), len(order))
         return results  # type: ignore[return-value]
+
+
+def _export_record(folder: Path) -> dict:
+    """What export.json says about an ONNX folder; empty when it is missing or damaged (it only informs)."""
+    from core.files import read_object
+
+    try:
+        return read_object(folder / layout.EXPORT_RECORD)
+    except CoreError:
+        return {}
 
 
 def _temperature(model_dir: Path) -> float | None:

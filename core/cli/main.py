@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from core.cli.output import JsonPrinter, ProgressPrinter, error_line, install_stop_handlers, say
 from core.cli.parser import build_parser
+from core.cli.publish import cmd_export, cmd_push
 from core.cli.queries import cmd_data, cmd_evaluate, cmd_predict, cmd_runs
 from core.cli.training import cmd_attach, cmd_resume, cmd_stop, cmd_train
 from core.errors import CoreError
@@ -47,5 +48,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 COMMAND_FUNCS = {
     "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,
-    "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume,
+    "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume, "export": cmd_export, "push": cmd_push,
 }

@@ -7,7 +7,7 @@ import argparse
 from core.config import TrainConfig, load_toml
 from core.format import printable
 
-COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume")
+COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume", "export", "push")
 
 
 # Flags that override the config field of the same name.
@@ -99,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--json", action="store_true")
 
     command("runs", "list runs with status and headline metrics", target=None)
+
+    export = command("export", "write a run's model as ONNX for ONNX Runtime (into RUN/onnx)", target="target")
+    export.add_argument("--onnx", action="store_true", help="export to ONNX (the one format so far; required)")
+    export.add_argument("--quantize", action="store_true", help="int8 weights (dynamic quantization): smaller, "
+                        "faster on CPUs")
+    export.add_argument("--to", metavar="DIR", help="write the export here instead of RUN/onnx")
+
+    push = command("push", "upload a run's model and its model card to the Hugging Face Hub", json_flag=True)
+    push.add_argument("--repo", metavar="USER/NAME", required=True, help="the model repository (created if new)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
     return parser
 
 

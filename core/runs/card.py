@@ -27,8 +27,9 @@ def _pct(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, (int, float)) else "—"
 
 
-def card_text(run_dir: str | Path) -> str:
-    """The model card of the run in `run_dir` (its config.json and metrics.json)."""
+def card_text(run_dir: str | Path, repo_id: str | None = None) -> str:
+    """The model card of the run in `run_dir` (its config.json and metrics.json); `repo_id`: where it is loaded
+    from in the usage example (default the run's model folder)."""
     import yaml
 
     run_dir = Path(run_dir)
@@ -106,8 +107,9 @@ def card_text(run_dir: str | Path) -> str:
     if labels:
         lines += ["## Labels", "", "| id | label |", "| --- | --- |",
                   *[f"| {i} | {name} |" for i, name in enumerate(labels)], ""]
+    source = repo_id or f"{run_dir.name}/model"
     lines += ["## How to use", "", "```python", "from transformers import pipeline", "",
-              f'classifier = pipeline("text-classification", model="{run_dir.name}/model", truncation=True)',
+              f'classifier = pipeline("text-classification", model="{source}", truncation=True)',
               'print(classifier("A warm, funny and beautifully acted film."))', "```", "",
               f"Reviews are cut at {config.get('max_length', '?')} tokens, as in training (the tokenizer records it).",
               ""]

@@ -31,6 +31,9 @@ METRICS = "metrics.json"
 TEST_PREDICTIONS = "test_predictions.jsonl"
 MODEL = "model"  # the best model and its tokenizer
 CALIBRATION = "calibration.json"  # in MODEL: the temperature that calibrates its confidences
+ONNX = "onnx"  # `sentitune export --onnx`: the model as ONNX, with its tokenizer, labels and max_length
+ONNX_MODEL = "model.onnx"  # in ONNX (or any ONNX model folder)
+EXPORT_RECORD = "export.json"  # in ONNX: how it was exported (quantized, max_length, versions, agreement)
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"  # the Trainer's TensorBoard event files, with report_to = tensorboard
 TRAIN_LOG = "train.log"
