@@ -68,7 +68,6 @@ class OnnxClassifier:
             raise ModelError(f"cannot load the ONNX model in {folder}: {first}; export it again "
                              "(sentitune export RUN --onnx)") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
-        self.quantized = _export_record(folder).get("quantized") is True
 
     def __call__(self, **encoded):
         import torch
@@ -108,7 +107,7 @@ class Predictor:
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
-        self.backend = ("ONNX int8" if self.model.quantized else "ONNX") if self.onnx else "PyTorch"
+        self.backend = export_kind(self.model_dir) if self.onnx else "PyTorch"
         self.lock = threading.RLock()
         """Held while the model runs: an explanation hooks its embedding layer, which a prediction must not meet."""
         self.temperature = _temperature(self.model_dir) if calibrated else None
@@ -147,7 +146,12 @@ class Predictor:
         return results  # type: ignore[return-value]
 
 
-def _export_record(folder: Path) -> dict:
+def export_kind(folder: Path) -> str:
+    """"ONNX" or "ONNX int8" for an export folder, as its record says."""
+    return "ONNX int8" if read_export_record(folder).get("quantized") is True else "ONNX"
+
+
+def read_export_record(folder: Path) -> dict:
     """What export.json says about an ONNX folder; empty when it is missing or damaged (it only informs)."""
     from core.files import read_object
 

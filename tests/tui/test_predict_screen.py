@@ -323,3 +323,26 @@ async def test_each_prediction_is_explained_word_by_word(make_app, finished_runs
         assert [w.word for w in explanation.words] == ["the", "plot", "was", "awful"]
         shown = str(view.render())
         assert shown.startswith("the plot was awful") and f"toward {explanation.prediction.label}:" in shown
+
+
+async def test_an_onnx_export_is_listed_under_its_run_and_predicts(make_app, finished_runs):
+    from core.export import export_onnx
+    from tui.widgets.explanation import ExplanationView
+
+    older, newer = finished_runs
+    export_onnx(newer, quantize=True)
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        select = screen.query_one(ModelPicker).query_one(Select)
+        assert [str(label) for label, _ in select._options[1:3]] == [f"{newer.name} · test acc 85.0%",
+                                                                     f"{newer.name} · ONNX int8"]
+        select.focus()
+        await pilot.press("enter", "down", "enter")  # the export, right below its run
+        await settle(pilot)
+        assert select.value == model_key(newer / "onnx") and screen.predictor.backend == "ONNX int8"
+        assert f"{newer.name} · ONNX int8" in text_of(screen, "#model-status")
+        screen.query_one("#predict-review", Input).focus()
+        await pilot.press(*"wonderful superb excellent", "enter")
+        await settle(pilot)
+        assert screen.query_one(ConfidenceView).prediction.label == "positive"
+        assert "PyTorch model" in str(screen.query_one(ExplanationView).render())  # said, not a crash

@@ -407,3 +407,34 @@ async def test_the_errors_tab_explains_the_selected_misclassified_review(make_ap
         shown = text_of(app, "#error-text")
         assert shown.startswith("Why the model said ")
         assert " ".join(str(row["text"]).split()).split()[0] in shown and "away:" in shown
+
+
+async def test_p_pushes_the_selected_run_to_the_hub_and_a_refusal_keeps_the_dialog(make_app, finished_runs,
+                                                                                   monkeypatch, tmp_path):
+    import core.push
+    from tests.core.test_push import FakeHub
+    from tui.screens.push_modal import PushModal
+
+    older, newer = finished_runs
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # no saved login
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(core.push, "hub_reachable", lambda: True)
+    hub = FakeHub(monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PushModal) and app.screen.run == newer
+        await pilot.press(*"student/demo", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PushModal) and hub.uploads == []  # no token: said, and the name kept
+        assert "no Hugging Face token found" in text_of(app, "#push-status")
+        monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, PushModal)
+        assert [u["repo"] for u in hub.uploads] == ["student/demo"] and "README.md" in hub.uploads[0]["files"]
+        assert any("huggingface.co/student/demo" in str(n.message) for n in app._notifications)

@@ -40,6 +40,7 @@ class ReportScreen(BaseScreen):
         Binding("r", "reload", "Reload"),
         Binding("a", "attach", "Attach"),
         Binding("R", "resume", "Resume"),
+        Binding("p", "push", "Push to Hub"),
         *[Binding(str(i), f"tab('{tab}')", name, show=False) for i, (tab, name) in enumerate(TABS.items(), start=1)],
     ]
 
@@ -250,6 +251,17 @@ class ReportScreen(BaseScreen):
                                   f"{info.status if info else 'not selected'}."), severity="warning", markup=False)
             return
         self.app.resume_run(info.path)
+
+    def action_push(self) -> None:
+        """Upload the selected run's model and card to the Hugging Face Hub (asks for the repository)."""
+        from tui.screens.push_modal import PushModal
+
+        info = self._selected_info()
+        if info is None or not info.has_model:
+            self.notify(printable("Only a run with a saved model can be pushed; this one is "
+                                  f"{info.status if info else 'not selected'}."), severity="warning", markup=False)
+            return
+        self.app.push_screen(PushModal(info.path))
 
     def action_mark(self) -> None:
         path = self._cursor_path()

@@ -32,9 +32,10 @@ def model_key(path: str | Path) -> str:
 
 
 def model_name(predictor: Any) -> str:
-    """A short name for a loaded model: its run folder's name, or its own folder's."""
+    """A short name for a loaded model: its run folder's name, or its own folder's; and ONNX for an export."""
     folder = predictor.model_dir
-    return folder.parent.name if folder.name == layout.MODEL else folder.name
+    name = folder.parent.name if folder.name in (layout.MODEL, layout.ONNX) else folder.name
+    return f"{name} · {predictor.backend}" if getattr(predictor, "onnx", False) else name
 
 
 class ModelPicker(Vertical):
@@ -95,14 +96,21 @@ class ModelPicker(Vertical):
         self._list_runs(self.runs_root)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="model-runs")
-    def _list_runs(self, root: Path) -> tuple[list[Any], Any]:
+    def _list_runs(self, root: Path) -> tuple[list[Any], Any, dict[Path, str]]:
+        from core.predict import export_kind
         from core.runs.store import latest_finished, list_runs
 
-        return [r for r in list_runs(root) if r.has_model], latest_finished(root)
+        runs = [r for r in list_runs(root) if r.has_model]
+        return runs, latest_finished(root), {r.path: export_kind(r.path / layout.ONNX) for r in runs
+                                            if (r.path / layout.ONNX / layout.ONNX_MODEL).is_file()}
 
-    def _runs_listed(self, runs: list[Any], latest: Any) -> None:
-        options = [(Text(printable(f"{r.name} · " + (f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None
-                                                      else r.status))), model_key(r.path)) for r in runs]
+    def _runs_listed(self, runs: list[Any], latest: Any, exports: dict[Path, str]) -> None:
+        options = []
+        for r in runs:
+            scores = f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None else r.status
+            options.append((Text(printable(f"{r.name} · {scores}")), model_key(r.path)))
+            if r.path in exports:  # its ONNX export, right below it
+                options.append((Text(printable(f"{r.name} · {exports[r.path]}")), model_key(r.path / layout.ONNX)))
         self._run_keys, self.runs_known = {key for _, key in options}, True
         select = self.query_one(Select)
         with self.prevent(Select.Changed):
