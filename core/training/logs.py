@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LIBRARY_LOGGERS = ("transformers", "datasets", "accelerate", "huggingface_hub", "torch", "py.warnings", "sentitune")
+LIBRARY_LOGGERS = ("transformers", "datasets", "accelerate", "huggingface_hub", "torch", "py.warnings", "sentitune",
+                   "trackio", "wandb")
 VERBOSE_LOGGERS = ("transformers", "datasets", "sentitune")  # their INFO lines belong in train.log
 log = logging.getLogger("sentitune")
 

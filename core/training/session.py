@@ -333,6 +333,7 @@ class Job:
             disable_tqdm=True,
             # TensorBoard writes into the run folder (below); the others keep their own stores.
             report_to=config.report_to if config.report_to in ("trackio", "wandb") else "none",
+            project="sentitune", run_name=self.run_dir.name,  # one tracker run per run folder, resumed with it
             bf16=self.precision == "bf16",
             fp16=self.precision == "fp16",
             use_cpu=self.device == "cpu",
@@ -373,6 +374,11 @@ class Job:
             callbacks=callbacks,
         )
         trainer.remove_callback(PrinterCallback)
+        if config.report_to in ("trackio", "wandb"):
+            from core.training.distributed import rank
+            from core.training.trackers import quiet_trackers
+
+            quiet_trackers(trainer, self.run_dir / (layout.TRAIN_LOG if is_main() else layout.rank_log(rank())))
         return trainer, callback
 
     def _earlier_baseline(self) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from core.format import printable
 from core.errors import CoreError
+from core.format import printable
 from tui.safe import SafeInput, for_app, plain
 
 
