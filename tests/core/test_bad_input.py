@@ -128,6 +128,20 @@ def _folder(env: Env, name: str) -> Path:
     return env.tmp / name
 
 
+def _damaged_onnx(env: Env) -> Path:
+    """A folder that looks like an ONNX export (tokenizer, config, model.onnx) whose model.onnx is not ONNX."""
+    folder = env.model_copy(drop=("model.safetensors",))
+    (folder / "model.onnx").write_bytes(b"\x00not a protobuf" * 10)
+    return folder
+
+
+def _push(env: Env, repo: str, **variables: str) -> list[str]:
+    env.monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    for name, value in variables.items():
+        env.monkeypatch.setenv(name, value)
+    return ["push", str(env.finished), "--repo", repo]
+
+
 def _train_with_model(env: Env, model) -> list[str]:
     return ["train", "--model", str(model), "--dataset", str(env.good), "--output-dir", str(env.runs)]
 
@@ -389,6 +403,19 @@ CASES: dict[str, Case] = {
     "runs --json with wrong metric types": Case(
         _runs_listing({"metrics.json": '{"validation": [{"f1": "high"}], "test": []}'}, "--json"), 0,
         '"name": "broken-run"'),
+    "export without a format": Case(lambda e: ["export", str(e.finished)], 2, "say which format to export to"),
+    "export into a folder that is not an export": Case(
+        lambda e: ["export", str(e.finished), "--onnx", "--to", str(e.write("notes.txt", "x").parent)], 2,
+        "is not an ONNX export", _file_is("notes.txt", "x")),
+    "export a run without a model": Case(lambda e: ["export", str(e.run_copy(drop=("model",))), "--onnx"], 2,
+                                         "has no saved model"),
+    "predict with a damaged ONNX export": Case(lambda e: ["predict", str(_damaged_onnx(e)), "great"], 2,
+                                               "export it again"),
+    "push to a repository without an owner": Case(lambda e: _push(e, "sentiment"), 2, "give USER/NAME"),
+    "push with the Hub switched off": Case(lambda e: _push(e, "me/sentiment", HF_HUB_OFFLINE="1"), 2,
+                                           "HF_HUB_OFFLINE is set"),
+    "push a run without a model": Case(lambda e: ["push", str(e.run_copy(drop=("model",))), "--repo", "me/x"], 2,
+                                       "has no saved model"),
     "runs --json with a config.json list": Case(_runs_listing({"config.json": "[1, 2]"}, "--json"), 0,
                                                 '"status": "unreadable"'),
 }
