@@ -335,12 +335,12 @@ async def test_an_onnx_export_is_listed_under_its_run_and_predicts(make_app, fin
         screen = await open_console(pilot)
         select = screen.query_one(ModelPicker).query_one(Select)
         assert [str(label) for label, _ in select._options[1:3]] == [f"{newer.name} · test acc 85.0%",
-                                                                     f"{newer.name} · ONNX int8"]
+                                                                     f"ONNX int8 · {newer.name}"]
         select.focus()
         await pilot.press("enter", "down", "enter")  # the export, right below its run
         await settle(pilot)
         assert select.value == model_key(newer / "onnx") and screen.predictor.backend == "ONNX int8"
-        assert f"{newer.name} · ONNX int8" in text_of(screen, "#model-status")
+        assert f"ONNX int8 · {newer.name}" in text_of(screen, "#model-status")
         screen.query_one("#predict-review", Input).focus()
         await pilot.press(*"wonderful superb excellent", "enter")
         await settle(pilot)

@@ -29,9 +29,9 @@ class PushModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(plain(f"Push {self.run.name} to the Hugging Face Hub"), classes="dialog-title")
-            yield Static("The model folder and its model card go up; the token is the one `hf auth login` saved "
-                         "(or HF_TOKEN).", classes="dialog-text")
+            yield Label("Push to the Hugging Face Hub", classes="dialog-title")
+            yield Static(plain(f"{self.run.name}: its model folder and model card go up, with the token "
+                               "`hf auth login` saved (or HF_TOKEN)."), classes="dialog-text")
             yield SafeInput(placeholder="USER/NAME", id="push-repo")
             yield Checkbox("private repository", id="push-private")
             yield Static("", id="push-status", classes="dialog-text")

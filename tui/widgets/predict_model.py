@@ -35,7 +35,7 @@ def model_name(predictor: Any) -> str:
     """A short name for a loaded model: its run folder's name, or its own folder's; and ONNX for an export."""
     folder = predictor.model_dir
     name = folder.parent.name if folder.name in (layout.MODEL, layout.ONNX) else folder.name
-    return f"{name} · {predictor.backend}" if getattr(predictor, "onnx", False) else name
+    return f"{predictor.backend} · {name}" if getattr(predictor, "onnx", False) else name
 
 
 class ModelPicker(Vertical):
@@ -109,8 +109,8 @@ class ModelPicker(Vertical):
         for r in runs:
             scores = f"test acc {r.test_accuracy:.1%}" if r.test_accuracy is not None else r.status
             options.append((Text(printable(f"{r.name} · {scores}")), model_key(r.path)))
-            if r.path in exports:  # its ONNX export, right below it
-                options.append((Text(printable(f"{r.name} · {exports[r.path]}")), model_key(r.path / layout.ONNX)))
+            if r.path in exports:  # its ONNX export, right below it, the kind first (long names are cut)
+                options.append((Text(printable(f"{exports[r.path]} · {r.name}")), model_key(r.path / layout.ONNX)))
         self._run_keys, self.runs_known = {key for _, key in options}, True
         select = self.query_one(Select)
         with self.prevent(Select.Changed):

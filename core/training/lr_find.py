@@ -1,0 +1,152 @@
+"""The learning-rate range test: train briefly while the learning rate rises exponentially, watch the loss.
+
+The loss falls fastest at a learning rate that trains well, and blows up once it is far too high. The
+suggestion is the usual heuristic: the learning rate where the smoothed loss falls most steeply against
+log(learning rate), before it rises past 4x its lowest value. The model is a fresh copy of the pretrained
+one, thrown away afterwards: nothing is saved but a small JSON record of the curve under the runs folder.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.config import TrainConfig
+from core.errors import TrainingError
+from core.files import write_json_atomic
+
+START_LR = 1e-7
+END_LR = 1.0
+STEPS = 100
+SMOOTHING = 0.9  # exponential moving average of the loss: one batch's noise must not decide the suggestion
+DIVERGED = 4.0  # the test ends once the smoothed loss is this many times its lowest value
+MIN_FALL = 0.05  # below a 5% fall the curve is noise, and its steepest point means nothing
+METHOD = "steepest descent of the smoothed loss against log(learning rate), before it blew up"
+
+
+@dataclass(frozen=True)
+class LrFinding:
+    learning_rates: list[float]
+    losses: list[float]
+    """Smoothed (bias-corrected moving average), one per step."""
+    raw_losses: list[float]
+    suggested_learning_rate: float | None
+    """None when the loss never fell: the curve says nothing about a good learning rate."""
+    method: str
+    diverged: bool
+    seconds: float
+    record: str | None = None
+    """Where the record was written."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def suggest(learning_rates: list[float], losses: list[float]) -> float | None:
+    """The learning rate at the steepest fall of `losses` against log(learning rate), or None if it never fell."""
+    n = len(losses)
+    if n < 5:
+        return None
+    logs = [math.log10(lr) for lr in learning_rates]
+    lowest = min(range(n), key=losses.__getitem__)
+    # The first tenth is warm-up of the moving average; after the lowest point the loss only rises.
+    start = max(1, n // 10)
+    if lowest <= start or losses[lowest] > (1 - MIN_FALL) * losses[start]:
+        return None  # flat (noise only): no learning rate in the range trained
+    slopes = [(losses[i + 1] - losses[i - 1]) / (logs[i + 1] - logs[i - 1]) for i in range(start, min(lowest, n - 1))]
+    if not slopes or min(slopes) >= 0:
+        return None
+    return learning_rates[start + min(range(len(slopes)), key=slopes.__getitem__)]
+
+
+def find_learning_rate(config: TrainConfig, runs_root: str | Path = "runs", steps: int = STEPS,
+                       start_lr: float = START_LR, end_lr: float = END_LR,
+                       on_step: Callable[[int, int, float, float], None] | None = None,
+                       on_stage: Callable[[str], None] | None = None,
+                       stop_event: threading.Event | None = None) -> LrFinding:
+    """Run the range test for `config` (its data, model, batch size, max_length); `on_step(step, steps, lr,
+    smoothed loss)` follows it. Bad input raises the same CoreErrors as `train`, before any step."""
+    from core.training.logs import RunLogHandler, capture_library_logs
+    from core.training.preflight import preflight
+    from core.training.setup import Emitter, RunSetup, load
+    from core.training.stopping import StopSignal
+
+    started = time.monotonic()
+    runs_root = Path(runs_root)
+    stop = StopSignal(stop_event)
+    preflight(config, runs_root)
+
+    def stage(event) -> None:
+        if on_stage is not None and hasattr(event, "detail"):
+            on_stage(event.detail)
+
+    with capture_library_logs():
+        loaded = load(RunSetup(config, runs_root, None, None, Emitter(stage), stop, RunLogHandler()))
+        lrs, raw, smooth = _range_test(loaded, config, runs_root, steps, start_lr, end_lr, on_step, on_stage, stop)
+    diverged = bool(smooth) and (math.isnan(smooth[-1]) or smooth[-1] > DIVERGED * min(smooth))
+    finding = LrFinding(lrs, smooth, raw, suggest(lrs, smooth), METHOD, diverged, time.monotonic() - started)
+    path = runs_root / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    try:
+        write_json_atomic(path, {"config": config.to_dict(), **finding.to_dict()})
+    except OSError:
+        return finding  # the curve is still shown; only the record is missing
+    return LrFinding(**{**finding.to_dict(), "record": str(path)})
+
+
+def _range_test(loaded, config: TrainConfig, runs_root: Path, steps: int, start_lr: float, end_lr: float,
+                on_step, on_stage, stop) -> tuple[list[float], list[float], list[float]]:
+    import torch
+
+    from core.training.tokenize import PaddingCollator, model_inputs, tokenize_splits
+
+    if on_stage is not None:
+        on_stage("tokenizing the training split")
+    tokenized, _ = tokenize_splits(loaded.data, loaded.tokenizer, config.max_length,
+                                   runs_root / ".cache" / "tokenized", stop=stop)
+    train = model_inputs(tokenized["train"])
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = torch.utils.data.DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator,
+                                         collate_fn=PaddingCollator(loaded.tokenizer))
+    model = loaded.model.to(loaded.device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=start_lr, weight_decay=config.weight_decay)
+    factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
+    lrs: list[float] = []
+    raw: list[float] = []
+    smooth: list[float] = []
+    average = 0.0
+    batches = iter(loader)
+    if on_stage is not None:
+        on_stage(f"raising the learning rate from {start_lr:.0e} to {end_lr:.0e} over {steps} steps")
+    for step in range(steps):
+        stop.check()
+        try:
+            batch = next(batches)
+        except StopIteration:  # a small training split: go round again
+            batches = iter(loader)
+            batch = next(batches)
+        lr = start_lr * factor ** step
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = {k: v.to(loaded.device) for k, v in batch.items()}
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the Trainer clips
+        optimizer.step()
+        value = float(loss.detach())
+        average = SMOOTHING * average + (1 - SMOOTHING) * value
+        smoothed = average / (1 - SMOOTHING ** (step + 1))
+        lrs.append(lr)
+        raw.append(value)
+        smooth.append(smoothed)
+        if on_step is not None:
+            on_step(step + 1, steps, lr, smoothed)
+        if math.isnan(smoothed) or step > steps // 10 and smoothed > DIVERGED * min(smooth):
+            break
+    if not lrs:
+        raise TrainingError("the learning-rate test ran no step; check the training split is not empty")
+    return lrs, raw, smooth
