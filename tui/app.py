@@ -20,6 +20,8 @@ from core.events import TrainingStopped
 from core.format import printable
 from core.runs.layout import ENDED, LIVE
 from core.runs.progress import RunProgress
+from tui.messages import SweepPoint
+from tui.sweeps import SweepControl
 from tui.training import TrainingControl
 
 MODES = {  # mode -> (key, footer label, palette description)
@@ -42,7 +44,7 @@ def _modes() -> dict:
             "report": ReportScreen, "predict": PredictScreen}
 
 
-class SentituneApp(TrainingControl, App):
+class SentituneApp(SweepControl, TrainingControl, App):
     """Configure, watch, stop, evaluate and query a fine-tune from one terminal."""
 
     TITLE = "sentitune"
@@ -86,6 +88,7 @@ class SentituneApp(TrainingControl, App):
         self.stopped: TrainingStopped | None = None  # how the run shown live was stopped, if it was
         self.pending_review: tuple[str, Path | None] | None = None
         self.newest_run: Path | None = None  # the run that ended last in this app: F4 selects it, F5 uses its model
+        self.sweep: SweepPoint | None = None  # the sweep being trained, at its current run
         self._quit_when_stopped = False
         self._detect_device = detect_device
 
@@ -141,6 +144,8 @@ class SentituneApp(TrainingControl, App):
                 state = "stopping…"
             elif self.attached_run is not None:
                 state += " (background process)"
+            if self.sweep is not None:
+                state = f"sweep run {self.sweep.index}/{self.sweep.total} · {state}"
         elif p.status in ENDED:
             state = f"last run {p.status}"
         else:

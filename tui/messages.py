@@ -17,3 +17,11 @@ class TrainingEvent(Message):
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
+
+
+class SweepPoint(Message):
+    """A sweep started its run `index` of `total` (settings: what that run varies)."""
+
+    def __init__(self, sweep: str, index: int, total: int, settings: dict) -> None:
+        super().__init__()
+        self.sweep, self.index, self.total, self.settings = sweep, index, total, settings

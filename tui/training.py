@@ -65,7 +65,7 @@ class TrainingControl:
 
         if detached or needs_launcher(self.config):  # several processes always run on their own
             # Shown as starting at once; the checks and the process start happen in the worker.
-            self._begin(_starting(), lambda stop: self._detach_and_follow(self.config, stop))
+            self._begin(starting(), lambda stop: self._detach_and_follow(self.config, stop))
             return True
         self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
         return True
@@ -169,7 +169,9 @@ class TrainingControl:
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == "start-question":
-            if worker.state == WorkerState.SUCCESS:
+            if worker.state == WorkerState.SUCCESS and len(worker.result) == 4:
+                self._ask_to_sweep(*worker.result)
+            elif worker.state == WorkerState.SUCCESS:
                 self._ask_to_start(*worker.result)
             elif worker.state == WorkerState.ERROR:
                 notify_error(self, worker.error)
@@ -191,6 +193,8 @@ class TrainingControl:
             else:
                 self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
         self.attached_run = None
+        if worker.name in ("sweep", "sweep-detached"):
+            self._sweep_ended(worker.result if worker.state == WorkerState.SUCCESS else None)
         self.update_subtitle()
         self.progress_version += 1
         self.runs_version += 1
@@ -279,7 +283,7 @@ class TrainingControl:
                                       yes="Stop & quit"), answer)
 
 
-def _starting() -> RunProgress:
+def starting() -> RunProgress:
     """A dashboard that says the run is starting, before its process has written anything."""
     progress = RunProgress()
     progress.apply(StageChanged("start", "starting a background process (it takes a few seconds)"))

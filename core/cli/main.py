@@ -8,6 +8,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 
+from core.cli.experiments import cmd_lr_find, cmd_sweep
 from core.cli.output import JsonPrinter, ProgressPrinter, error_line, install_stop_handlers, say
 from core.cli.parser import build_parser
 from core.cli.publish import cmd_export, cmd_push
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl+C and SIGTERM become a stop request from the first moment of a training command, before the
     # heavy imports: a detached run stopped while it starts must still end `stopped`.
     args.stop, args.printer, previous = None, None, {}
-    if args.command in ("train", "resume"):
+    if args.command in ("train", "resume", "lr-find", "sweep"):
         args.stop = threading.Event()
         args.printer = JsonPrinter() if args.json else ProgressPrinter()
         previous = install_stop_handlers(args.stop, args.printer)
@@ -49,4 +50,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 COMMAND_FUNCS = {
     "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,
     "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume, "export": cmd_export, "push": cmd_push,
+    "lr-find": cmd_lr_find, "sweep": cmd_sweep,
 }

@@ -7,7 +7,8 @@ import argparse
 from core.config import TrainConfig, load_toml
 from core.format import printable
 
-COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume", "export", "push")
+COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume", "export", "push", "lr-find",
+            "sweep")
 
 
 # Flags that override the config field of the same name.
@@ -47,13 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", metavar="S")
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
+    def training_flags(p: argparse.ArgumentParser) -> None:
+        data_flags(p)
+        p.add_argument("--epochs", metavar="E")
+        p.add_argument("--batch-size", metavar="B")
+        p.add_argument("--learning-rate", metavar="LR")
+        p.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
+        p.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
     train = sub.add_parser("train", help="fine-tune a model and save the run")
-    data_flags(train)
-    train.add_argument("--epochs", metavar="E")
-    train.add_argument("--batch-size", metavar="B")
-    train.add_argument("--learning-rate", metavar="LR")
-    train.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
-    train.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    training_flags(train)
     train.add_argument("--detach", action="store_true",
                        help="train in a background process that survives logout; print the run folder and return")
     train.add_argument("--auto-batch", action="store_true",
@@ -105,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--quantize", action="store_true", help="int8 weights (dynamic quantization): smaller, "
                         "faster on CPUs")
     export.add_argument("--to", metavar="DIR", help="write the export here instead of RUN/onnx")
+
+    finder = sub.add_parser("lr-find", help="find a learning rate: a short range test on the training split")
+    training_flags(finder)
+    finder.add_argument("--steps", metavar="N", type=int, default=100, help="steps of the test (default 100)")
+    finder.add_argument("--start-lr", metavar="LR", type=float, default=1e-7, help="first learning rate (1e-7)")
+    finder.add_argument("--end-lr", metavar="LR", type=float, default=1.0, help="last learning rate (1)")
+
+    sweep = sub.add_parser("sweep", help="one run per setting point, ranked by validation F1")
+    training_flags(sweep)
+    sweep.add_argument("--grid", metavar="NAME=A,B", action="append", default=[],
+                       help="values of a setting to try (repeat for more settings; NAME=LOW:HIGH with --random)")
+    sweep.add_argument("--random", metavar="N", type=int, help="N random points from the grid's values and ranges")
+    sweep.add_argument("--detach", action="store_true", help="run the sweep in a background process")
+    sweep.add_argument("--resume", metavar="SWEEP", help="run the points of an interrupted or stopped sweep not done")
+    sweep.add_argument("--show", metavar="SWEEP", help="print a sweep's runs ranked by validation F1")
 
     push = command("push", "upload a run's model and its model card to the Hugging Face Hub", json_flag=True)
     push.add_argument("--repo", metavar="USER/NAME", required=True, help="the model repository (created if new)")

@@ -211,6 +211,10 @@ def _retry_of(run_dir: Path) -> Path | None:
 def cmd_stop(args: argparse.Namespace) -> int:
     from core.runs.store import resolve_run
     from core.training.background import request_stop
+    from core.training.sweep import is_sweep_ref, request_sweep_stop, resolve_sweep
 
+    if is_sweep_ref(args.run):
+        say(request_sweep_stop(resolve_sweep(args.run, args.output_dir)))
+        return 0
     say(request_stop(resolve_run(args.run, args.output_dir)))
     return 0

@@ -12,6 +12,7 @@ from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, plan, preset
 from core.format import format_duration, printable, short_name
+from core.training.sweep import plan_points
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.form_config import ConfigForm
@@ -44,6 +45,7 @@ class ParamsScreen(BaseScreen):
         *[Binding(f"f{i}", f"preset({i - 6})", f"Preset {name}", priority=True, show=False)
           for i, name in enumerate(PRESETS, start=6)],
         Binding("ctrl+z", "undo", "Undo preset/load", priority=True),
+        Binding("ctrl+f", "find_lr", "Find learning rate", priority=True),
         # Tab and Shift+Tab stop at the ends of the form: a stray Shift+Tab never lands on Start.
         Binding("tab", "focus_step(1)", show=False), Binding("shift+tab", "focus_step(-1)", show=False),
     ]
@@ -144,7 +146,10 @@ class ParamsScreen(BaseScreen):
 
     def _refresh_plan(self) -> None:
         config = self.form.config
-        self.query_one("#start", Button).disabled = config is None
+        start = self.query_one("#start", Button)
+        start.disabled = config is None
+        runs = len(plan_points(self.form.sweep)) if config is not None and self.form.sweep else 0
+        start.label = f"Start sweep ({runs} runs)" if runs else "Start training"
         estimate = self.query_one("#estimate", Static)
         if config is None:
             for key, _ in FIGURES:
@@ -187,7 +192,8 @@ class ParamsScreen(BaseScreen):
         elif found is None:
             estimate.update("no estimate yet: no earlier run of this model on this device")
         else:
-            estimate.update(plain(f"estimated training time: ~{format_duration(found.seconds)} ({found.basis})"))
+            estimate.update(plain(f"estimated training time: ~{format_duration(found.seconds)} ({found.basis})"
+                                  + (f"; per run of the sweep's {runs}" if runs else "")))
 
     @work(thread=True, exit_on_error=False, group="estimate")
     def _estimate_rate(self, key: tuple):
@@ -207,7 +213,32 @@ class ParamsScreen(BaseScreen):
             self.notify(f"Fix these fields first: {fields}", title="Invalid configuration", severity="error")
             return
         self.app.config = config
-        self.app.confirm_start(config, detached=self.query_one("#background", Checkbox).value)
+        detached = self.query_one("#background", Checkbox).value
+        if self.form.sweep:
+            self.app.confirm_sweep(config, self.form.sweep, detached=detached)
+        else:
+            self.app.confirm_start(config, detached=detached)
+
+    def action_find_lr(self) -> None:
+        """Run the learning-rate range test on the form's settings; its suggestion can fill learning_rate."""
+        from tui.screens.lr_find_modal import LrFindModal
+
+        config = self.form.config
+        if config is None:
+            self.notify(f"Fix these fields first: {', '.join(self.form.errors)}", title="Invalid configuration",
+                        severity="error")
+            return
+        if self.app.training:
+            self.notify("A run is training: find the learning rate when it ends (both would share the device).",
+                        severity="warning")
+            return
+
+        def use(rate: float | None) -> None:
+            if rate is not None:
+                self.form.fill(self.form.config.replace(learning_rate=float(f"{rate:.2g}")), ["learning_rate"])
+                self.notify(f"learning_rate set to {rate:.2g}", title="Learning rate")
+
+        self.app.push_screen(LrFindModal(config, self.app.runs_root), use)
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

@@ -24,12 +24,14 @@ from tui.widgets.explanation import explanation_text
 from tui.widgets.report_compare import MARKS, ComparePane
 from tui.widgets.report_errors import ReportErrorsTable
 from tui.widgets.report_head import RESUMABLE, stop_line, summary_head
+from tui.widgets.report_sweep import SweepPane
 from tui.widgets.report_tables import summary_tables, validation_table
 
 GROUPS = ("report-runs", "report-run", "report-compare")
 
 
-TABS = {"tab-summary": "Summary", "tab-curves": "Curves", "tab-errors": "Errors", "tab-compare": "Compare"}
+TABS = {"tab-summary": "Summary", "tab-curves": "Curves", "tab-errors": "Errors", "tab-compare": "Compare",
+        "tab-sweep": "Sweep"}
 
 
 class ReportScreen(BaseScreen):
@@ -85,6 +87,8 @@ class ReportScreen(BaseScreen):
                 yield Static(id="error-text")
             with TabPane("Compare (4)", id="tab-compare"):
                 yield ComparePane(id="compare")
+            with TabPane("Sweep (5)", id="tab-sweep"):
+                yield SweepPane(id="sweep")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -118,9 +122,12 @@ class ReportScreen(BaseScreen):
         self._workers["report-run"] = self._load_report(self.selected)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-run")
-    def _load_report(self, path: Path) -> tuple[RunReport, str | None]:
+    def _load_report(self, path: Path) -> tuple[RunReport, str | None, tuple | None]:
+        from core.training.sweep import sweep_of
+
         report = load_report(path)
-        return report, stop_line(path) if report.info.status == RunStatus.STOPPED else None
+        stopped = stop_line(path) if report.info.status == RunStatus.STOPPED else None
+        return report, stopped, sweep_of(path, self.app.runs_root)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-compare")
     def _load_compare(self, a: Path, b: Path) -> tuple[RunReport, RunReport]:
@@ -221,6 +228,18 @@ class ReportScreen(BaseScreen):
             if row is not None and self.report is not None:
                 self.app.send_to_console(str(row.get("text", "")), self.report.path)
 
+    def on_sweep_pane_open(self, event: SweepPane.Open) -> None:
+        """Enter on a sweep's run: select it in the runs table and show its summary."""
+        paths = [info.path for info in self.runs]
+        wanted = next((p for p in paths if p.resolve() == event.run.resolve()), None)
+        if wanted is None:
+            self.notify(printable(f"{event.run.name} is not in the runs list; press r to reload."), markup=False)
+            return
+        self.query_one("#runs", DataTable).move_cursor(row=paths.index(wanted), animate=False)
+        self.selected = wanted
+        self.load_selected()
+        self.query_one(TabbedContent).active = "tab-summary"
+
     def action_tab(self, tab: str) -> None:
         """Show one of the report's tabs (keys 1-4)."""
         self.query_one("#report-tabs", TabbedContent).active = tab
@@ -286,8 +305,9 @@ class ReportScreen(BaseScreen):
 
     # ------------------------------------------------------------ the selected run
 
-    def _show_report(self, result: tuple[RunReport, str | None]) -> None:
-        report, stopped = result
+    def _show_report(self, result: tuple[RunReport, str | None, tuple | None]) -> None:
+        report, stopped, sweep = result
+        self.query_one(SweepPane).show(sweep, report.path)
         self.report = report
         info = report.info
         live_here = self.app.progress.run_dir == str(info.path) and self.app.training

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
 from core.errors import ConfigError
+from core.training.sweep import parse_grid, plan_points, point_configs
 from tui.safe import SafeInput, plain
 
 MODEL_SETTLE_SECONDS = 0.4  # a model name typed key by key is read once, after the typing pauses
@@ -57,6 +58,13 @@ class FieldRow(Vertical):
         self.query_one(".field-error", Static).update(plain(f"✗ {error}" if error else ""))
 
 
+def _listed(name: str, raw: Any) -> str | None:
+    """The text of a number field holding several values (`2e-5, 5e-5`), else None."""
+    if FIELDS[name].type in ("int", "float") and isinstance(raw, str) and "," in raw:
+        return raw
+    return None
+
+
 class ConfigForm(VerticalScroll):
     can_focus = False  # Tab moves between the fields; the scroll area itself is no (invisible) tab stop
 
@@ -88,7 +96,10 @@ class ConfigForm(VerticalScroll):
         self._initial = config
         self.raw: dict[str, Any] = {name: getattr(config, name) for name in FIELDS}
         self.config: TrainConfig | None = config
+        """With lists in fields: the first value of each (the sweep's base)."""
         self.errors: dict[str, str] = {}
+        self.sweep: dict[str, list[Any]] = {}
+        """Fields holding a list of values (`2e-5, 5e-5`): a sweep, one run per combination."""
         self.model_configs: dict[str, Any] = {}  # model name -> its transformers config, None when unreadable
         self._reading: set[str] = set()
         self._model = config.model  # the model of the last config that parsed
@@ -133,22 +144,34 @@ class ConfigForm(VerticalScroll):
 
     def check(self) -> None:
         """Parse every field, then (when all parse) check them together; show each error under its field."""
-        errors, values = {}, {}
+        errors, values, sweep = {}, {}, {}
         for name, raw in self.raw.items():
+            listed = _listed(name, raw)
+            if listed is not None:  # a sweep over this field
+                try:
+                    sweep[name] = parse_grid([f"{name}={listed}"])[name]
+                except ConfigError as err:
+                    errors[name] = err.errors[name]
+                    continue
+                values[name] = sweep[name][0]
+                continue
             values[name], error = parse_value(name, raw)
             if error:
                 errors[name] = error
         config = None
         if not errors:
             try:
-                config = TrainConfig.from_dict(self.raw)
+                config = TrainConfig.from_dict({**self.raw, **{n: v[0] for n, v in sweep.items()}})
+                if sweep:
+                    point_configs(config, plan_points(sweep))  # every point must be a valid run
             except ConfigError as err:
                 errors = err.errors
+                config = None
         if not {"model", "max_length"} & set(errors):  # checked even while other fields are invalid
             self._model = values["model"]
             errors |= self._model_errors(values["model"], values["max_length"])
             config = None if errors else config
-        self.config, self.errors = config, errors
+        self.config, self.errors, self.sweep = config, errors, sweep
         for row in self.query(FieldRow):
             row.show_error(errors.get(row.field))
         self.post_message(self.Edited(config, errors))

@@ -1,0 +1,111 @@
+"""Commands that search for settings: lr-find (a learning-rate range test) and sweep (one run per point)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from core.cli.output import ProgressLine, say
+from core.cli.parser import config_from_args
+from core.errors import ConfigError
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from core.training.lr_find import find_learning_rate
+
+    if args.steps < 10 or not 0 < args.start_lr < args.end_lr:
+        raise ConfigError({"steps": "--steps must be at least 10, and 0 < --start-lr < --end-lr"})
+    config = config_from_args(args)
+    progress = ProgressLine("lr-find step", min_total=0)
+
+    def on_step(step: int, steps: int, lr: float, loss: float) -> None:
+        if args.json:
+            print(json.dumps({"step": step, "learning_rate": lr, "loss": loss}), flush=True)
+        else:
+            progress(step, steps)
+
+    finding = find_learning_rate(config, args.output_dir, steps=args.steps, start_lr=args.start_lr,
+                                 end_lr=args.end_lr, on_step=on_step, stop_event=args.stop,
+                                 on_stage=None if args.json else lambda detail: say(f"[lr-find] {detail}"))
+    if args.json:
+        print(json.dumps({"suggested_learning_rate": finding.suggested_learning_rate, "method": finding.method,
+                          "diverged": finding.diverged, "record": finding.record,
+                          "curve": [{"learning_rate": lr, "loss": loss}
+                                    for lr, loss in zip(finding.learning_rates, finding.losses)]}))
+        return 0
+    every = max(1, len(finding.losses) // 12)
+    say("learning rate   smoothed loss")
+    for lr, loss in list(zip(finding.learning_rates, finding.losses))[::every]:
+        say(f"{lr:13.2e}   {loss:.4f}")
+    if finding.suggested_learning_rate is None:
+        say("no suggestion: the loss did not fall over the range; try more --steps or a wider range")
+    else:
+        say(f"suggested learning rate: {finding.suggested_learning_rate:.2e} ({finding.method})")
+        say(f"train with it: sentitune train ... --learning-rate {finding.suggested_learning_rate:.1e}")
+    if finding.record:
+        say(f"curve saved in {finding.record}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from core.training import sweep
+
+    if args.show:
+        record = sweep.read_sweep(sweep.resolve_sweep(args.show, args.output_dir))
+        _print_sweep(record, args.json)
+        return 0
+    if args.resume:
+        path = sweep.resolve_sweep(args.resume, args.output_dir)
+    else:
+        if args.random is not None and args.random < 1:
+            raise ConfigError({"random": "--random N needs N of at least 1"})
+        config = config_from_args(args)
+        grid = sweep.parse_grid(args.grid)
+        points = sweep.plan_points(grid, args.random, seed=config.seed)
+        from core.training.preflight import check_data, preflight
+
+        preflight(config, args.output_dir)
+        check_data(config)
+        path = sweep.create_sweep(config, grid, points, args.output_dir, args.random)
+    if args.detach:
+        log = sweep.start_sweep_detached(path)
+        if args.json:
+            print(json.dumps({"sweep": str(path), "log": str(log)}))
+        else:
+            say(f"sweep {path.stem} started in the background ({len(sweep.read_sweep(path)['points'])} runs); "
+                f"its log: {log}")
+            say(f"see it: sentitune sweep --show {path.stem} · stop it: sentitune stop {path.stem}")
+        return 0
+    def on_point(k: int, n: int, point: dict) -> None:
+        if args.json:
+            print(json.dumps({"event": "SweepPoint", "sweep": str(path), "index": k, "of": n,
+                              "settings": point["settings"]}), flush=True)
+        else:
+            say(f"== sweep {path.stem}: run {k} of {n}: {sweep.describe(point['settings'])}")
+
+    record = sweep.run_sweep(path, args.printer, on_point, args.stop)
+    _print_sweep(record, args.json)
+    return 0 if record["status"] in ("finished", "stopped") else 1
+
+
+def _print_sweep(record: dict, as_json: bool) -> None:
+    from core.training.sweep import describe, ranked, varying
+
+    best = ranked(record)
+    if as_json:
+        print(json.dumps({"status": record["status"], "varying": varying(record), "points": record["points"],
+                          "best": best[0] if best else None}))
+        return
+    names = varying(record) or list(record["points"][0]["settings"]) if record["points"] else []
+    order = best + [p for p in record["points"] if p not in best]
+    say(f"sweep: {record['status']}, {sum(p.get('status') == 'finished' for p in record['points'])} of "
+        f"{len(record['points'])} runs finished; ranked by validation F1 (test figures are shown, never used to choose)")
+    for point in order:
+        mark = "*" if best and point is best[0] else " "
+        scores = "  ".join(f"{label} {point[key]:.4f}" if isinstance(point.get(key), (int, float)) else f"{label} —"
+                           for key, label in (("val_f1", "val F1"), ("val_accuracy", "val acc"),
+                                              ("test_accuracy", "test acc")))
+        settings = describe({n: point["settings"].get(n) for n in names})
+        run = Path(point["run_dir"]).name if point.get("run_dir") else "—"
+        say(f"{mark} {settings:<34} {point.get('status', ''):<11} {scores}  {run}")

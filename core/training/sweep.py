@@ -1,0 +1,332 @@
+"""Sweeps: one normal run per setting point, one after another, grouped by a record under the runs folder.
+
+The record (`runs/sweep-<timestamp>.json`) is rewritten atomically as each run starts and ends: the base
+settings, what varies, and per point its settings, run folder, status and scores. A killed sweep reads as
+interrupted and resumes with the points not yet done (a stopped or interrupted run goes on from its
+checkpoint). Points are ranked by validation F1, never by test scores: choosing by test would make the
+test split part of the tuning, and its figures would no longer say how the model does on unseen reviews.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.config import FIELDS, TrainConfig, parse_value
+from core.errors import ConfigError, CoreError, RunError
+from core.events import Event
+from core.files import read_object, write_json_atomic
+from core.runs import layout
+from core.runs.layout import RunStatus
+from core.runs.store import create_run_dir, process_alive, run_info
+
+PREFIX = "sweep-"
+DONE = (RunStatus.FINISHED, RunStatus.FAILED)
+"""Point states a resumed sweep leaves alone (a failure is a result: its error is in the run)."""
+NOT_SWEPT = ("model", "dataset", "text_columns", "label_column", "max_samples", "seed", "val_fraction",
+             "test_fraction", "num_processes", "accelerate_config", "device")
+"""What a sweep may not vary: the data and its split must be the same for every point, or their validation
+scores would not be comparable."""
+
+
+# ------------------------------------------------------------------ planning
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
+    """`name=a,b,c` (values) or `name=lo:hi` (a range, for --random) per item; ConfigError names each bad one."""
+    grid: dict[str, list[Any] | tuple[float, float]] = {}
+    errors: dict[str, str] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not raw.strip():
+            errors[name or item] = f"'{item}' is not name=value,value or name=low:high"
+            continue
+        if name in NOT_SWEPT:
+            errors[name] = "a sweep keeps the data and split the same for every run; set it once, not per run"
+            continue
+        if ":" in raw:
+            bounds = [parse_value(name, part) for part in raw.split(":", 1)]
+            problem = next((p for _, p in bounds if p), None)
+            if problem is None and FIELDS[name].type not in ("int", "float"):
+                problem = "only numbers can have a range"
+            if problem is None and not bounds[0][0] < bounds[1][0]:
+                problem = "a range goes from low to high"
+            if problem:
+                errors[name] = problem
+            else:
+                grid[name] = (bounds[0][0], bounds[1][0])
+            continue
+        values = []
+        for part in raw.split(","):
+            value, problem = parse_value(name, part.strip())
+            if problem:
+                errors[name] = f"{part.strip()!r}: {problem}"
+                break
+            if value not in values:
+                values.append(value)
+        else:
+            grid[name] = values
+    if errors:
+        raise ConfigError(errors)
+    return grid
+
+
+def plan_points(grid: dict[str, Any], random_points: int | None = None, seed: int = 42) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, or `random_points` points drawn from its values and ranges
+    (learning-rate-like ranges spanning 10x or more are drawn evenly on a log scale)."""
+    if not grid:
+        raise ConfigError({"grid": "say what to vary: --grid learning_rate=2e-5,5e-5"})
+    ranges = [name for name, v in grid.items() if isinstance(v, tuple)]
+    if not random_points:
+        if ranges:
+            raise ConfigError({ranges[0]: "a range is drawn from with --random N; give values (a,b,c) for a grid"})
+        names = list(grid)
+        return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+    rng = random.Random(seed)
+    points = []
+    for _ in range(random_points):
+        point = {}
+        for name, values in grid.items():
+            if not isinstance(values, tuple):
+                point[name] = rng.choice(values)
+            elif FIELDS[name].type == "int":
+                point[name] = rng.randint(int(values[0]), int(values[1]))
+            elif values[0] > 0 and values[1] / values[0] >= 10:
+                point[name] = float(f"{math.exp(rng.uniform(math.log(values[0]), math.log(values[1]))):.3g}")
+            else:
+                point[name] = float(f"{rng.uniform(*values):.3g}")
+        points.append(point)
+    return points
+
+
+def point_configs(base: TrainConfig, points: list[dict[str, Any]]) -> list[TrainConfig]:
+    """Each point's config; ConfigError for the first point the settings do not allow (before any run)."""
+    configs = []
+    for point in points:
+        try:
+            configs.append(TrainConfig.from_dict(point, base=base))
+        except ConfigError as exc:
+            raise ConfigError({k: f"{v} (in the sweep point {describe(point)})" for k, v in exc.errors.items()}) from None
+    return configs
+
+
+def describe(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+
+
+# ------------------------------------------------------------------ the record
+
+
+def create_sweep(base: TrainConfig, grid: dict[str, Any], points: list[dict[str, Any]], runs_root: str | Path,
+                 random_points: int | None = None) -> Path:
+    """Write a new sweep record (all points pending); returns its path."""
+    point_configs(base, points)
+    root = Path(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{PREFIX}{stamp}.json"
+    n = 2
+    while path.exists():
+        path, n = root / f"{PREFIX}{stamp}-{n}.json", n + 1
+    write_json_atomic(path, {
+        "kind": "sweep", "created": time.time(), "updated": time.time(), "status": "pending", "pid": None,
+        "base": base.to_dict(), "grid": {k: list(v) for k, v in grid.items()}, "random": random_points,
+        "points": [{"settings": p, "run_dir": None, "status": "pending"} for p in points],
+    })
+    return path
+
+
+def read_sweep(path: str | Path) -> dict[str, Any]:
+    """A sweep record with its effective status (a running one whose process is gone is interrupted)."""
+    path = Path(path)
+    record = read_object(path)
+    if record.get("kind") != "sweep" or not isinstance(record.get("points"), list):
+        raise RunError(f"{path.name} is not a sweep record")
+    if record.get("status") in (RunStatus.RUNNING, RunStatus.STARTING) and not process_alive(record.get("pid")):
+        record["status"] = RunStatus.INTERRUPTED
+        for point in record["points"]:
+            if point.get("status") == RunStatus.RUNNING:
+                point["status"] = RunStatus.INTERRUPTED
+    for point in record["points"]:  # the scores as the run folder has them now
+        if point.get("run_dir"):  # stored by name: the runs folder may be moved, or opened from elsewhere
+            point["run_dir"] = str(path.parent / Path(point["run_dir"]).name)
+        if point.get("run_dir") and Path(point["run_dir"]).is_dir():
+            info = run_info(point["run_dir"])
+            point.update(val_f1=info.val_f1, val_accuracy=info.val_accuracy, test_accuracy=info.test_accuracy,
+                         test_f1=info.test_f1)
+    return record
+
+
+def ranked(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points that have a validation F1, best first (by validation F1, then validation accuracy)."""
+    scored = [p for p in record["points"] if isinstance(p.get("val_f1"), (int, float))]
+    return sorted(scored, key=lambda p: (p["val_f1"], p.get("val_accuracy") or 0), reverse=True)
+
+
+def varying(record: dict[str, Any]) -> list[str]:
+    """The settings that differ between points."""
+    names: list[str] = []
+    for point in record["points"]:
+        for name in point["settings"]:
+            if name not in names and len({repr(p["settings"].get(name)) for p in record["points"]}) > 1:
+                names.append(name)
+    return names
+
+
+def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:
+    """The record of a sweep given by path or by name (`sweep-20261127-101500`) under the runs folder."""
+    path = Path(ref).expanduser()
+    for candidate in (path, Path(root) / path.name, Path(root) / f"{path.name}.json"):
+        if candidate.is_file():
+            return candidate
+    raise RunError(f"no sweep {ref} in {root}; sentitune sweep --show lists nothing without one")
+
+
+def is_sweep_ref(ref: str) -> bool:
+    return Path(ref).name.startswith(PREFIX)
+
+
+def stop_file(path: Path) -> Path:
+    return path.with_suffix(".stop")
+
+
+# ------------------------------------------------------------------ running
+
+
+def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
+              on_point: Callable[[int, int, dict[str, Any]], None] | None = None,
+              stop_event: threading.Event | None = None) -> dict[str, Any]:
+    """Run (or resume) every point not done, one at a time; returns the final record.
+
+    `on_point(k, n, point)` is told as point k of n starts. A stop (the event, `sentitune stop SWEEP`) ends
+    the current run as stopped (saved) and leaves the rest pending.
+    """
+    from core.training.train import resume, train
+
+    path = Path(path)
+    stop_event = stop_event or threading.Event()
+    record = read_sweep(path)
+    if record["status"] == RunStatus.RUNNING:
+        raise RunError(f"sweep {path.stem} is running in another process; stop it first (sentitune stop {path.stem})")
+    stop_file(path).unlink(missing_ok=True)
+    base = TrainConfig.from_dict(record["base"])
+    runs_root = path.parent
+    points = record["points"]
+    _save(path, record, status=RunStatus.RUNNING, pid=os.getpid())
+    try:
+        for k, point in enumerate(points, start=1):
+            if point.get("status") in DONE:
+                continue
+            if stop_event.is_set() or stop_file(path).exists():
+                break
+            if on_point is not None:
+                on_point(k, len(points), point)
+            earlier = Path(point["run_dir"]) if point.get("run_dir") else None
+            resumable = earlier is not None and _has_checkpoint(earlier)
+            if not resumable:
+                config = TrainConfig.from_dict(point["settings"], base=base)
+                point["run_dir"] = str(create_run_dir(runs_root, config.model, config.dataset))
+            point["status"] = RunStatus.RUNNING
+            _save(path, record)
+            try:
+                if resumable:
+                    result = resume(earlier, on_event, stop_event)
+                else:
+                    result = train(config, runs_root, on_event, stop_event, run_dir=point["run_dir"])
+                point["status"] = str(result.status)
+            except CoreError as exc:  # this point failed (out of memory, NaN loss...): the others may not
+                point["status"], point["error"] = RunStatus.FAILED, str(exc)
+            _save(path, record)
+            if point["status"] == RunStatus.STOPPED:
+                break
+    except BaseException:
+        _save(path, record, status=RunStatus.FAILED)
+        raise
+    done = all(p.get("status") in DONE for p in points)
+    _save(path, record, status=RunStatus.FINISHED if done else RunStatus.STOPPED, pid=None)
+    stop_file(path).unlink(missing_ok=True)
+    return read_sweep(path)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    from core.runs.checkpoints import last_complete_checkpoint
+
+    try:
+        return last_complete_checkpoint(run_dir) is not None
+    except CoreError:
+        return False
+
+
+def _save(path: Path, record: dict[str, Any], **changes: Any) -> None:
+    record.update(changes, updated=time.time())
+    stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()
+                                    if k not in _DERIVED} for p in record["points"]]}
+    write_json_atomic(path, stored)
+
+
+_DERIVED = ("val_f1", "val_accuracy", "test_accuracy", "test_f1")  # read from the run folders, not stored
+
+
+def request_sweep_stop(path: str | Path) -> str:
+    """Ask a running sweep to stop: its current run stops and saves, and no further run starts."""
+    from core.training.background import request_stop
+
+    path = Path(path)
+    record = read_sweep(path)
+    if record["status"] not in (RunStatus.RUNNING, RunStatus.STARTING):
+        raise RunError(f"sweep {path.stem} is not running (it is {record['status']})")
+    stop_file(path).touch()
+    current = next((p for p in record["points"] if p.get("status") == RunStatus.RUNNING and p.get("run_dir")), None)
+    if current is not None and (Path(current["run_dir"]) / layout.STATUS).exists():
+        try:
+            request_stop(current["run_dir"])
+        except RunError:
+            pass  # between runs: the stop file stops the sweep before the next one
+    return f"asked sweep {path.stem} to stop: its current run stops and saves; resume it with sentitune sweep --resume {path.stem}"
+
+
+def start_sweep_detached(path: str | Path) -> Path:
+    """Run the sweep in its own process and session (it survives the SSH session ending); returns its log."""
+    path = Path(path)
+    log_path = path.with_suffix(".log")
+    _save(path, read_sweep(path), status=RunStatus.STARTING)
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "sweep", "--resume", str(path), "--output-dir", str(path.parent)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=os.getcwd(), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    _save(path, read_sweep(path), pid=process.pid)
+    return log_path
+
+
+def list_sweeps(root: str | Path) -> list[Path]:
+    """Sweep records under the runs folder, newest first."""
+    root = Path(root)
+    return sorted(root.glob(f"{PREFIX}*.json"), reverse=True) if root.is_dir() else []
+
+
+def sweep_of(run_dir: str | Path, root: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The sweep (record path, record) that made the run in `run_dir`, if one under `root` did."""
+    wanted = Path(run_dir).resolve()
+    for path in list_sweeps(root):
+        try:
+            record = read_object(path)
+            points = record.get("points") if record.get("kind") == "sweep" else None
+            if isinstance(points, list) and any(isinstance(p, dict) and p.get("run_dir")
+                                                and (path.parent / Path(str(p["run_dir"])).name).resolve() == wanted
+                                                for p in points):
+                return path, read_sweep(path)
+        except (CoreError, OSError, TypeError):
+            continue  # a damaged record hides nothing else
+    return None

@@ -1,0 +1,150 @@
+"""The learning-rate finder and sweeps: the finder's suggestion trains the tiny model; a sweep runs each
+point as a normal run, ranks by validation F1, stops, and resumes with the points not done."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from core.cli import main
+from core.training.lr_find import find_learning_rate, suggest
+from core.training.sweep import create_sweep, parse_grid, plan_points, ranked, read_sweep, run_sweep
+
+
+def test_suggest_picks_the_steepest_fall_and_nothing_from_a_flat_curve():
+    import math
+
+    lrs = [10 ** (-6 + i * 0.1) for i in range(50)]
+    # An S-shaped fall, steepest at index 30, lowest at 40; then the loss blows up.
+    losses = [1.0 - 0.5 / (1 + math.exp(-(i - 30) / 3)) for i in range(41)]
+    losses += [losses[-1] + 0.2 * (i + 1) for i in range(9)]
+    assert suggest(lrs, losses) == lrs[30]
+    assert suggest(lrs, [0.693 + 0.001 * ((-1) ** i) for i in range(50)]) is None  # noise: no suggestion
+
+
+def test_the_finders_suggestion_trains_the_tiny_model(tiny_config, tmp_path):
+    from core.training.train import train
+
+    runs = tmp_path / "runs"
+    finding = find_learning_rate(tiny_config.replace(learning_rate=2e-5), runs, steps=200, start_lr=1e-5)
+    assert finding.diverged and finding.learning_rates[0] == pytest.approx(1e-5)
+    assert all(b > a for a, b in zip(finding.learning_rates, finding.learning_rates[1:]))
+    assert finding.suggested_learning_rate is not None and 5e-4 < finding.suggested_learning_rate < 5e-2
+    record = json.loads(open(finding.record).read())
+    assert record["suggested_learning_rate"] == finding.suggested_learning_rate and len(record["losses"]) > 50
+    assert not [p for p in runs.iterdir() if p.is_dir() and p.name != ".cache"]  # no run folder, no model saved
+    # The learning rate the test found trains; the recipe's 2e-5 does not, in the same epochs.
+    found = train(tiny_config.replace(learning_rate=finding.suggested_learning_rate, baseline=False), runs)
+    recipe = train(tiny_config.replace(learning_rate=2e-5, baseline=False), runs)
+    assert found.test["accuracy"] >= 0.9 > recipe.test["accuracy"]
+
+
+def test_lr_find_json_ends_with_the_suggestion_and_the_curve(tiny_model, reviews_csv, tmp_path, capsys):
+    code = main(["lr-find", "--model", str(tiny_model), "--dataset", str(reviews_csv), "--max-length", "64",
+                 "--batch-size", "8", "--steps", "150", "--start-lr", "1e-5", "--output-dir", str(tmp_path), "--json"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    last = json.loads(lines[-1])
+    assert code == 0 and json.loads(lines[0])["step"] == 1
+    assert last["suggested_learning_rate"] > 0 and len(last["curve"]) == len(lines) - 1
+    assert set(last["curve"][0]) == {"learning_rate", "loss"} and "steepest" in last["method"]
+
+
+def test_grid_and_random_points():
+    grid = parse_grid(["learning_rate=2e-5,5e-5", "epochs=2,3"])
+    assert plan_points(grid) == [{"learning_rate": 2e-5, "epochs": 2}, {"learning_rate": 2e-5, "epochs": 3},
+                                 {"learning_rate": 5e-5, "epochs": 2}, {"learning_rate": 5e-5, "epochs": 3}]
+    drawn = plan_points(parse_grid(["learning-rate=1e-5:1e-3", "batch_size=8:32"]), random_points=20, seed=1)
+    assert len(drawn) == 20 and all(1e-5 <= p["learning_rate"] <= 1e-3 and 8 <= p["batch_size"] <= 32 for p in drawn)
+    assert min(p["learning_rate"] for p in drawn) < 1e-4  # drawn on a log scale, not crowded at the top
+    assert drawn == plan_points(parse_grid(["learning-rate=1e-5:1e-3", "batch_size=8:32"]), random_points=20, seed=1)
+
+
+def test_a_two_point_sweep_ranks_its_runs_by_validation_f1(tiny_config, tmp_path, capsys):
+    code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
+                 "--batch-size", "8", "--epochs", "1", "--grid", "learning_rate=1e-4,5e-3",
+                 "--output-dir", str(tmp_path), "--json"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [e["index"] for e in lines if e.get("event") == "SweepPoint"] == [1, 2]
+    summary = lines[-1]
+    assert summary["status"] == "finished" and summary["varying"] == ["learning_rate"]
+    assert summary["best"]["settings"] == {"learning_rate": 5e-3}
+    (record_path,) = tmp_path.glob("sweep-*.json")
+    record = read_sweep(record_path)
+    for point in record["points"]:
+        config = json.loads((tmp_path / point["run_dir"] / "config.json").read_text())["config"]
+        assert config["learning_rate"] == point["settings"]["learning_rate"] and config["epochs"] == 1
+    assert ranked(record)[0]["val_f1"] >= ranked(record)[1]["val_f1"]
+    assert main(["sweep", "--show", record_path.stem, "--output-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1].startswith("* learning_rate=0.005") and "finished" in shown[1]
+
+
+def test_a_stopped_sweep_resumes_with_the_points_not_done(tiny_config, tmp_path):
+    config = tiny_config.replace(epochs=1, baseline=False)
+    grid = parse_grid(["learning_rate=1e-3,5e-3,2e-3"])
+    path = create_sweep(config, grid, plan_points(grid), tmp_path)
+    stop = threading.Event()
+    started = []
+
+    def on_point(k, n, point):
+        started.append(k)
+        if k == 2:
+            stop.set()  # as Ctrl+C or `sentitune stop SWEEP` while run 2 starts
+
+    record = run_sweep(path, on_point=on_point, stop_event=stop)
+    assert record["status"] == "stopped" and started == [1, 2]
+    assert [p["status"] for p in record["points"]] == ["finished", "stopped", "pending"]
+    record = run_sweep(path, on_point=lambda k, n, p: started.append(k))
+    assert record["status"] == "finished" and started == [1, 2, 2, 3]
+    assert all(p["status"] == "finished" for p in record["points"])
+    assert len({p["run_dir"] for p in record["points"]}) == 3
+
+
+def test_a_killed_sweep_reads_as_interrupted_and_resumes(tiny_config, tmp_path):
+    config = tiny_config.replace(epochs=1, baseline=False)
+    grid = parse_grid(["learning_rate=1e-3,5e-3"])
+    path = create_sweep(config, grid, plan_points(grid), tmp_path)
+    record = json.loads(path.read_text())
+    record.update(status="running", pid=_dead_pid())
+    record["points"][0].update(status="running", run_dir=str(tmp_path / "gone-run"))
+    path.write_text(json.dumps(record))
+    assert read_sweep(path)["status"] == "interrupted" and read_sweep(path)["points"][0]["status"] == "interrupted"
+    record = run_sweep(path)
+    assert record["status"] == "finished" and all(p["status"] == "finished" for p in record["points"])
+
+
+def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config, tmp_path, capsys):
+    args = ["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
+            "--epochs", "200", "--grid", "learning_rate=1e-3,5e-3", "--output-dir", str(tmp_path), "--detach"]
+    assert main(args) == 0
+    assert "started in the background (2 runs)" in capsys.readouterr().out
+    (path,) = tmp_path.glob("sweep-*.json")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until its first run is training
+        record = read_sweep(path)
+        run_dir = record["points"][0].get("run_dir")
+        if run_dir and (tmp_path / run_dir / "checkpoints").exists() or record["status"] not in ("starting", "running"):
+            break
+        time.sleep(0.2)
+    assert record["status"] == "running" and record["pid"] != os.getpid()
+    assert main(["stop", path.stem, "--output-dir", str(tmp_path)]) == 0
+    assert f"asked sweep {path.stem} to stop" in capsys.readouterr().out
+    while time.monotonic() < deadline and read_sweep(path)["status"] == "running":
+        time.sleep(0.2)
+    record = read_sweep(path)
+    assert record["status"] == "stopped"
+    assert [p["status"] for p in record["points"]] == ["stopped", "pending"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

@@ -1,0 +1,78 @@
+"""The app's experiments: a list in an F2 field starts a sweep, F3 says which of its runs is training, F4's
+Sweep tab ranks its runs; ctrl+f on F2 finds a learning rate and fills the field."""
+
+from __future__ import annotations
+
+from textual.widgets import Button, DataTable, Input, TabbedContent
+
+from tests.tui.waiting import wait_for
+from tui.screens.modals import ConfirmModal
+from tui.screens.params_screen import ParamsScreen
+
+
+async def _field(pilot, name: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(f"#field-{name}", Input)
+    widget.focus()
+    widget.value = text
+    await pilot.pause()
+
+
+async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_app, tiny_config):
+    app = make_app(tiny_config.replace(epochs=1, baseline=False))
+    points = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ParamsScreen)
+        await _field(pilot, "learning_rate", "1e-4, 5e-3")
+        await wait_for(pilot, lambda: str(screen.query_one("#start", Button).label) == "Start sweep (2 runs)")
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "sweep of 2 runs" in app.screen.question and "learning_rate over 0.0001, 0.005" in app.screen.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.sweep is not None)
+        while app.training:  # F3 and the header say which run of the sweep is training
+            if app.sweep is not None and (app.sweep.index, app.sweep.total) not in points:
+                points.append((app.sweep.index, app.sweep.total))
+                assert f"sweep run {app.sweep.index}/2" in app.sub_title
+            await pilot.pause(0.05)
+        assert points == [(1, 2), (2, 2)] and app.sweep is None
+        assert any("best by validation F1: learning_rate=0.005" in n.message for n in app.seen_notifications)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.screen.report is not None)
+        await pilot.press("5")
+        await pilot.pause()
+        table = app.screen.query_one("#sweep-runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert str(table.get_row_at(0)[0]) == "★" and str(table.get_row_at(0)[1]) == "0.005"
+        table.focus()
+        await pilot.press("down", "enter")  # open the other run of the sweep
+        await wait_for(pilot, lambda: app.screen.report is not None and app.screen.selected.name == str(
+            table.get_row_at(1)[-1]))
+        assert app.screen.query_one(TabbedContent).active == "tab-summary"
+
+
+async def test_ctrl_f_finds_a_learning_rate_and_fills_the_field(make_app, monkeypatch):
+    from core.training import lr_find
+    from tui.screens.lr_find_modal import LrFindModal
+
+    monkeypatch.setattr(lr_find, "STEPS", 200)  # the tiny model learns in a narrow band: test it finely
+    monkeypatch.setattr(lr_find, "START_LR", 1e-5)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, LrFindModal))
+        modal = app.screen
+        use = modal.query_one("#lr-use", Button)
+        await wait_for(pilot, lambda: not modal.running)
+        assert not use.disabled and modal.suggestion is not None and 5e-4 < modal.suggestion < 5e-2
+        assert f"{modal.suggestion:.1e}" in str(use.label)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen)
+        expected = float(f"{modal.suggestion:.2g}")
+        await wait_for(pilot, lambda: app.config.learning_rate == expected)
+        assert app.screen.query_one("#field-learning_rate", Input).value == f"{expected:g}"

@@ -1,0 +1,124 @@
+"""The app's side of sweeps: ask with the plan, train the points one after another (here or in a background
+process the app follows), show the current one on F3, and say which run was best."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import work
+
+from core.config import TrainConfig
+from core.runs import layout
+from core.runs.progress import RunProgress
+from tui.messages import SweepPoint, TrainingEvent
+from tui.screens.modals import ConfirmModal
+from tui.training import starting
+
+
+class SweepControl:
+    """Mixed into the App beside TrainingControl: a sweep is trained by the same App-owned worker group."""
+
+    def _ask_to_sweep(self, config: TrainConfig, detached: bool, question: str, grid: dict) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_sweep(config, grid, detached)
+
+        self.push_screen(ConfirmModal(question, yes="Start sweep", no="Cancel", enter_is_yes=True), answer)
+
+    def confirm_sweep(self, config: TrainConfig, grid: dict, detached: bool = False) -> None:
+        """Ask once, with the runs the sweep makes and the time they take, then train them one after another."""
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return
+        self._sweep_question(config, grid, detached)
+
+    @work(thread=True, exit_on_error=False, group="start-question")
+    def _sweep_question(self, config: TrainConfig, grid: dict, detached: bool):
+        from core.runs.store import train_rate
+        from core.training.planning import sweep_question
+
+        rate = train_rate(self.runs_root, config.model, self.device_name)
+        question = sweep_question(config, grid, self.dataset, rate)
+        if detached:
+            question += "\nIt runs in a background process that survives the SSH session ending."
+        return config, detached, question, grid
+
+    def start_sweep(self, config: TrainConfig, grid: dict, detached: bool = False) -> bool:
+        """Train one run per point of `grid` over `config`, one after another; F3 shows the current one."""
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return False
+        self.config = config
+        self._save_last_config(config)
+        start = self._sweep_detached if detached else self._sweep
+        self._begin(starting() if detached else RunProgress(), lambda stop: start(config, grid, stop))
+        return True
+
+    def _sweep_record(self, config: TrainConfig, grid: dict) -> Path:
+        from core.training.preflight import check_data, preflight
+        from core.training.sweep import create_sweep, plan_points
+
+        preflight(config, self.runs_root)
+        check_data(config)
+        return create_sweep(config, grid, plan_points(grid, seed=config.seed), self.runs_root)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
+    def _sweep(self, config: TrainConfig, grid: dict, stop_event: threading.Event):
+        from core.training.sweep import run_sweep
+
+        path = self._sweep_record(config, grid)
+        return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event,
+                         on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"])))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep-detached")
+    def _sweep_detached(self, config: TrainConfig, grid: dict, stop_event: threading.Event):
+        """Start the sweep in its own process, then follow each of its runs as it trains."""
+        import time
+
+        from core.training.background import follow_events
+        from core.training.sweep import read_sweep, start_sweep_detached
+
+        path = self._sweep_record(config, grid)
+        start_sweep_detached(path)
+        followed: set[str] = set()
+        while not stop_event.is_set():
+            record = read_sweep(path)
+            points = record["points"]
+            k, point = next(((k, p) for k, p in enumerate(points, 1) if p.get("status") == "running"
+                             and p.get("run_dir") and p["run_dir"] not in followed), (0, None))
+            if point is not None and (Path(point["run_dir"]) / layout.STATUS).exists():
+                followed.add(point["run_dir"])
+                self.call_from_thread(setattr, self, "attached_run", Path(point["run_dir"]))
+                self.post_message(SweepPoint(str(path), k, len(points), point["settings"]))
+                for event in follow_events(point["run_dir"], stop=stop_event.is_set):
+                    self.post_message(TrainingEvent(event))
+            elif record["status"] not in ("starting", "running"):
+                return record
+            time.sleep(0.3)
+        return None
+
+    def on_sweep_point(self, message: SweepPoint) -> None:
+        """A sweep's next run starts: the dashboard shows it from scratch."""
+        self.sweep = message
+        self.progress = RunProgress()
+        self.stopped = None
+        self.progress_version += 1
+        self.update_subtitle()
+
+    def _sweep_ended(self, record: dict | None) -> None:
+        from core.training.sweep import describe, ranked
+
+        self.sweep = None
+        if not record:
+            return
+        best = ranked(record)
+        done = sum(p.get("status") == "finished" for p in record["points"])
+        if best:
+            point = best[0]
+            self.newest_run = Path(point["run_dir"])
+            self.notify(f"{done} of {len(record['points'])} runs finished; best by validation F1: "
+                        f"{describe(point['settings'])} (F1 {point['val_f1']:.3f}). See its sweep on F4 (tab 5).",
+                        title=f"Sweep {record['status']}", timeout=15)
+        else:
+            self.notify(f"Sweep {record['status']}: no run was evaluated.", title="Sweep", severity="warning")
