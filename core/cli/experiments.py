@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from core.cli.output import ProgressLine, say
+from core.cli.output import say
 from core.cli.parser import config_from_args
 from core.errors import ConfigError
 
@@ -17,23 +18,28 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if args.steps < 10 or not 0 < args.start_lr < args.end_lr:
         raise ConfigError({"steps": "--steps must be at least 10, and 0 < --start-lr < --end-lr"})
     config = config_from_args(args)
-    progress = ProgressLine("lr-find step", min_total=0)
+    tty = sys.stderr.isatty()
 
     def on_step(step: int, steps: int, lr: float, loss: float) -> None:
         if args.json:
             print(json.dumps({"step": step, "learning_rate": lr, "loss": loss}), flush=True)
-        else:
-            progress(step, steps)
+        elif tty or step % 10 == 0:
+            end = "\r" if tty else "\n"
+            print(f"step {step}/{steps}  learning rate {lr:.2e}  loss {loss:.4f}", end=end, file=sys.stderr, flush=True)
 
     finding = find_learning_rate(config, args.output_dir, steps=args.steps, start_lr=args.start_lr,
                                  end_lr=args.end_lr, on_step=on_step, stop_event=args.stop,
                                  on_stage=None if args.json else lambda detail: say(f"[lr-find] {detail}"))
     if args.json:
         print(json.dumps({"suggested_learning_rate": finding.suggested_learning_rate, "method": finding.method,
+                          "steepest_learning_rate": finding.steepest_learning_rate,
+                          "lowest_loss_learning_rate": finding.lowest_loss_learning_rate,
                           "diverged": finding.diverged, "record": finding.record,
                           "curve": [{"learning_rate": lr, "loss": loss}
                                     for lr, loss in zip(finding.learning_rates, finding.losses)]}))
         return 0
+    if tty:
+        print(file=sys.stderr)
     every = max(1, len(finding.losses) // 12)
     say("learning rate   smoothed loss")
     for lr, loss in list(zip(finding.learning_rates, finding.losses))[::every]:
@@ -41,7 +47,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if finding.suggested_learning_rate is None:
         say("no suggestion: the loss did not fall over the range; try more --steps or a wider range")
     else:
-        say(f"suggested learning rate: {finding.suggested_learning_rate:.2e} ({finding.method})")
+        say(f"suggested learning rate: {finding.suggested_learning_rate:.2e}, {finding.method}; lowest loss at "
+            f"{finding.lowest_loss_learning_rate:.2e}, steepest fall at {finding.steepest_learning_rate:.2e}")
         say(f"train with it: sentitune train ... --learning-rate {finding.suggested_learning_rate:.1e}")
     if finding.record:
         say(f"curve saved in {finding.record}")
@@ -73,7 +80,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"sweep": str(path), "log": str(log)}))
         else:
-            say(f"sweep {path.stem} started in the background ({len(sweep.read_sweep(path)['points'])} runs); "
+            n = len(sweep.read_sweep(path)["points"])
+            say(f"sweep {path.stem} started in the background ({n} run{'s' if n != 1 else ''}); "
                 f"its log: {log}")
             say(f"see it: sentitune sweep --show {path.stem} · stop it: sentitune stop {path.stem}")
         return 0

@@ -142,6 +142,21 @@ def _push(env: Env, repo: str, **variables: str) -> list[str]:
     return ["push", str(env.finished), "--repo", repo]
 
 
+def _sweep(env: Env, *grid: str) -> list[str]:
+    return ["sweep", "--model", str(env.model), "--dataset", str(env.good), "--output-dir", str(env.runs),
+            *[arg for item in grid for arg in ("--grid", item)]]
+
+
+def _pending_sweep(env: Env) -> list[str]:
+    from core.config import TrainConfig
+    from core.training.sweep import create_sweep
+
+    other = env.tmp / "other-runs"
+    path = create_sweep(TrainConfig(model=str(env.model), dataset=str(env.good)), {"epochs": [1, 2]},
+                        [{"epochs": 1}, {"epochs": 2}], other)
+    return ["stop", path.stem, "--output-dir", str(other)]
+
+
 def _train_with_model(env: Env, model) -> list[str]:
     return ["train", "--model", str(model), "--dataset", str(env.good), "--output-dir", str(env.runs)]
 
@@ -416,6 +431,20 @@ CASES: dict[str, Case] = {
                                            "HF_HUB_OFFLINE is set"),
     "push a run without a model": Case(lambda e: ["push", str(e.run_copy(drop=("model",))), "--repo", "me/x"], 2,
                                        "has no saved model"),
+    "sweep without a grid": Case(lambda e: _sweep(e), 2, "say what to vary: --grid learning_rate=2e-5,5e-5"),
+    "sweep over the dataset": Case(lambda e: _sweep(e, "dataset=a.csv,b.csv"), 2,
+                                   "a sweep keeps the data and split the same"),
+    "sweep with a word among the numbers": Case(lambda e: _sweep(e, "learning_rate=2e-5,fast"), 2,
+                                                "'fast': must be a number"),
+    "sweep over an unknown setting": Case(lambda e: _sweep(e, "learnin_rate=1,2"), 2, "did you mean 'learning_rate'"),
+    "sweep with a range but no --random": Case(lambda e: _sweep(e, "learning_rate=1e-5:1e-3"), 2,
+                                               "a range is drawn from with --random N"),
+    "sweep with a point the settings refuse": Case(lambda e: _sweep(e, "epochs=2,0"), 2, "must be at least 1"),
+    "show a sweep that does not exist": Case(lambda e: ["sweep", "--show", "sweep-nope", "--output-dir",
+                                                        str(e.runs)], 2, "no sweep sweep-nope"),
+    "stop a sweep that is not running": Case(_pending_sweep, 2, "is not running (it is pending)"),
+    "lr-find with too few steps": Case(lambda e: ["lr-find", "--model", str(e.model), "--dataset", str(e.good),
+                                                  "--steps", "3", "--output-dir", str(e.runs)], 2, "at least 10"),
     "runs --json with a config.json list": Case(_runs_listing({"config.json": "[1, 2]"}, "--json"), 0,
                                                 '"status": "unreadable"'),
 }

@@ -15,15 +15,15 @@ from core.training.lr_find import find_learning_rate, suggest
 from core.training.sweep import create_sweep, parse_grid, plan_points, ranked, read_sweep, run_sweep
 
 
-def test_suggest_picks_the_steepest_fall_and_nothing_from_a_flat_curve():
+def test_suggest_takes_a_tenth_of_the_lowest_point_beside_the_steepest_fall_and_nothing_from_noise():
     import math
 
     lrs = [10 ** (-6 + i * 0.1) for i in range(50)]
     # An S-shaped fall, steepest at index 30, lowest at 40; then the loss blows up.
     losses = [1.0 - 0.5 / (1 + math.exp(-(i - 30) / 3)) for i in range(41)]
     losses += [losses[-1] + 0.2 * (i + 1) for i in range(9)]
-    assert suggest(lrs, losses) == lrs[30]
-    assert suggest(lrs, [0.693 + 0.001 * ((-1) ** i) for i in range(50)]) is None  # noise: no suggestion
+    assert suggest(lrs, losses) == (lrs[40] / 10, lrs[30], lrs[40])
+    assert suggest(lrs, [0.693 + 0.001 * ((-1) ** i) for i in range(50)]) == (None, None, None)  # noise only
 
 
 def test_the_finders_suggestion_trains_the_tiny_model(tiny_config, tmp_path):
@@ -33,13 +33,14 @@ def test_the_finders_suggestion_trains_the_tiny_model(tiny_config, tmp_path):
     finding = find_learning_rate(tiny_config.replace(learning_rate=2e-5), runs, steps=200, start_lr=1e-5)
     assert finding.diverged and finding.learning_rates[0] == pytest.approx(1e-5)
     assert all(b > a for a, b in zip(finding.learning_rates, finding.learning_rates[1:]))
-    assert finding.suggested_learning_rate is not None and 5e-4 < finding.suggested_learning_rate < 5e-2
+    assert finding.suggested_learning_rate is not None and 2e-4 < finding.suggested_learning_rate < 1e-2
+    assert finding.suggested_learning_rate == pytest.approx(finding.lowest_loss_learning_rate / 10)
     record = json.loads(open(finding.record).read())
     assert record["suggested_learning_rate"] == finding.suggested_learning_rate and len(record["losses"]) > 50
     assert not [p for p in runs.iterdir() if p.is_dir() and p.name != ".cache"]  # no run folder, no model saved
     # The learning rate the test found trains; the recipe's 2e-5 does not, in the same epochs.
-    found = train(tiny_config.replace(learning_rate=finding.suggested_learning_rate, baseline=False), runs)
-    recipe = train(tiny_config.replace(learning_rate=2e-5, baseline=False), runs)
+    found = train(tiny_config.replace(learning_rate=finding.suggested_learning_rate, epochs=8, baseline=False), runs)
+    recipe = train(tiny_config.replace(learning_rate=2e-5, epochs=8, baseline=False), runs)
     assert found.test["accuracy"] >= 0.9 > recipe.test["accuracy"]
 
 
@@ -50,7 +51,8 @@ def test_lr_find_json_ends_with_the_suggestion_and_the_curve(tiny_model, reviews
     last = json.loads(lines[-1])
     assert code == 0 and json.loads(lines[0])["step"] == 1
     assert last["suggested_learning_rate"] > 0 and len(last["curve"]) == len(lines) - 1
-    assert set(last["curve"][0]) == {"learning_rate", "loss"} and "steepest" in last["method"]
+    assert set(last["curve"][0]) == {"learning_rate", "loss"} and "lowest smoothed loss" in last["method"]
+    assert last["steepest_learning_rate"] > 0
 
 
 def test_grid_and_random_points():

@@ -89,7 +89,7 @@ class LrFindModal(ModalScreen[float | None]):
         if self.suggestion is None:
             status.update("no suggestion: the loss did not fall over the range (a larger batch_size may help)")
             return
-        status.update(plain(f"suggested learning rate {self.suggestion:.1e}: the {finding.method}"))
+        status.update(plain(f"suggested learning rate {self.suggestion:.1e}: {finding.method}"))
         use = self.query_one("#lr-use", Button)
         use.label, use.disabled = f"Use {self.suggestion:.1e} (enter)", False
         use.focus()
