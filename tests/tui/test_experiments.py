@@ -18,9 +18,16 @@ async def _field(pilot, name: str, text: str) -> None:
 
 
 async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_app, tiny_config):
+    from tui.messages import SweepPoint
+
     app = make_app(tiny_config.replace(epochs=1, baseline=False))
     points = []
-    async with app.run_test(size=(100, 30)) as pilot:
+
+    def seen(message) -> None:
+        if isinstance(message, SweepPoint):
+            points.append((message.index, message.total))
+
+    async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
         await pilot.press("f2")
         await pilot.pause()
         screen = app.screen
@@ -32,15 +39,16 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
         assert "sweep of 2 runs" in app.screen.question and "learning_rate over 0.0001, 0.005" in app.screen.question
         await pilot.press("y")
         await wait_for(pilot, lambda: app.sweep is not None)
-        while app.training:  # F3 and the header say which run of the sweep is training
-            if app.sweep is not None and (app.sweep.index, app.sweep.total) not in points:
-                points.append((app.sweep.index, app.sweep.total))
-                assert f"sweep run {app.sweep.index}/2" in app.sub_title
-            await pilot.pause(0.05)
+        # F3 and the header say which run of the sweep is training.
+        await wait_for(pilot, lambda: not app.training or app.sweep is not None and (
+            f"sweep run {app.sweep.index}/2" in app.sub_title and f"Sweep run {app.sweep.index} of 2 (learning_rate="
+            in str(app.screen.query_one("#status-line").render())), timeout=30)
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.pause()
         assert points == [(1, 2), (2, 2)] and app.sweep is None
         assert any("best by validation F1: learning_rate=0.005" in n.message for n in app.seen_notifications)
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.screen.report is not None)
+        await wait_for(pilot, lambda: app.current_mode == "report" and app.screen.report is not None)
         await pilot.press("5")
         await pilot.pause()
         table = app.screen.query_one("#sweep-runs", DataTable)

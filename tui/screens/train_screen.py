@@ -126,6 +126,11 @@ class TrainScreen(BaseScreen):
                      else f"Stopping: {stop_note(p.stage)}…")
         if p.stage == "stopped" and self.app.stopped is not None:
             label = sentence(format_event(self.app.stopped))  # whether a model was saved and tested
+        sweep = self.app.sweep
+        if sweep is not None and self.app.training:  # which run of the sweep this dashboard shows
+            from core.training.sweep import describe
+
+            label = f"Sweep run {sweep.index} of {sweep.total} ({describe(sweep.settings)}) · {label}"
         status = self.query_one("#status-line", Static)
         status.update(plain(label if not p.error else f"Failed: {p.error.message}"))
         status.set_class(p.error is not None, "failed")
