@@ -84,3 +84,39 @@ async def test_ctrl_f_finds_a_learning_rate_and_fills_the_field(make_app, monkey
         expected = float(f"{modal.suggestion:.2g}")
         await wait_for(pilot, lambda: app.config.learning_rate == expected)
         assert app.screen.query_one("#field-learning_rate", Input).value == f"{expected:g}"
+
+
+async def test_a_sweep_in_background_runs_in_its_own_process_and_the_app_follows_each_run(make_app, tiny_config):
+    import json
+    import os
+
+    from textual.widgets import Checkbox
+
+    from tui.messages import SweepPoint
+
+    app = make_app(tiny_config.replace(epochs=1, baseline=False))
+    points = []
+
+    def seen(message) -> None:
+        if isinstance(message, SweepPoint):
+            points.append((message.index, message.total))
+
+    async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        await _field(pilot, "epochs", "1, 2")
+        app.screen.query_one("#background", Checkbox).value = True
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "sweep of 2 runs" in app.screen.question and "background process" in app.screen.question
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.training)
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.pause()
+    assert points == [(1, 2), (2, 2)]
+    (record,) = app.runs_root.glob("sweep-*.json")
+    data = json.loads(record.read_text())
+    assert data["status"] == "finished" and data["pid"] is None
+    for point in data["points"]:  # trained by the sweep's process, not the app's
+        status = json.loads((app.runs_root / point["run_dir"] / "status.json").read_text())
+        assert status["status"] == "finished" and status["pid"] != os.getpid()
