@@ -67,7 +67,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
                 grid[name] = (bounds[0][0], bounds[1][0])
             continue
         values = []
-        for part in raw.split(","):
+        for part in [p for p in raw.split(",") if p.strip()]:  # a trailing comma (typing the next value) is no value
             value, problem = parse_value(name, part.strip())
             if problem:
                 errors[name] = f"{part.strip()!r}: {problem}"
@@ -216,7 +216,8 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
     path = Path(path)
     stop_event = stop_event or threading.Event()
     record = read_sweep(path)
-    if record["status"] == RunStatus.RUNNING:
+    if record["status"] == RunStatus.RUNNING or (record["status"] == RunStatus.STARTING
+                                                 and record.get("pid") != os.getpid()):
         raise RunError(f"sweep {path.stem} is running in another process; stop it first (sentitune stop {path.stem})")
     stop_file(path).unlink(missing_ok=True)
     base = TrainConfig.from_dict(record["base"])

@@ -120,3 +120,23 @@ async def test_a_sweep_in_background_runs_in_its_own_process_and_the_app_follows
     for point in data["points"]:  # trained by the sweep's process, not the app's
         status = json.loads((app.runs_root / point["run_dir"] / "status.json").read_text())
         assert status["status"] == "finished" and status["pid"] != os.getpid()
+
+
+async def test_a_list_being_typed_is_one_value_until_the_second_and_a_bad_one_is_a_field_error(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        start = screen.query_one("#start", Button)
+        await _field(pilot, "learning_rate", "1e-4,")  # the comma typed, the next value not yet
+        assert str(start.label) == "Start training" and not start.disabled and app.config.learning_rate == 1e-4
+        await _field(pilot, "learning_rate", "1e-4, fast")
+        assert start.disabled and "'fast': must be a number" in str(
+            screen.query_one("#row-learning_rate .field-error").render())
+        await _field(pilot, "learning_rate", "1e-4, 3e-4, 1e-3")
+        await _field(pilot, "epochs", "1,2")
+        assert str(start.label) == "Start sweep (6 runs)" and not start.disabled
+        await _field(pilot, "max_samples", "100, 200")  # the data may not vary between a sweep's runs
+        assert start.disabled and "keeps the data and split the same" in str(
+            screen.query_one("#row-max_samples .field-error").render())

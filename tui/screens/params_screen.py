@@ -149,7 +149,7 @@ class ParamsScreen(BaseScreen):
         start = self.query_one("#start", Button)
         start.disabled = config is None
         runs = len(plan_points(self.form.sweep)) if config is not None and self.form.sweep else 0
-        start.label = f"Start sweep ({runs} runs)" if runs else "Start training"
+        start.label = f"Start sweep ({runs} runs)" if runs > 1 else "Start sweep (1 run)" if runs else "Start training"
         estimate = self.query_one("#estimate", Static)
         if config is None:
             for key, _ in FIGURES:

@@ -144,7 +144,7 @@ class ConfigForm(VerticalScroll):
 
     def check(self) -> None:
         """Parse every field, then (when all parse) check them together; show each error under its field."""
-        errors, values, sweep = {}, {}, {}
+        errors, values, sweep, firsts = {}, {}, {}, {}
         for name, raw in self.raw.items():
             listed = _listed(name, raw)
             if listed is not None:  # a sweep over this field
@@ -153,7 +153,9 @@ class ConfigForm(VerticalScroll):
                 except ConfigError as err:
                     errors[name] = err.errors[name]
                     continue
-                values[name] = sweep[name][0]
+                values[name] = firsts[name] = sweep[name][0]
+                if len(sweep[name]) == 1:  # "2e-5," while the next value is being typed: one value, no sweep
+                    del sweep[name]
                 continue
             values[name], error = parse_value(name, raw)
             if error:
@@ -161,7 +163,7 @@ class ConfigForm(VerticalScroll):
         config = None
         if not errors:
             try:
-                config = TrainConfig.from_dict({**self.raw, **{n: v[0] for n, v in sweep.items()}})
+                config = TrainConfig.from_dict({**self.raw, **firsts})
                 if sweep:
                     point_configs(config, plan_points(sweep))  # every point must be a valid run
             except ConfigError as err:
