@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,15 +13,14 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.format import format_time, printable, short_name
-from core.runs.layout import LIVE, MODEL, RunStatus
+from core.runs.layout import LIVE, RunStatus
 from core.runs.report import RunReport, load_report
 from core.runs.store import RunInfo, list_runs, run_info
 from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
-from tui.widgets.explanation import explanation_text
 from tui.widgets.report_compare import MARKS, ComparePane
-from tui.widgets.report_errors import ReportErrorsTable
+from tui.widgets.report_errors import ErrorsPane
 from tui.widgets.report_head import RESUMABLE, stop_line, summary_head
 from tui.widgets.report_sweep import SweepPane
 from tui.widgets.report_tables import summary_tables, validation_table
@@ -53,9 +51,7 @@ class ReportScreen(BaseScreen):
     ReportScreen #summary { height: 1fr; }
     ReportScreen #summary-head { margin-bottom: 1; }
     ReportScreen #summary-validation { margin-top: 1; }
-    ReportScreen #errors-count { color: $text-muted; }
-    ReportScreen #errors { height: 1fr; }
-    ReportScreen #error-text { height: auto; max-height: 5; border-top: solid $primary 50%; }
+    ReportScreen #errors-pane { height: 1fr; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -67,8 +63,6 @@ class ReportScreen(BaseScreen):
         self.marked: list[Path] = []
         self._opened = False
         self._workers: dict[str, Worker] = {}
-        self._explainer: tuple[Path, object] | None = None  # (run, its core.predict.Predictor) for the Errors tab
-        self._explaining = ""  # the misclassified review whose explanation is awaited
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
@@ -82,9 +76,7 @@ class ReportScreen(BaseScreen):
                 yield CurvesPlot("Loss: training (per logged step) and validation (per eval)", xlabel="step",
                                  id="loss-plot")
             with TabPane("Errors (3)", id="tab-errors"):
-                yield Static(id="errors-count")
-                yield ReportErrorsTable(id="errors")
-                yield Static(id="error-text")
+                yield ErrorsPane(id="errors-pane")
             with TabPane("Compare (4)", id="tab-compare"):
                 yield ComparePane(id="compare")
             with TabPane("Sweep (5)", id="tab-sweep"):
@@ -160,9 +152,9 @@ class ReportScreen(BaseScreen):
             name = self.selected.name if self.selected else "this run"
             self.query_one("#summary-head", Static).update(Content.styled(printable(
                 f"{name}: cannot show all of this run ({why}); its files may be damaged."), "$error"))
-            for selector in ("#summary-tables", "#summary-validation", "#errors-count", "#error-text"):
+            for selector in ("#summary-tables", "#summary-validation"):
                 self.query_one(selector, Static).update("")
-            self.query_one(ReportErrorsTable).show([])
+            self.query_one(ErrorsPane).clear()
 
     def _loaded(self, group: str) -> None:
         if group == "report-runs":
@@ -217,16 +209,10 @@ class ReportScreen(BaseScreen):
             if path is not None and path != self.selected:
                 self.selected = path
                 self.load_selected()
-        elif event.data_table.id == "errors":
-            self._show_error_text()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "runs":
             self.query_one(TabbedContent).active = "tab-summary"
-        elif event.data_table.id == "errors":
-            row = self.query_one(ReportErrorsTable).current
-            if row is not None and self.report is not None:
-                self.app.send_to_console(str(row.get("text", "")), self.report.path)
 
     def on_sweep_pane_open(self, event: SweepPane.Open) -> None:
         """Enter on a sweep's run: select it in the runs table and show its summary."""
@@ -319,60 +305,11 @@ class ReportScreen(BaseScreen):
             Series("training loss", report.train_loss, PALETTE[0]),
             Series("validation loss", report.validation_loss, PALETTE[1]),
         ])
-        self._show_errors(report)
-
-    def _show_errors(self, report: RunReport) -> None:
-        mistakes = report.misclassified
-        n = report.test_n
-        if mistakes:
-            text = (f"{len(mistakes)} of {n} test reviews misclassified" if n else f"{len(mistakes)} misclassified") + \
-                   ", most confident first. Enter opens one in the prediction console."
-        elif report.test and n:
-            text = f"No test predictions to show: all {n} test reviews correct, or none were saved."
-        else:
-            text = "No test predictions: the run has not been tested yet."
-        self.query_one("#errors-count", Static).update(text)
-        self.query_one(ReportErrorsTable).show(mistakes)
-        self._show_error_text()
-
-    def _show_error_text(self) -> None:
-        """The selected misclassified review in full, then (once computed) why the model got it wrong."""
-        row = self.query_one(ReportErrorsTable).current
-        text = str(row.get("text", "")) if row else ""
-        self._explaining = text
-        self.query_one("#error-text", Static).update(plain(text))
-        shown = self.query_one("#report-tabs", TabbedContent).active == "tab-errors"  # load the model only for it
-        if shown and text and self.report is not None and (self.report.path / MODEL / "config.json").exists():
-            self._explain_error(self.report.path, text)
+        self.query_one(ErrorsPane).show(report)
 
     @on(TabbedContent.TabActivated, "#report-tabs")
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "tab-errors":
-            self._show_error_text()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="report-explain")
-    def _explain_error(self, run: Path, text: str):
-        from core.explain import explain
-        from core.predict import Predictor
-
-        if self._explainer is None or self._explainer[0] != run:  # one model at a time, loaded on first use
-            self._explainer = (run, Predictor(run))
-        return text, explain(self._explainer[1], text)
-
-    @on(Worker.StateChanged)
-    def _explained(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "report-explain" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
-            return
-        target = self.query_one("#error-text", Static)
-        if event.state == WorkerState.ERROR:
-            target.update(Text.assemble(printable(self._explaining), "\n",
-                                        (printable(f"no explanation: {event.worker.error}"), "italic")))
-            return
-        text, explanation = event.worker.result
-        if text == self._explaining:  # the cursor may have moved on
-            target.update(Text.assemble(Text("Why the model said ", style="bold"),
-                                        Text(explanation.prediction.label, style="bold"), ":\n",
-                                        explanation_text(explanation)))
+        self.query_one(ErrorsPane).set_active(event.pane.id == "tab-errors")
 
 
 def _pair(accuracy: float | None, f1: float | None) -> str:
