@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import ModelError
-from core.files import write_json_atomic
+from core.errors import ModelError, RunError
+from core.files import read_json, write_json_atomic
 from core.predict import Predictor, model_dir_of
 from core.runs import layout
 from core.runs.store import Run
@@ -72,8 +72,9 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
     if (missing := onnx_missing()) is not None:
         raise ModelError(missing)
     dest = Path(dest).expanduser() if dest is not None else default_destination(model_dir)
-    if dest.exists() and not (dest.is_dir() and ((dest / layout.ONNX_MODEL).is_file() or not any(dest.iterdir()))):
-        raise ModelError(f"{dest} exists and is not an ONNX export; give an empty or new folder with --to")
+    if dest.exists() and not _replaceable(dest):
+        raise ModelError(f"{dest} exists and holds more than an ONNX export; give an empty or new folder with --to "
+                         "(nothing in it was touched)")
     source = Predictor(model_dir, device="cpu", calibrated=False)
     partial = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -86,7 +87,9 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
         if (model_dir / layout.CALIBRATION).is_file():
             shutil.copy2(model_dir / layout.CALIBRATION, partial / layout.CALIBRATION)
         checked, agreement = _agreement(source, partial, model_dir, check_limit)
-        write_json_atomic(partial / layout.EXPORT_RECORD, _record(source, quantize, checked, agreement))
+        record = _record(source, quantize, checked, agreement)
+        record["files"] = sorted(f.name for f in partial.iterdir()) + [layout.EXPORT_RECORD]
+        write_json_atomic(partial / layout.EXPORT_RECORD, record)
         _replace(partial, dest)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
@@ -178,6 +181,23 @@ def _record(source: Predictor, quantize: bool, checked: int, agreement: float | 
             "labels": source.label_names, "source": str(source.model_dir.resolve()),
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "checked_reviews": checked, "label_agreement": agreement}
+
+
+def _replaceable(dest: Path) -> bool:
+    """True for an empty folder or an earlier export holding only the files its export.json lists: --to must
+    never delete a student's other files."""
+    if not dest.is_dir():
+        return False
+    entries = list(dest.iterdir())
+    if not entries:
+        return True
+    try:
+        files = read_json(dest / layout.EXPORT_RECORD).get("files")
+    except (RunError, AttributeError):
+        return False
+    if not isinstance(files, list) or layout.ONNX_MODEL not in files:
+        return False
+    return all(e.is_file() and not e.is_symlink() and e.name in files for e in entries)
 
 
 def _replace(partial: Path, dest: Path) -> None:

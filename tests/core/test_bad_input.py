@@ -135,6 +135,16 @@ def _damaged_onnx(env: Env) -> Path:
     return folder
 
 
+def _export_with_notes(env: Env) -> Path:
+    """An ONNX export folder (as its export.json lists it) with a file of the student's added."""
+    folder = env.tmp / "exp"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"onnx")
+    (folder / "export.json").write_text(json.dumps({"files": ["model.onnx", "export.json"]}))
+    (folder / "notes.txt").write_text("mine")
+    return folder
+
+
 def _push(env: Env, repo: str, **variables: str) -> list[str]:
     env.monkeypatch.setenv("HF_TOKEN", "hf_test_token")
     for name, value in variables.items():
@@ -421,7 +431,10 @@ CASES: dict[str, Case] = {
     "export without a format": Case(lambda e: ["export", str(e.finished)], 2, "say which format to export to"),
     "export into a folder that is not an export": Case(
         lambda e: ["export", str(e.finished), "--onnx", "--to", str(e.write("notes.txt", "x").parent)], 2,
-        "is not an ONNX export", _file_is("notes.txt", "x")),
+        "holds more than an ONNX export", _file_is("notes.txt", "x")),
+    "export into an export folder holding a file of the student's": Case(
+        lambda e: ["export", str(e.finished), "--onnx", "--to", str(_export_with_notes(e))], 2,
+        "holds more than an ONNX export", _file_is("exp/notes.txt", "mine")),
     "export a run without a model": Case(lambda e: ["export", str(e.run_copy(drop=("model",))), "--onnx"], 2,
                                          "has no saved model"),
     "predict with a damaged ONNX export": Case(lambda e: ["predict", str(_damaged_onnx(e)), "great"], 2,

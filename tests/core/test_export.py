@@ -88,6 +88,19 @@ def test_a_failed_export_keeps_the_last_good_one(exported, run_copy, monkeypatch
     assert not list(run_copy.glob(".onnx*"))
 
 
+def test_an_export_is_replaced_but_a_folder_with_other_files_is_not(exported, run_copy, tmp_path):
+    from core.errors import ModelError
+    from core.export import export_onnx
+
+    again = shutil.copytree(exported.path, tmp_path / "again")
+    assert export_onnx(run_copy, again, check_limit=20).checked == 20  # an earlier export is replaced
+    assert "files" in json.loads((again / "export.json").read_text())
+    (again / "notes.txt").write_text("mine")
+    with pytest.raises(ModelError, match="holds more than an ONNX export"):
+        export_onnx(run_copy, again)
+    assert (again / "notes.txt").read_text() == "mine" and (again / "model.onnx").is_file()
+
+
 def test_explanations_ask_for_the_torch_model(exported):
     from core.errors import PredictError
     from core.explain import explain
