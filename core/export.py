@@ -8,6 +8,7 @@ and `export.json` (quantized or not, versions, and how often its labels agree wi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import warnings
@@ -76,7 +77,7 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
         raise ModelError(f"{dest} exists and holds more than an ONNX export; give an empty or new folder with --to "
                          "(nothing in it was touched)")
     source = Predictor(model_dir, device="cpu", calibrated=False)
-    partial = dest.with_name(f".{dest.name}.partial")
+    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")  # its own: two exports at once do not collide
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
@@ -202,7 +203,7 @@ def _replaceable(dest: Path) -> bool:
 
 def _replace(partial: Path, dest: Path) -> None:
     """Put the finished export at `dest`; an earlier export there is removed only after the swap."""
-    old = dest.with_name(f".{dest.name}.old")
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():
         dest.rename(old)

@@ -40,6 +40,11 @@ def model_dir_of(path: str | Path) -> Path:
     if (path / "config.json").exists() and not (path / layout.STATUS).exists():
         return path
     if (path / layout.STATUS).exists():
+        from core.runs.store import run_info
+
+        if run_info(path).status in ("running", "starting"):
+            raise ModelError(f"run {path.name} is still training: its model is saved when it ends "
+                             f"(`sentitune stop {path.name}` ends it now, saved)")
         raise ModelError(f"run {path.name} has no saved model (it did not finish); pick a finished run")
     if not path.exists():
         raise ModelError(f"no run or model folder at {path}")
@@ -94,6 +99,13 @@ class Predictor:
         try:
             with capture_library_logs():  # no progress bars or warnings on the user's terminal
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), trust_remote_code=False)
+        except Exception as exc:  # a tokenizer_config.json left without the files it names, a damaged tokenizer.json
+            first = str(exc).strip().splitlines()[0].rstrip(": ") if str(exc).strip() else type(exc).__name__
+            again = "export it again" if self.onnx else "save the model there again"
+            raise ModelError(f"cannot load the tokenizer in {self.model_dir} ({first}); its files are incomplete "
+                             f"or damaged: {again}") from None
+        try:
+            with capture_library_logs():
                 self.model = OnnxClassifier(self.model_dir) if self.onnx else \
                     AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False)
         except CoreError:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +217,22 @@ def _with_status(content: str, command: str) -> Callable[[Env], list[str]]:
         (run / "status.json").write_text(content)
         return [command, str(run)]
     return setup
+
+
+def _training_without_model(env: Env) -> Path:
+    """A copy of the finished run as it looks while its process starts training: no model folder yet."""
+    run = env.run_copy(drop=("model",))
+    (run / "status.json").write_text(json.dumps({"status": "starting", "updated": time.time(),
+                                                 "child_pid": os.getpid()}))
+    return run
+
+
+def _onnx_without_tokenizer(env: Env) -> Path:
+    """An ONNX-looking folder whose tokenizer_config.json is left without the tokenizer files it needs."""
+    folder = _damaged_onnx(env)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    return folder
 
 
 def _runs_listing(bad: dict[str, str], *flags: str) -> Callable[[Env], list[str]]:
@@ -437,6 +455,11 @@ CASES: dict[str, Case] = {
         "holds more than an ONNX export", _file_is("exp/notes.txt", "mine")),
     "export a run without a model": Case(lambda e: ["export", str(e.run_copy(drop=("model",))), "--onnx"], 2,
                                          "has no saved model"),
+    "export a run that is still training": Case(lambda e: ["export", str(_training_without_model(e)), "--onnx"], 2,
+                                                "is still training: its model is saved when it ends"),
+    "predict with an ONNX export missing its tokenizer": Case(
+        lambda e: ["predict", str(_onnx_without_tokenizer(e)), "great"], 2,
+        "its files are incomplete or damaged: export it again"),
     "predict with a damaged ONNX export": Case(lambda e: ["predict", str(_damaged_onnx(e)), "great"], 2,
                                                "export it again"),
     "push to a repository without an owner": Case(lambda e: _push(e, "sentiment"), 2, "give USER/NAME"),
