@@ -84,6 +84,8 @@ STAGES_BEFORE_TRAINING = ("data", "model", "tokenize", "baseline", "retry")
 
 def stop_note(stage: str | None) -> str:
     """What a stop request does in `stage` (the run's latest StageChanged.stage)."""
+    if stage == "lr-find":
+        return "the learning-rate test ends at its next step; the curve so far is shown and saved"
     if stage in (None, "", *STAGES_BEFORE_TRAINING):
         return "it stops before training begins; no model will be saved"
     if stage == "test":

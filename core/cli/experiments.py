@@ -4,42 +4,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 from core.cli.output import say
-from core.cli.parser import config_from_args
+from core.cli.parser import CONFIG_FLAGS, config_from_args
 from core.errors import ConfigError
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from core.training.lr_find import find_learning_rate
+    from core.training.lr_find import check_range, find_learning_rate
+    from core.training.stopping import StoppedEarly
 
-    if args.steps < 10 or not 0 < args.start_lr < args.end_lr:
-        raise ConfigError({"steps": "--steps must be at least 10, and 0 < --start-lr < --end-lr"})
+    check_range(args.steps, args.start_lr, args.end_lr)
     config = config_from_args(args)
+    if args.printer is not None:
+        args.printer.stage = "lr-find"  # what Ctrl+C says it does
     tty = sys.stderr.isatty()
 
     def on_step(step: int, steps: int, lr: float, loss: float) -> None:
         if args.json:
-            print(json.dumps({"step": step, "learning_rate": lr, "loss": loss}), flush=True)
+            print(json.dumps({"step": step, "learning_rate": lr, "loss": loss if math.isfinite(loss) else None}),
+                  flush=True)
         elif tty or step % 10 == 0:
             end = "\r" if tty else "\n"
             print(f"step {step}/{steps}  learning rate {lr:.2e}  loss {loss:.4f}", end=end, file=sys.stderr, flush=True)
 
-    finding = find_learning_rate(config, args.output_dir, steps=args.steps, start_lr=args.start_lr,
-                                 end_lr=args.end_lr, on_step=on_step, stop_event=args.stop,
-                                 on_stage=None if args.json else lambda detail: say(f"[lr-find] {detail}"))
+    try:
+        finding = find_learning_rate(config, args.output_dir, steps=args.steps, start_lr=args.start_lr,
+                                     end_lr=args.end_lr, on_step=on_step, stop_event=args.stop,
+                                     on_stage=None if args.json else lambda detail: say(f"[lr-find] {detail}"))
+    except StoppedEarly:
+        say("lr-find stopped before its first step; nothing was saved", file=sys.stderr if args.json else None)
+        return 0
     if args.json:
-        print(json.dumps({"suggested_learning_rate": finding.suggested_learning_rate, "method": finding.method,
-                          "steepest_learning_rate": finding.steepest_learning_rate,
-                          "lowest_loss_learning_rate": finding.lowest_loss_learning_rate,
-                          "diverged": finding.diverged, "record": finding.record,
-                          "curve": [{"learning_rate": lr, "loss": loss}
-                                    for lr, loss in zip(finding.learning_rates, finding.losses)]}))
+        found = finding.to_dict()  # non-finite losses as null
+        print(json.dumps({key: found[key] for key in ("suggested_learning_rate", "method", "steepest_learning_rate",
+                                                       "lowest_loss_learning_rate", "diverged", "stopped", "record")}
+                         | {"curve": [{"learning_rate": lr, "loss": loss}
+                                      for lr, loss in zip(found["learning_rates"], found["losses"])]},
+                         allow_nan=False))
         return 0
     if tty:
         print(file=sys.stderr)
+    if finding.stopped:
+        say(f"stopped after {len(finding.losses)} of {args.steps} steps; the curve so far:")
     every = max(1, len(finding.losses) // 12)
     say("learning rate   smoothed loss")
     for lr, loss in list(zip(finding.learning_rates, finding.losses))[::every]:
@@ -58,6 +69,19 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from core.training import sweep
 
+    existing = "--show" if args.show is not None else "--resume" if args.resume else None
+    if existing:
+        given = [flag for flag, name in (("--grid", "grid"), ("--random", "random"), ("--config", "config"))
+                 if getattr(args, name, None)] + [f"--{n.replace('_', '-')}" for n in CONFIG_FLAGS
+                                                  if getattr(args, n, None) is not None]
+        if existing == "--show" and (args.detach or args.resume):
+            given.append("--detach" if args.detach else "--resume")
+        if given:
+            raise ConfigError({"sweep": f"{existing} uses the sweep's own settings; drop {', '.join(given)} "
+                                        "(or start a new sweep with them)"})
+    if args.show == "":
+        _print_sweeps(args.output_dir, args.json)
+        return 0
     if args.show:
         record = sweep.read_sweep(sweep.resolve_sweep(args.show, args.output_dir))
         _print_sweep(record, args.json)
@@ -65,8 +89,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume:
         path = sweep.resolve_sweep(args.resume, args.output_dir)
     else:
-        if args.random is not None and args.random < 1:
-            raise ConfigError({"random": "--random N needs N of at least 1"})
         config = config_from_args(args)
         grid = sweep.parse_grid(args.grid)
         points = sweep.plan_points(grid, args.random, seed=config.seed)
@@ -92,9 +114,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             say(f"== sweep {path.stem}: run {k} of {n}: {sweep.describe(point['settings'])}")
 
-    record = sweep.run_sweep(path, args.printer, on_point, args.stop)
+    inherited = os.environ.pop(sweep.LOCK_FD_VARIABLE, None)  # started by --detach: the lock is ours already
+    record = sweep.run_sweep(path, args.printer, on_point, args.stop,
+                             lock_fd=int(inherited) if inherited and inherited.isdigit() else None)
     _print_sweep(record, args.json)
     return 0 if record["status"] in ("finished", "stopped") else 1
+
+
+def _print_sweeps(root: str, as_json: bool) -> None:
+    """Every sweep under the runs folder, newest first: status, runs done, the best point so far."""
+    from core.errors import CoreError
+    from core.training.sweep import describe, list_sweeps, ranked, read_sweep, varying
+
+    paths = list_sweeps(root)
+    if not paths and not as_json:
+        say(f"no sweeps in {root}; start one: sentitune sweep --grid learning_rate=2e-5,5e-5 ...")
+    for path in paths:
+        try:
+            record = read_sweep(path)
+        except CoreError as exc:
+            print(json.dumps({"sweep": path.stem, "status": "unreadable", "error": str(exc)}) if as_json
+                  else f"{path.stem}  unreadable: {exc}")
+            continue
+        points, best = record["points"], ranked(record)
+        done = sum(p.get("status") == "finished" for p in points)
+        if as_json:
+            print(json.dumps({"sweep": path.stem, "status": record["status"], "runs": len(points), "finished": done,
+                              "best": best[0] if best else None}))
+            continue
+        if best:
+            shown = describe({n: best[0]["settings"].get(n) for n in varying(record) or best[0]["settings"]})
+            top = f"best val F1 {best[0]['val_f1']:.4f} ({shown})"
+        else:
+            top = "no scores yet"
+        say(f"{path.stem}  {record['status']:<11} {done} of {len(points)} runs finished  {top}")
 
 
 def _print_sweep(record: dict, as_json: bool) -> None:

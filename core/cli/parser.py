@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--random", metavar="N", type=int, help="N random points from the grid's values and ranges")
     sweep.add_argument("--detach", action="store_true", help="run the sweep in a background process")
     sweep.add_argument("--resume", metavar="SWEEP", help="run the points of an interrupted or stopped sweep not done")
-    sweep.add_argument("--show", metavar="SWEEP", help="print a sweep's runs ranked by validation F1")
+    sweep.add_argument("--show", metavar="SWEEP", nargs="?", const="",
+                       help="print a sweep's runs ranked by validation F1 (no SWEEP: list the sweeps)")
 
     push = command("push", "upload a run's model and its model card to the Hugging Face Hub", json_flag=True)
     push.add_argument("--repo", metavar="USER/NAME", required=True, help="the model repository (created if new)")

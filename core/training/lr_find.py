@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.config import TrainConfig
-from core.errors import TrainingError
+from core.errors import ConfigError, TrainingError
 from core.files import write_json_atomic
 
 START_LR = 1e-6  # fine-tuning learning rates live between 1e-6 and 1e-2; 20 steps per decade
@@ -28,6 +28,8 @@ STEPS = 100
 SMOOTHING = 0.9  # exponential moving average of the loss: one batch's noise must not decide the suggestion
 DIVERGED = 4.0  # the test ends once the smoothed loss is this many times its lowest value
 MIN_FALL = 0.05  # below a 5% fall the curve is noise, and its steepest point means nothing
+MAX_STEPS = 10_000
+MAX_LR = 10.0  # far past where any fine-tune diverges
 METHOD = "a tenth of the learning rate at the lowest smoothed loss (the steepest descent, also given, aims higher)"
 
 
@@ -44,11 +46,32 @@ class LrFinding:
     method: str
     diverged: bool
     seconds: float
+    stopped: bool = False
+    """Stopped before its last step: the curve is the part it ran."""
     record: str | None = None
     """Where the record was written."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON takes it: a loss that blew up (NaN, infinity) is null, never the invalid token NaN."""
+        return {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v) for k, v in asdict(self).items()}
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def check_range(steps: int, start_lr: float, end_lr: float) -> None:
+    """ConfigError naming the flag for a range the test cannot run."""
+    errors = {}
+    if not 10 <= steps <= MAX_STEPS:
+        errors["steps"] = f"--steps takes 10 to {MAX_STEPS}, not {steps}"
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not (math.isfinite(value) and 0 < value <= MAX_LR):
+            errors[name] = f"--{name.replace('_', '-')} must be a number above 0 and at most {MAX_LR:g}, not {value}"
+    if not errors and start_lr >= end_lr:
+        errors["start_lr"] = f"--start-lr ({start_lr:g}) must be below --end-lr ({end_lr:g})"
+    if errors:
+        raise ConfigError(errors)
 
 
 def suggest(learning_rates: list[float], losses: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -90,6 +113,7 @@ def find_learning_rate(config: TrainConfig, runs_root: str | Path = "runs", step
     from core.training.setup import Emitter, RunSetup, load
     from core.training.stopping import StopSignal
 
+    check_range(steps, start_lr, end_lr)
     started = time.monotonic()
     runs_root = Path(runs_root)
     stop = StopSignal(stop_event)
@@ -103,7 +127,9 @@ def find_learning_rate(config: TrainConfig, runs_root: str | Path = "runs", step
         loaded = load(RunSetup(config, runs_root, None, None, Emitter(stage), stop, RunLogHandler()))
         lrs, raw, smooth = _range_test(loaded, config, runs_root, steps, start_lr, end_lr, on_step, on_stage, stop)
     diverged = bool(smooth) and (math.isnan(smooth[-1]) or smooth[-1] > DIVERGED * min(smooth))
-    finding = LrFinding(lrs, smooth, raw, *suggest(lrs, smooth), METHOD, diverged, time.monotonic() - started)
+    stopped = len(lrs) < steps and not diverged and stop.requested()
+    finding = LrFinding(lrs, smooth, raw, *suggest(lrs, smooth), METHOD, diverged, time.monotonic() - started,
+                        stopped)
     path = runs_root / f"lr-find-{time.strftime('%Y%m%d-%H%M%S')}.json"
     try:
         write_json_atomic(path, {"config": config.to_dict(), **finding.to_dict()})
@@ -137,7 +163,8 @@ def _range_test(loaded, config: TrainConfig, runs_root: Path, steps: int, start_
     if on_stage is not None:
         on_stage(f"raising the learning rate from {start_lr:.0e} to {end_lr:.0e} over {steps} steps")
     for step in range(steps):
-        stop.check()
+        if stop.requested():  # Ctrl+C, the app's Escape: the curve so far is the result
+            break
         try:
             batch = next(batches)
         except StopIteration:  # a small training split: go round again
@@ -163,5 +190,6 @@ def _range_test(loaded, config: TrainConfig, runs_root: Path, steps: int, start_
         if math.isnan(smoothed) or step > steps // 10 and smoothed > DIVERGED * min(smooth):
             break
     if not lrs:
+        stop.check()  # stopped before the first step: nothing to show
         raise TrainingError("the learning-rate test ran no step; check the training split is not empty")
     return lrs, raw, smooth

@@ -10,6 +10,7 @@ test split part of the tuning, and its figures would no longer say how the model
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import random
@@ -27,15 +28,20 @@ from core.events import Event
 from core.files import read_object, write_json_atomic
 from core.runs import layout
 from core.runs.layout import RunStatus
-from core.runs.store import create_run_dir, process_alive, run_info
+from core.runs.lock import RunLock, is_locked
+from core.runs.store import create_run_dir, run_info
+from core.training.preflight import check_max_length, disk_message, model_config
 
 PREFIX = "sweep-"
 DONE = (RunStatus.FINISHED, RunStatus.FAILED)
 """Point states a resumed sweep leaves alone (a failure is a result: its error is in the run)."""
-NOT_SWEPT = ("model", "dataset", "text_columns", "label_column", "max_samples", "seed", "val_fraction",
-             "test_fraction", "num_processes", "accelerate_config", "device")
-"""What a sweep may not vary: the data and its split must be the same for every point, or their validation
-scores would not be comparable."""
+NOT_SWEPT = ("model", "dataset", "dataset_config", "text_columns", "label_column", "max_samples", "seed",
+             "val_fraction", "test_fraction", "max_eval_samples", "baseline", "baseline_samples", "report_to",
+             "num_processes", "accelerate_config", "device")
+"""What a sweep may not vary: the data, its split and how validation is scored must be the same for every
+point, or their validation scores would not be comparable (and where runs are logged is not a setting to tune)."""
+MAX_POINTS = 1000
+"""Runs in one sweep: more is a slip (ten settings of four values is a million runs)."""
 
 
 # ------------------------------------------------------------------ planning
@@ -48,11 +54,17 @@ def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
     for item in items:
         name, sep, raw = item.partition("=")
         name = name.strip().replace("-", "_")
-        if not sep or not raw.strip():
-            errors[name or item] = f"'{item}' is not name=value,value or name=low:high"
+        if not sep or not name or not raw.strip(" ,"):
+            errors[name or "grid"] = f"'{item}' is not name=value,value or name=low:high (e.g. learning_rate=2e-5,5e-5)"
+            continue
+        if name not in FIELDS:
+            errors[name] = f"in '{item}': {parse_value(name, '')[1]}"
+            continue
+        if name in grid or name in errors:
+            errors[name] = f"is given twice; put all its values in one --grid {name}=a,b,c"
             continue
         if name in NOT_SWEPT:
-            errors[name] = "a sweep keeps the data and split the same for every run; set it once, not per run"
+            errors[name] = "a sweep keeps the data, its split and its scoring the same for every run; set it once, not per run"
             continue
         if ":" in raw:
             bounds = [parse_value(name, part) for part in raw.split(":", 1)]
@@ -87,10 +99,16 @@ def plan_points(grid: dict[str, Any], random_points: int | None = None, seed: in
     if not grid:
         raise ConfigError({"grid": "say what to vary: --grid learning_rate=2e-5,5e-5"})
     ranges = [name for name, v in grid.items() if isinstance(v, tuple)]
+    if random_points is not None and not 1 <= random_points <= MAX_POINTS:
+        raise ConfigError({"random": f"--random N takes 1 to {MAX_POINTS} points, not {random_points}"})
     if not random_points:
         if ranges:
             raise ConfigError({ranges[0]: "a range is drawn from with --random N; give values (a,b,c) for a grid"})
         names = list(grid)
+        size = math.prod(len(grid[n]) for n in names)
+        if size > MAX_POINTS:
+            raise ConfigError({"grid": f"{size} combinations is more than a sweep runs ({MAX_POINTS}); give fewer "
+                                       "values, or draw some with --random N"})
         return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
     rng = random.Random(seed)
     points = []
@@ -129,8 +147,17 @@ def describe(point: dict[str, Any]) -> str:
 
 def create_sweep(base: TrainConfig, grid: dict[str, Any], points: list[dict[str, Any]], runs_root: str | Path,
                  random_points: int | None = None) -> Path:
-    """Write a new sweep record (all points pending); returns its path."""
-    point_configs(base, points)
+    """Write a new sweep record (all points pending); returns its path. ConfigError, before anything is
+    written, for a point its settings or the model do not allow."""
+    configs = point_configs(base, points)
+    if any(c.max_length != base.max_length for c in configs):
+        limits = model_config(base.model)
+        for config, point in zip(configs, points):
+            try:
+                check_max_length(config, limits)
+            except ConfigError as exc:
+                raise ConfigError({k: f"{v} (in the sweep point {describe(point)})"
+                                   for k, v in exc.errors.items()}) from None
     root = Path(runs_root)
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -149,10 +176,19 @@ def create_sweep(base: TrainConfig, grid: dict[str, Any], points: list[dict[str,
 def read_sweep(path: str | Path) -> dict[str, Any]:
     """A sweep record with its effective status (a running one whose process is gone is interrupted)."""
     path = Path(path)
-    record = read_object(path)
-    if record.get("kind") != "sweep" or not isinstance(record.get("points"), list):
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"no sweep record {path}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise RunError(f"sweep record {path.name} is not valid JSON; start the sweep again") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not isinstance(record, dict) or record.get("kind") != "sweep":
         raise RunError(f"{path.name} is not a sweep record")
-    if record.get("status") in (RunStatus.RUNNING, RunStatus.STARTING) and not process_alive(record.get("pid")):
+    if (problem := _shape_problem(record)) is not None:
+        raise RunError(f"sweep record {path.name} is damaged ({problem}); start the sweep again")
+    if record.get("status") in (RunStatus.RUNNING, RunStatus.STARTING) and not is_locked(path=lock_file(path)):
         record["status"] = RunStatus.INTERRUPTED
         for point in record["points"]:
             if point.get("status") == RunStatus.RUNNING:
@@ -165,6 +201,23 @@ def read_sweep(path: str | Path) -> dict[str, Any]:
             point.update(val_f1=info.val_f1, val_accuracy=info.val_accuracy, test_accuracy=info.test_accuracy,
                          test_f1=info.test_f1)
     return record
+
+
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """What makes a record unusable (hand-edited, or from another version), or None."""
+    if not isinstance(record.get("base"), dict):
+        return "'base' is not an object of settings"
+    points = record.get("points")
+    if not isinstance(points, list) or not points:
+        return "'points' is not a list of runs"
+    for k, point in enumerate(points, start=1):
+        if not isinstance(point, dict) or not isinstance(point.get("settings"), dict):
+            return f"point {k} is not an object with its settings"
+        if point.get("run_dir") is not None and not isinstance(point["run_dir"], str):
+            return f"point {k}'s run_dir is not a folder name"
+        if not isinstance(point.get("status", ""), str):
+            return f"point {k}'s status is not a word"
+    return None
 
 
 def ranked(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -189,7 +242,7 @@ def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:
     for candidate in (path, Path(root) / path.name, Path(root) / f"{path.name}.json"):
         if candidate.is_file():
             return candidate
-    raise RunError(f"no sweep {ref} in {root}; sentitune sweep --show lists nothing without one")
+    raise RunError(f"no sweep {ref} in {root}; list them with: sentitune sweep --show --output-dir {root}")
 
 
 def is_sweep_ref(ref: str) -> bool:
@@ -200,26 +253,44 @@ def stop_file(path: Path) -> Path:
     return path.with_suffix(".stop")
 
 
+def lock_file(path: Path) -> Path:
+    """Held by the process that runs the sweep (passed down to a background one): one copy at a time."""
+    return path.with_name(f".{path.stem}.lock")
+
+
+def _busy(path: Path) -> str:
+    return f"sweep {path.stem} is already running in another process; stop it first: sentitune stop {path.stem}"
+
+
 # ------------------------------------------------------------------ running
 
 
 def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
               on_point: Callable[[int, int, dict[str, Any]], None] | None = None,
-              stop_event: threading.Event | None = None) -> dict[str, Any]:
+              stop_event: threading.Event | None = None, lock_fd: int | None = None) -> dict[str, Any]:
     """Run (or resume) every point not done, one at a time; returns the final record.
 
     `on_point(k, n, point)` is told as point k of n starts. A stop (the event, `sentitune stop SWEEP`) ends
-    the current run as stopped (saved) and leaves the rest pending.
+    the current run as stopped (saved) and leaves the rest pending. `lock_fd`: the sweep's lock, taken by the
+    process that started this one in the background; otherwise it is taken here (RunError if held).
     """
+    path = Path(path)
+    lock = RunLock.adopt(lock_file(path), lock_fd) if lock_fd is not None else \
+        RunLock(path=lock_file(path)).acquire(_busy(path))
+    try:
+        return _run_points(path, stop_event or threading.Event(), on_event, on_point)
+    finally:
+        lock.release()
+
+
+def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> dict[str, Any]:
     from core.training.train import resume, train
 
-    path = Path(path)
-    stop_event = stop_event or threading.Event()
     record = read_sweep(path)
-    if record["status"] == RunStatus.RUNNING or (record["status"] == RunStatus.STARTING
-                                                 and record.get("pid") != os.getpid()):
-        raise RunError(f"sweep {path.stem} is running in another process; stop it first (sentitune stop {path.stem})")
-    stop_file(path).unlink(missing_ok=True)
+    try:
+        stop_file(path).unlink(missing_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot write in {path.parent}: {exc.strerror or exc}; check its permissions") from None
     base = TrainConfig.from_dict(record["base"])
     runs_root = path.parent
     points = record["points"]
@@ -236,7 +307,10 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
             resumable = earlier is not None and _has_checkpoint(earlier)
             if not resumable:
                 config = TrainConfig.from_dict(point["settings"], base=base)
-                point["run_dir"] = str(create_run_dir(runs_root, config.model, config.dataset))
+                try:
+                    point["run_dir"] = str(create_run_dir(runs_root, config.model, config.dataset))
+                except OSError as exc:
+                    raise RunError(disk_message(exc, runs_root)) from None
             point["status"] = RunStatus.RUNNING
             _save(path, record)
             try:
@@ -251,11 +325,17 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
             if point["status"] == RunStatus.STOPPED:
                 break
     except BaseException:
-        _save(path, record, status=RunStatus.FAILED)
+        try:
+            _save(path, record, status=RunStatus.FAILED, pid=None)
+        except RunError:
+            pass  # the first error says more; with the lock released the record reads as interrupted
         raise
     done = all(p.get("status") in DONE for p in points)
     _save(path, record, status=RunStatus.FINISHED if done else RunStatus.STOPPED, pid=None)
-    stop_file(path).unlink(missing_ok=True)
+    try:
+        stop_file(path).unlink(missing_ok=True)
+    except OSError:
+        pass  # a stop file left behind is removed when the sweep is resumed
     return read_sweep(path)
 
 
@@ -269,10 +349,14 @@ def _has_checkpoint(run_dir: Path) -> bool:
 
 
 def _save(path: Path, record: dict[str, Any], **changes: Any) -> None:
+    """Rewrite the record atomically; RunError (disk full, read-only) leaves the last one whole."""
     record.update(changes, updated=time.time())
     stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()
                                     if k not in _DERIVED} for p in record["points"]]}
-    write_json_atomic(path, stored)
+    try:
+        write_json_atomic(path, stored)
+    except OSError as exc:
+        raise RunError(f"cannot write the sweep record: {disk_message(exc, path.parent)}") from None
 
 
 _DERIVED = ("val_f1", "val_accuracy", "test_accuracy", "test_f1")  # read from the run folders, not stored
@@ -286,7 +370,11 @@ def request_sweep_stop(path: str | Path) -> str:
     record = read_sweep(path)
     if record["status"] not in (RunStatus.RUNNING, RunStatus.STARTING):
         raise RunError(f"sweep {path.stem} is not running (it is {record['status']})")
-    stop_file(path).touch()
+    try:
+        stop_file(path).touch()
+    except OSError as exc:
+        raise RunError(f"cannot ask sweep {path.stem} to stop: {exc.strerror or exc} writing in {path.parent}; "
+                       "check its permissions") from None
     current = next((p for p in record["points"] if p.get("status") == RunStatus.RUNNING and p.get("run_dir")), None)
     if current is not None and (Path(current["run_dir"]) / layout.STATUS).exists():
         try:
@@ -296,18 +384,43 @@ def request_sweep_stop(path: str | Path) -> str:
     return f"asked sweep {path.stem} to stop: its current run stops and saves; resume it with sentitune sweep --resume {path.stem}"
 
 
+LOCK_FD_VARIABLE = "SENTITUNE_SWEEP_LOCK_FD"
+"""Tells a background sweep the descriptor of the lock its starter took for it."""
+
+
 def start_sweep_detached(path: str | Path) -> Path:
-    """Run the sweep in its own process and session (it survives the SSH session ending); returns its log."""
+    """Run the sweep in its own process and session (it survives the SSH session ending); returns its log.
+    RunError when it is already running, or the process cannot be started (the record is left as it was)."""
     path = Path(path)
     log_path = path.with_suffix(".log")
-    _save(path, read_sweep(path), status=RunStatus.STARTING)
-    with open(log_path, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "sweep", "--resume", str(path), "--output-dir", str(path.parent)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=os.getcwd(), env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    _save(path, read_sweep(path), pid=process.pid)
+    record = read_sweep(path)
+    if record["status"] in (RunStatus.RUNNING, RunStatus.STARTING):
+        raise RunError(_busy(path))
+    if all(p.get("status") in DONE for p in record["points"]):
+        raise RunError(f"sweep {path.stem} is {record['status']}: every run in it is done; see it with "
+                       f"sentitune sweep --show {path.stem}")
+    lock = RunLock(path=lock_file(path)).acquire(_busy(path))
+    before = record["status"]
+    try:
+        _save(path, record, status=RunStatus.STARTING)
+        with open(log_path, "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "sweep", "--resume", str(path), "--output-dir", str(path.parent)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=os.getcwd(), pass_fds=(lock.fd,),
+                env={**os.environ, "PYTHONUNBUFFERED": "1", LOCK_FD_VARIABLE: str(lock.fd)},
+            )
+    except (OSError, RunError) as exc:
+        try:
+            _save(path, record, status=before)
+        except RunError:
+            pass  # the lock is released below, so the record reads as interrupted anyway
+        lock.release()
+        if isinstance(exc, RunError):
+            raise
+        raise RunError(f"cannot start the sweep in the background ({log_path}: {exc.strerror or exc}); "
+                       "check the runs folder is writable, or run it without --detach") from None
+    lock.hand_over()  # the child holds it now; closing ours does not unlock it
     return log_path
 
 

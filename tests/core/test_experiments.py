@@ -11,7 +11,8 @@ import time
 import pytest
 
 from core.cli import main
-from core.training.lr_find import find_learning_rate, suggest
+from core.training.lr_find import LrFinding, find_learning_rate, suggest
+from core.training.stopping import StoppedEarly
 from core.training.sweep import create_sweep, parse_grid, plan_points, ranked, read_sweep, run_sweep
 
 
@@ -53,6 +54,24 @@ def test_lr_find_json_ends_with_the_suggestion_and_the_curve(tiny_model, reviews
     assert last["suggested_learning_rate"] > 0 and len(last["curve"]) == len(lines) - 1
     assert set(last["curve"][0]) == {"learning_rate", "loss"} and "lowest smoothed loss" in last["method"]
     assert last["steepest_learning_rate"] > 0
+
+
+def test_a_stopped_lr_find_keeps_the_curve_so_far_and_json_never_holds_nan(tiny_config, tmp_path, capsys):
+    stop = threading.Event()
+
+    def on_step(step, steps, lr, loss):
+        if step == 12:
+            stop.set()  # as Ctrl+C, or Escape in the app
+
+    finding = find_learning_rate(tiny_config, tmp_path, steps=100, on_step=on_step, stop_event=stop)
+    assert finding.stopped and not finding.diverged and len(finding.losses) == 12
+    assert len(json.loads(open(finding.record).read())["losses"]) == 12
+    blown = finding.to_dict() | {"losses": [1.0, float("nan")], "lowest_loss_learning_rate": float("inf")}
+    assert json.loads(json.dumps(LrFinding(**blown).to_dict(), allow_nan=False))["losses"] == [1.0, None]
+    stop.set()  # asked before the first step: nothing to show, nothing saved
+    with pytest.raises(StoppedEarly):
+        find_learning_rate(tiny_config, tmp_path / "none", steps=20, stop_event=stop)
+    assert not list((tmp_path / "none").glob("lr-find-*"))
 
 
 def test_grid_and_random_points():
@@ -134,6 +153,12 @@ def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config
             break
         time.sleep(0.2)
     assert record["status"] == "running" and record["pid"] != os.getpid()
+    capsys.readouterr()
+    for again in (["--detach"], []):  # one copy of a sweep at a time, however it is asked to go on
+        assert main(["sweep", "--resume", path.stem, "--output-dir", str(tmp_path), *again]) == 2
+        assert "is already running in another process" in capsys.readouterr().err
+    assert main(["sweep", "--show", "--output-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{path.stem}  running     0 of 2 runs finished")
     assert main(["stop", path.stem, "--output-dir", str(tmp_path)]) == 0
     assert f"asked sweep {path.stem} to stop" in capsys.readouterr().out
     while time.monotonic() < deadline and read_sweep(path)["status"] == "running":

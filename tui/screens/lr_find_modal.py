@@ -99,11 +99,15 @@ class LrFindModal(ModalScreen[float | None]):
         plt = plot.plt
         plt.clear_figure()
         plt.title("smoothed training loss against log10(learning rate)")
-        xs = [math.log10(lr) for lr in finding.learning_rates]
-        plt.plot(xs, finding.losses, marker="braille")
+        points = [(math.log10(lr), loss) for lr, loss in zip(finding.learning_rates, finding.losses)
+                  if math.isfinite(loss)]  # a loss that blew up to NaN ends the curve; it has no place on it
+        if not points:
+            return
+        losses = [loss for _, loss in points]
+        plt.plot([x for x, _ in points], losses, marker="braille")
         if finding.suggested_learning_rate is not None:
             plt.vline(math.log10(finding.suggested_learning_rate), color="green")
-        low, high = min(finding.losses), min(max(finding.losses), 3 * min(finding.losses))
+        low, high = min(losses), min(max(losses), 3 * min(losses))
         plt.ylim(low * 0.98, high * 1.02)  # the blow-up at the end would flatten the part that matters
         plot.refresh()
 
