@@ -32,15 +32,16 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file, raising RunError with the file named when it is missing or corrupt."""
+def read_json(path: str | Path, damaged: str = "the run folder is damaged") -> Any:
+    """Read a JSON file, raising RunError with the file named when it is missing or corrupt (then saying
+    `damaged`)."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{path.name} is missing from {path.parent}") from None
     except (ValueError, UnicodeDecodeError):
-        raise RunError(f"{path} is not valid JSON; the run folder is damaged") from None
+        raise RunError(f"{path} is not valid JSON; {damaged}") from None
     except OSError as exc:
         raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
 

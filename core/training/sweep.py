@@ -10,7 +10,6 @@ test split part of the tuning, and its figures would no longer say how the model
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import random
@@ -25,7 +24,7 @@ from typing import Any
 from core.config import FIELDS, TrainConfig, parse_value
 from core.errors import ConfigError, CoreError, RunError
 from core.events import Event
-from core.files import read_object, write_json_atomic
+from core.files import read_json, read_object, write_json_atomic
 from core.runs import layout
 from core.runs.layout import RunStatus
 from core.runs.lock import RunLock, is_locked
@@ -176,14 +175,7 @@ def create_sweep(base: TrainConfig, grid: dict[str, Any], points: list[dict[str,
 def read_sweep(path: str | Path) -> dict[str, Any]:
     """A sweep record with its effective status (a running one whose process is gone is interrupted)."""
     path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"no sweep record {path}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise RunError(f"sweep record {path.name} is not valid JSON; start the sweep again") from None
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    record = read_json(path, damaged="the sweep record is damaged: start the sweep again")
     if not isinstance(record, dict) or record.get("kind") != "sweep":
         raise RunError(f"{path.name} is not a sweep record")
     if (problem := _shape_problem(record)) is not None:

@@ -569,7 +569,7 @@ CASES: dict[str, Case] = {
     "show a sweep without base settings": Case(_show_damaged_sweep(lambda r: r.update(base=None)), 2,
                                                "'base' is not an object of settings"),
     "show a sweep whose record is not JSON": Case(_unparsable_sweep, 2,
-                                                  "sweep record sweep-1.json is not valid JSON; start the sweep"),
+                                                  "sweep-1.json is not valid JSON; the sweep record is damaged: start the sweep again"),
     "lr-find to an infinite learning rate": Case(lambda e: _lr_find(e, "--end-lr", "inf"), 2,
                                                  "--end-lr must be a number above 0 and at most 10, not inf"),
     "lr-find from above where it ends": Case(lambda e: _lr_find(e, "--start-lr", "0.5", "--end-lr", "0.1"), 2,

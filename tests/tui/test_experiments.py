@@ -17,16 +17,21 @@ async def _field(pilot, name: str, text: str) -> None:
     await pilot.pause()
 
 
-async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_app, tiny_config):
+def _sweep_points():
+    """(points, hook): the hook, given to run_test, records each SweepPoint message as (index, total)."""
     from tui.messages import SweepPoint
 
-    app = make_app(tiny_config.replace(epochs=1, baseline=False))
     points = []
 
     def seen(message) -> None:
         if isinstance(message, SweepPoint):
             points.append((message.index, message.total))
+    return points, seen
 
+
+async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_app, tiny_config):
+    app = make_app(tiny_config.replace(epochs=1, baseline=False))
+    points, seen = _sweep_points()
     async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
         await pilot.press("f2")
         await pilot.pause()
@@ -93,15 +98,8 @@ async def test_a_sweep_in_background_runs_in_its_own_process_and_the_app_follows
 
     from textual.widgets import Checkbox
 
-    from tui.messages import SweepPoint
-
     app = make_app(tiny_config.replace(epochs=1, baseline=False))
-    points = []
-
-    def seen(message) -> None:
-        if isinstance(message, SweepPoint):
-            points.append((message.index, message.total))
-
+    points, seen = _sweep_points()
     async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
         await pilot.press("f2")
         await pilot.pause()
