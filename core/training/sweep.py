@@ -189,10 +189,16 @@ def read_sweep(path: str | Path) -> dict[str, Any]:
         if point.get("run_dir"):  # stored by name: the runs folder may be moved, or opened from elsewhere
             point["run_dir"] = str(path.parent / Path(point["run_dir"]).name)
         if point.get("run_dir") and Path(point["run_dir"]).is_dir():
-            info = run_info(point["run_dir"])
-            point.update(val_f1=info.val_f1, val_accuracy=info.val_accuracy, test_accuracy=info.test_accuracy,
-                         test_f1=info.test_f1)
+            point.update(_scores(point["run_dir"]))
     return record
+
+
+def _scores(run_dir: str | Path) -> dict[str, float | None]:
+    """Validation and test figures as the run folder has them (stored in the record too, as each run ends, so
+    the record says how its runs did even without them)."""
+    info = run_info(run_dir)
+    return {"val_f1": info.val_f1, "val_accuracy": info.val_accuracy, "test_accuracy": info.test_accuracy,
+            "test_f1": info.test_f1}
 
 
 def _shape_problem(record: dict[str, Any]) -> str | None:
@@ -313,6 +319,7 @@ def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> 
                 point["status"] = str(result.status)
             except CoreError as exc:  # this point failed (out of memory, NaN loss...): the others may not
                 point["status"], point["error"] = RunStatus.FAILED, str(exc)
+            point.update(_scores(point["run_dir"]))
             _save(path, record)
             if point["status"] == RunStatus.STOPPED:
                 break
@@ -343,15 +350,12 @@ def _has_checkpoint(run_dir: Path) -> bool:
 def _save(path: Path, record: dict[str, Any], **changes: Any) -> None:
     """Rewrite the record atomically; RunError (disk full, read-only) leaves the last one whole."""
     record.update(changes, updated=time.time())
-    stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()
-                                    if k not in _DERIVED} for p in record["points"]]}
+    stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()}
+                                   for p in record["points"]]}
     try:
         write_json_atomic(path, stored)
     except OSError as exc:
         raise RunError(f"cannot write the sweep record: {disk_message(exc, path.parent)}") from None
-
-
-_DERIVED = ("val_f1", "val_accuracy", "test_accuracy", "test_f1")  # read from the run folders, not stored
 
 
 def request_sweep_stop(path: str | Path) -> str:

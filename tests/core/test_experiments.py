@@ -95,6 +95,8 @@ def test_a_two_point_sweep_ranks_its_runs_by_validation_f1(tiny_config, tmp_path
     assert summary["status"] == "finished" and summary["varying"] == ["learning_rate"]
     assert summary["best"]["settings"] == {"learning_rate": 5e-3}
     (record_path,) = tmp_path.glob("sweep-*.json")
+    stored = json.loads(record_path.read_text())  # the file itself says how each run did
+    assert all(isinstance(p["val_f1"], float) and isinstance(p["test_accuracy"], float) for p in stored["points"])
     record = read_sweep(record_path)
     for point in record["points"]:
         config = json.loads((tmp_path / point["run_dir"] / "config.json").read_text())["config"]
