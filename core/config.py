@@ -68,7 +68,7 @@ class TrainConfig:
         0, "evaluation", "Evaluate (and checkpoint) every N optimizer steps; 0 means once per epoch.", min=0,
     )
     early_stopping_patience: int = _opt(
-        0, "evaluation", "Stop after this many evaluations without a better validation F1; 0 is off.", min=0,
+        0, "evaluation", "Stop after this many evaluations without a better validation macro F1; 0 is off.", min=0,
     )
     eval_batch_size: int = _opt(64, "evaluation", "Examples per step when evaluating.", min=1, max=4096)
     max_eval_samples: int = _opt(

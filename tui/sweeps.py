@@ -12,6 +12,7 @@ from core.config import TrainConfig
 from core.runs import layout
 from core.runs.progress import RunProgress
 from tui.messages import SweepPoint, TrainingEvent
+from tui.safe import notify_error
 from tui.screens.modals import ConfirmModal
 from tui.training import starting
 
@@ -63,11 +64,33 @@ class SweepControl:
         check_data(config)
         return create_sweep(config, grid, plan_points(grid, seed=config.seed), self.runs_root)
 
+    def resume_sweep(self, path: Path) -> bool:
+        """Go on with a stopped or interrupted sweep's runs left to do, here (F4's Sweep tab, R)."""
+        from core.errors import CoreError
+        from core.training.sweep import check_resumable
+
+        if self.training:
+            self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
+            return False
+        try:
+            check_resumable(Path(path))
+        except CoreError as exc:
+            notify_error(self, exc)
+            return False
+        self._begin(RunProgress(), lambda stop: self._sweep_resumed(Path(path), stop))
+        return True
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
     def _sweep(self, config: TrainConfig, grid: dict, stop_event: threading.Event):
+        return self._run_sweep_here(self._sweep_record(config, grid), stop_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
+    def _sweep_resumed(self, path: Path, stop_event: threading.Event):
+        return self._run_sweep_here(path, stop_event)
+
+    def _run_sweep_here(self, path: Path, stop_event: threading.Event) -> dict:
         from core.training.sweep import run_sweep
 
-        path = self._sweep_record(config, grid)
         return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event,
                          on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"])))
 
@@ -107,7 +130,7 @@ class SweepControl:
         self.update_subtitle()
 
     def _sweep_ended(self, record: dict | None) -> None:
-        from core.training.sweep import describe, ranked
+        from core.training.sweep import describe, ranked, score
 
         self.sweep = None
         if not record:
@@ -117,8 +140,8 @@ class SweepControl:
         if best:
             point = best[0]
             self.newest_run = Path(point["run_dir"])
-            self.notify(f"{done} of {len(record['points'])} runs finished; best by validation F1: "
-                        f"{describe(point['settings'])} (F1 {point['val_f1']:.3f}). See its sweep on F4 (tab 5).",
+            self.notify(f"{done} of {len(record['points'])} runs finished; best by validation macro F1: "
+                        f"{describe(point['settings'])} ({score(point):.3f}). See its sweep on F4 (tab 5).",
                         title=f"Sweep {record['status']}", timeout=15)
         else:
             self.notify(f"Sweep {record['status']}: no run was evaluated.", title="Sweep", severity="warning")

@@ -237,12 +237,23 @@ class TrainingControl:
             self.notify("No run is training.", severity="warning")
             return
 
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self.stop_now()
+        sweep = getattr(self, "sweep", None)  # a new SweepPoint for each run of a sweep
 
-        self.push_screen(ConfirmModal(f"Stop training now? Now {stop_note(self.progress.stage)}.",
-                                      yes="Stop & save"), answer)
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            if sweep is not None and self.sweep is not sweep:  # the sweep moved on behind the dialog
+                self.notify(f"Sweep run {sweep.index}, which you asked to stop, ended before you answered; nothing "
+                            "was stopped. Press s again to stop the sweep.", title="Stop & save", severity="warning")
+                return
+            self.stop_now()
+
+        question = f"Stop training now? Now {stop_note(self.progress.stage)}."
+        if sweep is not None:
+            question = (f"Stop the sweep now, in its run {sweep.index} of {sweep.total}? Now {stop_note(self.progress.stage)}. "
+                        f"No further run of the sweep starts; go on with it later: R on F4's Sweep tab, or "
+                        f"sentitune sweep --resume {Path(sweep.sweep).stem}.")
+        self.push_screen(ConfirmModal(question, yes="Stop & save"), answer)
 
     def stop_now(self) -> None:
         """Stop the running run at its next step (no confirmation)."""

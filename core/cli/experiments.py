@@ -56,11 +56,15 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     for lr, loss in list(zip(finding.learning_rates, finding.losses))[::every]:
         say(f"{lr:13.2e}   {loss:.4f}")
     if finding.suggested_learning_rate is None:
-        say("no suggestion: the loss did not fall over the range; try more --steps or a wider range")
+        say("no suggestion: the smoothed loss fell less than 5% over the range (noise, not learning); try more "
+            "--steps or a wider range")
     else:
-        say(f"suggested learning rate: {finding.suggested_learning_rate:.2e}, {finding.method}; lowest loss at "
-            f"{finding.lowest_loss_learning_rate:.2e}, steepest fall at {finding.steepest_learning_rate:.2e}")
-        say(f"train with it: sentitune train ... --learning-rate {finding.suggested_learning_rate:.1e}")
+        from core.training.sweep import number
+
+        rounded = number(float(f"{finding.suggested_learning_rate:.2g}"))  # as the app's field takes it
+        say(f"suggested learning rate: {rounded}, {finding.method}; lowest loss at "
+            f"{number(finding.lowest_loss_learning_rate)}, steepest fall at {number(finding.steepest_learning_rate)}")
+        say(f"train with it: sentitune train ... --learning-rate {rounded}")
     if finding.record:
         say(f"curve saved in {finding.record}")
     return 0
@@ -88,6 +92,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if args.resume:
         path = sweep.resolve_sweep(args.resume, args.output_dir)
+        if not os.environ.get(sweep.LOCK_FD_VARIABLE):  # a background sweep's own process: its starter checked
+            sweep.check_resumable(path)
     else:
         config = config_from_args(args)
         grid = sweep.parse_grid(args.grid)
@@ -124,7 +130,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _print_sweeps(root: str, as_json: bool) -> None:
     """Every sweep under the runs folder, newest first: status, runs done, the best point so far."""
     from core.errors import CoreError
-    from core.training.sweep import describe, list_sweeps, ranked, read_sweep, varying
+    from core.training.sweep import describe, list_sweeps, ranked, read_sweep, score, varying
 
     paths = list_sweeps(root)
     if not paths and not as_json:
@@ -144,29 +150,40 @@ def _print_sweeps(root: str, as_json: bool) -> None:
             continue
         if best:
             shown = describe({n: best[0]["settings"].get(n) for n in varying(record) or best[0]["settings"]})
-            top = f"best val F1 {best[0]['val_f1']:.4f} ({shown})"
+            top = f"best val macro-F1 {score(best[0]):.4f} ({shown})"
         else:
             top = "no scores yet"
         say(f"{path.stem}  {record['status']:<11} {done} of {len(points)} runs finished  {top}")
 
 
 def _print_sweep(record: dict, as_json: bool) -> None:
-    from core.training.sweep import describe, ranked, varying
+    from core.training.sweep import number, ranked, score, tied_with_best, varying
 
     best = ranked(record)
+    ties = tied_with_best(record)
     if as_json:
         print(json.dumps({"status": record["status"], "varying": varying(record), "points": record["points"],
-                          "best": best[0] if best else None}))
+                          "best": best[0] if best else None, "tied": len(ties) if len(ties) > 1 else 0}))
         return
-    names = varying(record) or list(record["points"][0]["settings"]) if record["points"] else []
-    order = best + [p for p in record["points"] if p not in best]
-    say(f"sweep: {record['status']}, {sum(p.get('status') == 'finished' for p in record['points'])} of "
-        f"{len(record['points'])} runs finished; ranked by validation F1 (test figures are shown, never used to choose)")
+    points = record["points"]
+    names = varying(record) or list(points[0]["settings"])
+    order = best + [p for p in points if not any(p is b for b in best)]
+    say(f"sweep: {record['status']}, {sum(p.get('status') == 'finished' for p in points)} of {len(points)} runs "
+        "finished; ranked by validation macro F1 (test figures are shown, never used to choose)")
+
+    def figure(value) -> str:
+        return f"{value:.4f}" if isinstance(value, (int, float)) else "—"
+
+    rows = [["", *names, "status", "val macro-F1", "val acc", "test acc", "run"]]
     for point in order:
-        mark = "*" if best and point is best[0] else " "
-        scores = "  ".join(f"{label} {point[key]:.4f}" if isinstance(point.get(key), (int, float)) else f"{label} —"
-                           for key, label in (("val_f1", "val F1"), ("val_accuracy", "val acc"),
-                                              ("test_accuracy", "test acc")))
-        settings = describe({n: point["settings"].get(n) for n in names})
+        ranked_point = any(point is b for b in best)
+        mark = ("=" if len(ties) > 1 else "*") if any(point is t for t in ties) else ""
         run = Path(point["run_dir"]).name if point.get("run_dir") else "—"
-        say(f"{mark} {settings:<34} {point.get('status', ''):<11} {scores}  {run}")
+        rows.append([mark, *[number(point["settings"].get(n, "")) for n in names], str(point.get("status", "")),
+                     figure(score(point) if ranked_point else None), figure(point.get("val_accuracy")),
+                     figure(point.get("test_accuracy")), run + (" (folder gone)" if point.get("missing") else "")])
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    for row in rows:
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    if len(ties) > 1:
+        say(f"= {len(ties)} runs tie for best: the sweep cannot tell them apart")

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     finder.add_argument("--start-lr", metavar="LR", type=float, default=1e-6, help="first learning rate (1e-6)")
     finder.add_argument("--end-lr", metavar="LR", type=float, default=0.1, help="last learning rate (0.1)")
 
-    sweep = sub.add_parser("sweep", help="one run per setting point, ranked by validation F1")
+    sweep = sub.add_parser("sweep", help="one run per setting point, ranked by validation macro F1")
     training_flags(sweep)
     sweep.add_argument("--grid", metavar="NAME=A,B", action="append", default=[],
                        help="values of a setting to try (repeat for more settings; NAME=LOW:HIGH with --random)")
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--detach", action="store_true", help="run the sweep in a background process")
     sweep.add_argument("--resume", metavar="SWEEP", help="run the points of an interrupted or stopped sweep not done")
     sweep.add_argument("--show", metavar="SWEEP", nargs="?", const="",
-                       help="print a sweep's runs ranked by validation F1 (no SWEEP: list the sweeps)")
+                       help="print a sweep's runs ranked by validation macro F1 (no SWEEP: list the sweeps)")
 
     push = command("push", "upload a run's model and its model card to the Hugging Face Hub", json_flag=True)
     push.add_argument("--repo", metavar="USER/NAME", required=True, help="the model repository (created if new)")

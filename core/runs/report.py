@@ -10,7 +10,7 @@ from core.errors import CoreError, RunError
 from core.runs.checkpoints import has_complete_checkpoint
 from core.runs.layout import RunStatus
 from core.runs.progress import RunProgress, baseline_gain
-from core.runs.store import Run, RunInfo, run_info
+from core.runs.store import Run, RunInfo, run_info, selection_score
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class RunReport:
     validation: list[dict[str, Any]] = field(default_factory=list)
     """One row per evaluation: step, epoch, loss, accuracy, precision, recall, f1."""
     best: int | None = None
-    """Index in `validation` of the best (highest F1) evaluation, the one the model was kept from."""
+    """Index in `validation` of the best evaluation (by macro F1), the one the model was kept from."""
     test: dict[str, Any] | None = None
     baseline: dict[str, Any] | None = None
     gain: dict[str, float] = field(default_factory=dict)
@@ -66,10 +66,10 @@ class RunReport:
 
 
 def best_index(validation: list[dict[str, Any]]) -> int | None:
-    """Index of the highest-F1 evaluation (the first of equals), as training keeps the best model."""
+    """Index of the best evaluation by SELECTION_METRIC (the first of equals), as training keeps the best model."""
     if not validation:
         return None
-    return max(range(len(validation)), key=lambda i: (validation[i].get("f1", 0.0), -i))
+    return max(range(len(validation)), key=lambda i: (selection_score(validation[i]), -i))
 
 
 def misclassified(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

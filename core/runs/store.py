@@ -96,7 +96,7 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
 
 
 # Figures a metrics.json row holds; each must be a number (or null) for the run to be shown.
-_METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "loss", "step", "epoch", "n", "sampled_from",
+_METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "loss", "step", "epoch", "n", "sampled_from",
                 "accuracy_ci_low", "accuracy_ci_high", "ece")
 
 
@@ -156,6 +156,8 @@ class RunInfo:
     test_accuracy: float | None
     test_f1: float | None
     error: str | None
+    val_f1_macro: float | None = None
+    """Of the best evaluation, as val_accuracy and val_f1: what ranks a sweep's runs (SELECTION_METRIC)."""
 
     @property
     def name(self) -> str:
@@ -166,12 +168,27 @@ class RunInfo:
         return (self.path / layout.MODEL / "config.json").exists()
 
 
+SELECTION_METRIC = "f1_macro"
+"""What picks a run's best evaluation (the model it keeps) and ranks a sweep: the F1 of each class, averaged.
+The reported F1 of a two-class run is the positive class's, which a model calling every review positive
+scores 0.67 on balanced data; on the average of both classes it scores 0.33, and cannot win."""
+
+
+def selection_score(metrics: dict[str, Any]) -> float:
+    """An evaluation's SELECTION_METRIC (its F1, for runs that recorded no other), 0 when it has neither."""
+    for key in (SELECTION_METRIC, "f1"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
+
+
 def _best_validation(metrics: dict[str, Any]) -> dict[str, float]:
-    """The validation metrics of the best (highest F1) evaluation, if any."""
-    history = metrics.get("validation") or []
+    """The validation metrics of the best evaluation (by SELECTION_METRIC, the first of equals), if any."""
+    history = [m for m in metrics.get("validation") or [] if isinstance(m, dict)]
     if not history:
         return {}
-    return max(history, key=lambda m: m.get("f1") or 0.0)
+    return max(history, key=selection_score)
 
 
 def run_info(path: str | Path) -> RunInfo:
@@ -201,6 +218,7 @@ def run_info(path: str | Path) -> RunInfo:
         test_accuracy=test.get("accuracy"),
         test_f1=test.get("f1"),
         error=status.get("error"),
+        val_f1_macro=val.get(SELECTION_METRIC),
     )
 
 

@@ -158,5 +158,5 @@ class Coach:
         return [_diag("overfitting", step,
                       f"the validation loss rose {OVERFIT_RISES} evaluations running ({last[0][1]:.3f} → {last[-1][1]:.3f}) "
                       "while the training loss fell",
-                      "the model is memorising the training reviews; the best evaluation (by validation F1) is the one "
+                      "the model is memorising the training reviews; the best evaluation (by validation macro F1) is the one "
                       "kept. Train fewer epochs, or set early_stopping_patience")]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-SCALAR_KEYS = ("accuracy", "precision", "recall", "f1", "accuracy_ci_low", "accuracy_ci_high")
+SCALAR_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "accuracy_ci_low", "accuracy_ci_high")
 REPORTED = (*SCALAR_KEYS, "loss")  # what evaluation events and metrics.json keep
 
 
@@ -49,6 +49,7 @@ def evaluate_predictions(y_true, y_pred, label_names: list[str]) -> dict[str, An
         "precision": precision,
         "recall": recall,
         "f1": f1,
+        "f1_macro": float(f.mean()),  # picks the best evaluation (core.runs.store.SELECTION_METRIC)
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
         "n": n,

@@ -71,5 +71,5 @@ def sweep_question(config: TrainConfig, grid: dict, preview=None, rate: TrainRat
         f"varying {varies}",
         f"estimated time: ~{format_duration(sum(f.seconds for f in found))} in all" if all(found)
         else "estimated time: unknown (no earlier run of this model on this device)",
-        "Ranked by validation F1 when done (F4, tab 5); Stop & save stops the current run and the rest.",
+        "Ranked by validation macro F1 when done (F4, tab 5); Stop & save stops the current run and the rest.",
     ])

@@ -24,7 +24,7 @@ from core.runs import layout
 from core.runs.card import write_model_card
 from core.runs.checkpoints import checkpoint_step
 from core.runs.layout import RunStatus
-from core.runs.store import write_status
+from core.runs.store import SELECTION_METRIC, write_status
 from core.training.coach import Coach, data_diagnostics
 from core.training.metrics import REPORTED
 from core.training.setup import Loaded, RunSetup
@@ -324,7 +324,7 @@ class Job:
             save_steps=config.eval_steps or 500,
             save_total_limit=2,
             load_best_model_at_end=True,
-            metric_for_best_model="f1",
+            metric_for_best_model=SELECTION_METRIC,  # macro F1: one-class models cannot be "best"
             greater_is_better=True,
             logging_strategy="steps",
             # 0 means about once a second: the callback asks for logs by time, so the Trainer's own count never fires

@@ -3,7 +3,7 @@
 The record (`runs/sweep-<timestamp>.json`) is rewritten atomically as each run starts and ends: the base
 settings, what varies, and per point its settings, run folder, status and scores. A killed sweep reads as
 interrupted and resumes with the points not yet done (a stopped or interrupted run goes on from its
-checkpoint). Points are ranked by validation F1, never by test scores: choosing by test would make the
+checkpoint). Points are ranked by validation macro F1 (then accuracy), never by test scores: choosing by test would make the
 test split part of the tuning, and its figures would no longer say how the model does on unseen reviews.
 """
 
@@ -28,7 +28,7 @@ from core.files import read_json, read_object, write_json_atomic
 from core.runs import layout
 from core.runs.layout import RunStatus
 from core.runs.lock import RunLock, is_locked
-from core.runs.store import create_run_dir, run_info
+from core.runs.store import create_run_dir, run_info, selection_score
 from core.training.preflight import check_max_length, disk_message, model_config
 
 PREFIX = "sweep-"
@@ -57,7 +57,11 @@ def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
             errors[name or "grid"] = f"'{item}' is not name=value,value or name=low:high (e.g. learning_rate=2e-5,5e-5)"
             continue
         if name not in FIELDS:
-            errors[name] = f"in '{item}': {parse_value(name, '')[1]}"
+            hint = parse_value(name, "")[1]
+            if "did you mean" not in hint:
+                hint += "; a sweep varies settings such as learning_rate, epochs, batch_size, weight_decay, " \
+                        "warmup_ratio, max_length"
+            errors[name] = f"in '{item}': {hint}"
             continue
         if name in grid or name in errors:
             errors[name] = f"is given twice; put all its values in one --grid {name}=a,b,c"
@@ -78,13 +82,15 @@ def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
                 grid[name] = (bounds[0][0], bounds[1][0])
             continue
         values = []
-        for part in [p for p in raw.split(",") if p.strip()]:  # a trailing comma (typing the next value) is no value
-            value, problem = parse_value(name, part.strip())
+        for part in [p.strip() for p in raw.split(",") if p.strip()]:  # a trailing comma (typing on) is no value
+            value, problem = parse_value(name, part)
             if problem:
-                errors[name] = f"{part.strip()!r}: {problem}"
+                errors[name] = problem if repr(part) in problem else f"{part!r}: {problem}"
                 break
-            if value not in values:
-                values.append(value)
+            if value in values:
+                errors[name] = f"{part} is in the list twice (a sweep runs each value once)"
+                break
+            values.append(value)
         else:
             grid[name] = values
     if errors:
@@ -138,7 +144,15 @@ def point_configs(base: TrainConfig, points: list[dict[str, Any]]) -> list[Train
 
 
 def describe(point: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+    return ", ".join(f"{k}={number(v)}" for k, v in point.items())
+
+
+def number(value: Any) -> str:
+    """A setting's value as a person types it: 5e-5 and 1e-4 (not 5e-05 and 0.0001), 0.1, 3."""
+    if not isinstance(value, float) or value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 # ------------------------------------------------------------------ the record
@@ -190,6 +204,8 @@ def read_sweep(path: str | Path) -> dict[str, Any]:
             point["run_dir"] = str(path.parent / Path(point["run_dir"]).name)
         if point.get("run_dir") and Path(point["run_dir"]).is_dir():
             point.update(_scores(point["run_dir"]))
+        elif point.get("run_dir"):
+            point["missing"] = True  # deleted or moved: the figures are the record's own, the model is gone
     return record
 
 
@@ -197,8 +213,8 @@ def _scores(run_dir: str | Path) -> dict[str, float | None]:
     """Validation and test figures as the run folder has them (stored in the record too, as each run ends, so
     the record says how its runs did even without them)."""
     info = run_info(run_dir)
-    return {"val_f1": info.val_f1, "val_accuracy": info.val_accuracy, "test_accuracy": info.test_accuracy,
-            "test_f1": info.test_f1}
+    return {"val_f1": info.val_f1, "val_f1_macro": info.val_f1_macro, "val_accuracy": info.val_accuracy,
+            "test_accuracy": info.test_accuracy, "test_f1": info.test_f1}
 
 
 def _shape_problem(record: dict[str, Any]) -> str | None:
@@ -219,9 +235,26 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
 
 
 def ranked(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The points that have a validation F1, best first (by validation F1, then validation accuracy)."""
+    """The points that have a validation F1, best first: by validation macro F1 (SELECTION_METRIC; a run that
+    calls every review one class cannot top it), then validation accuracy. Equal points keep their order."""
     scored = [p for p in record["points"] if isinstance(p.get("val_f1"), (int, float))]
-    return sorted(scored, key=lambda p: (p["val_f1"], p.get("val_accuracy") or 0), reverse=True)
+    return sorted(scored, key=rank_key, reverse=True)
+
+
+def score(point: dict[str, Any]) -> float:
+    """A point's validation macro F1 (its F1 for runs that recorded no macro F1)."""
+    return selection_score({"f1_macro": point.get("val_f1_macro"), "f1": point.get("val_f1")})
+
+
+def rank_key(point: dict[str, Any]) -> tuple[float, float]:
+    accuracy = point.get("val_accuracy")
+    return score(point), float(accuracy) if isinstance(accuracy, (int, float)) else 0.0
+
+
+def tied_with_best(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ranked points that score exactly as the best one (several: the pick among them is arbitrary)."""
+    best = ranked(record)
+    return [p for p in best if best and rank_key(p) == rank_key(best[0])]
 
 
 def varying(record: dict[str, Any]) -> list[str]:
@@ -237,7 +270,8 @@ def varying(record: dict[str, Any]) -> list[str]:
 def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:
     """The record of a sweep given by path or by name (`sweep-20261127-101500`) under the runs folder."""
     path = Path(ref).expanduser()
-    for candidate in (path, Path(root) / path.name, Path(root) / f"{path.name}.json"):
+    for candidate in (path, Path(root) / path.name, Path(root) / f"{path.name}.json",
+                      Path(root) / f"{PREFIX}{path.name}.json"):  # its timestamp alone will do
         if candidate.is_file():
             return candidate
     raise RunError(f"no sweep {ref} in {root}; list them with: sentitune sweep --show --output-dir {root}")
@@ -380,6 +414,17 @@ def request_sweep_stop(path: str | Path) -> str:
     return f"asked sweep {path.stem} to stop: its current run stops and saves; resume it with sentitune sweep --resume {path.stem}"
 
 
+def check_resumable(path: Path) -> dict[str, Any]:
+    """The record of a sweep that has runs left to do and is not running; RunError saying why otherwise."""
+    record = read_sweep(path)
+    if record["status"] in (RunStatus.RUNNING, RunStatus.STARTING):
+        raise RunError(_busy(path))
+    if all(p.get("status") in DONE for p in record["points"]):
+        raise RunError(f"sweep {path.stem} has nothing to resume: every run in it is done; see them with "
+                       f"sentitune sweep --show {path.stem}")
+    return record
+
+
 LOCK_FD_VARIABLE = "SENTITUNE_SWEEP_LOCK_FD"
 """Tells a background sweep the descriptor of the lock its starter took for it."""
 
@@ -389,12 +434,7 @@ def start_sweep_detached(path: str | Path) -> Path:
     RunError when it is already running, or the process cannot be started (the record is left as it was)."""
     path = Path(path)
     log_path = path.with_suffix(".log")
-    record = read_sweep(path)
-    if record["status"] in (RunStatus.RUNNING, RunStatus.STARTING):
-        raise RunError(_busy(path))
-    if all(p.get("status") in DONE for p in record["points"]):
-        raise RunError(f"sweep {path.stem} is {record['status']}: every run in it is done; see it with "
-                       f"sentitune sweep --show {path.stem}")
+    record = check_resumable(path)
     lock = RunLock(path=lock_file(path)).acquire(_busy(path))
     before = record["status"]
     try:

@@ -526,7 +526,7 @@ CASES: dict[str, Case] = {
     "sweep over the dataset": Case(lambda e: _sweep(e, "dataset=a.csv,b.csv"), 2,
                                    "a sweep keeps the data, its split and its scoring the same"),
     "sweep with a word among the numbers": Case(lambda e: _sweep(e, "learning_rate=2e-5,fast"), 2,
-                                                "'fast': must be a number"),
+                                                "must be a number, not 'fast'"),
     "sweep over an unknown setting": Case(lambda e: _sweep(e, "learnin_rate=1,2"), 2, "did you mean 'learning_rate'"),
     "sweep with a range but no --random": Case(lambda e: _sweep(e, "learning_rate=1e-5:1e-3"), 2,
                                                "a range is drawn from with --random N"),

@@ -104,7 +104,26 @@ def test_a_two_point_sweep_ranks_its_runs_by_validation_f1(tiny_config, tmp_path
     assert ranked(record)[0]["val_f1"] >= ranked(record)[1]["val_f1"]
     assert main(["sweep", "--show", record_path.stem, "--output-dir", str(tmp_path)]) == 0
     shown = capsys.readouterr().out.splitlines()
-    assert shown[1].startswith("* learning_rate=0.005") and "finished" in shown[1]
+    assert shown[1].split() == ["learning_rate", "status", "val", "macro-F1", "val", "acc", "test", "acc", "run"]
+    assert shown[2].split()[:3] == ["*", "0.005", "finished"] and shown[3].split()[:2] == ["1e-4", "finished"]
+
+
+def test_show_marks_ties_and_runs_whose_folder_is_gone_and_resume_says_when_nothing_is_left(tiny_config, tmp_path,
+                                                                                              capsys):
+    grid = parse_grid(["learning_rate=1e-4,5e-5,2e-5"])
+    path = create_sweep(tiny_config, grid, plan_points(grid), tmp_path)
+    record = json.loads(path.read_text())
+    for point, f1 in zip(record["points"], (0.8, 0.8, 0.7)):  # figures the record kept; the folders are gone
+        point.update(status="finished", run_dir=f"gone-{f1}", val_f1=f1, val_f1_macro=f1, val_accuracy=0.75)
+    path.write_text(json.dumps(record))
+    timestamp = path.stem.removeprefix("sweep-")
+    assert main(["sweep", "--show", timestamp, "--output-dir", str(tmp_path)]) == 0  # the timestamp alone will do
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out[2:5]] == [["=", "1e-4"], ["=", "5e-5"], ["2e-5", "finished"]]
+    assert out[2].endswith("gone-0.8 (folder gone)")
+    assert out[-1].startswith("= 2 runs tie for best: the sweep cannot tell them apart")
+    assert main(["sweep", "--resume", path.stem, "--output-dir", str(tmp_path)]) == 2
+    assert "has nothing to resume: every run in it is done" in capsys.readouterr().err
 
 
 def test_a_stopped_sweep_resumes_with_the_points_not_done(tiny_config, tmp_path):

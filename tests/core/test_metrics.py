@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -28,3 +30,23 @@ def test_multiclass_report_is_macro_averaged():
 def test_softmax_rows_sum_to_one():
     probs = softmax(np.array([[1000.0, 1001.0], [0.0, 0.0]]))
     assert np.allclose(probs.sum(axis=1), 1) and probs[1, 0] == pytest.approx(0.5)
+
+
+def test_the_best_evaluation_is_chosen_by_macro_f1_which_a_one_class_model_cannot_win(trained_run):
+    from core.runs.report import best_index
+    from core.runs.store import SELECTION_METRIC, _best_validation
+
+    truth = [0] * 10 + [1] * 10
+    one_class = evaluate_predictions(truth, [1] * 20, ["negative", "positive"])
+    weak = evaluate_predictions(truth, [0] * 6 + [1] * 4 + [0] * 4 + [1] * 6, ["negative", "positive"])
+    assert one_class["f1"] > weak["f1"]  # the positive class's F1 prefers the model that learned nothing
+    assert one_class["f1_macro"] == pytest.approx(1 / 3) and weak["f1_macro"] > one_class["f1_macro"]
+    history = [dict(one_class, step=4), dict(weak, step=40)]  # a stop's evaluation, then a later epoch's
+    assert best_index(history) == 1 and _best_validation({"validation": history})["step"] == 40
+    assert _best_validation({"validation": [{"f1": 0.5, "step": 1}, {"f1": 0.7, "step": 2}]})["step"] == 2  # older
+    # Training keeps the model the same figure picks: the Trainer was told to, and every evaluation records it.
+    result, _ = trained_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert all(SELECTION_METRIC in row for row in metrics["validation"])
+    kept = max(metrics["validation"], key=lambda row: row[SELECTION_METRIC])
+    assert metrics["best_checkpoint"].endswith(f"checkpoint-{kept['step']}")

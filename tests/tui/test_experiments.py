@@ -3,6 +3,9 @@ Sweep tab ranks its runs; ctrl+f on F2 finds a learning rate and fills the field
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from textual.widgets import Button, DataTable, Input, TabbedContent
 
 from tests.tui.waiting import wait_for
@@ -52,7 +55,7 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
         await wait_for(pilot, lambda: not app.training)
         await pilot.pause()
         assert points == [(1, 2), (2, 2)] and app.sweep is None
-        assert any("best by validation F1: learning_rate=0.005" in n.message for n in app.seen_notifications)
+        assert any("best by validation macro F1: learning_rate=0.005" in n.message for n in app.seen_notifications)
         await pilot.press("f4")
         await wait_for(pilot, lambda: app.current_mode == "report" and app.screen.report is not None)
         await pilot.press("5")
@@ -131,7 +134,7 @@ async def test_a_list_being_typed_is_one_value_until_the_second_and_a_bad_one_is
         await _field(pilot, "learning_rate", "1e-4,")  # the comma typed, the next value not yet
         assert str(start.label) == "Start training" and not start.disabled and app.config.learning_rate == 1e-4
         await _field(pilot, "learning_rate", "1e-4, fast")
-        assert start.disabled and "'fast': must be a number" in str(
+        assert start.disabled and "must be a number, not 'fast'" in str(
             screen.query_one("#row-learning_rate .field-error").render())
         await _field(pilot, "learning_rate", "1e-4, 3e-4, 1e-3")
         await _field(pilot, "epochs", "1,2")
@@ -139,3 +142,63 @@ async def test_a_list_being_typed_is_one_value_until_the_second_and_a_bad_one_is
         await _field(pilot, "max_samples", "100, 200")  # the data may not vary between a sweep's runs
         assert start.disabled and "keeps the data, its split and its scoring the same" in str(
             screen.query_one("#row-max_samples .field-error").render())
+
+
+async def test_a_stop_answered_after_the_sweep_moved_on_stops_nothing(make_app, tiny_config):
+    from tui.messages import SweepPoint
+
+    app = make_app(tiny_config.replace(epochs=500, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        await _field(pilot, "learning_rate", "1e-3, 5e-3")
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.sweep is not None and app.progress.stage == "train")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "Stop the sweep now, in its run 1 of 2?" in app.screen.question
+        assert "No further run of the sweep starts" in app.screen.question
+        # The sweep moves on behind the open dialog (as when run 1 ends): the answer must not stop run 2.
+        app.post_message(SweepPoint(app.sweep.sweep, 2, 2, {"learning_rate": 5e-3}))
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("ended before you answered" in n.message for n in app.seen_notifications))
+        assert not app.stop_event.is_set() and app.training
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.pause()
+        assert any(n.title == "Sweep stopped" for n in app.seen_notifications)
+
+
+async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_config, runs_root):
+    import threading
+
+    from core.training.sweep import create_sweep, parse_grid, plan_points, read_sweep, run_sweep
+
+    config = tiny_config.replace(epochs=1, baseline=False)
+    grid = parse_grid(["learning_rate=1e-3,5e-3"])
+    path = create_sweep(config, grid, plan_points(grid), runs_root)
+    stop = threading.Event()
+    run_sweep(path, on_point=lambda k, n, p: k == 2 and stop.set(), stop_event=stop)  # run 2 stopped at once
+    assert [p["status"] for p in read_sweep(path)["points"]] == ["finished", "stopped"]
+    app = make_app(config.replace(epochs=3))  # what F2 holds must not change the sweep's runs
+    points, seen = _sweep_points()
+    async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.current_mode == "report" and app.screen.report is not None)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "1 run left to do: R goes on with the sweep" in str(
+            app.screen.query_one("#sweep-head").render()))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: points == [(2, 2)])
+        await wait_for(pilot, lambda: not app.training)
+        await pilot.pause()
+        assert any("2 of 2 runs finished" in n.message for n in app.seen_notifications)
+    record = read_sweep(path)
+    assert record["status"] == "finished" and all(p["status"] == "finished" for p in record["points"])
+    run_config = json.loads((Path(record["points"][1]["run_dir"]) / "config.json").read_text())["config"]
+    assert run_config["epochs"] == 1 and run_config["learning_rate"] == 5e-3

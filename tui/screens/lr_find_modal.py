@@ -87,7 +87,7 @@ class LrFindModal(ModalScreen[float | None]):
         self._plot(finding)
         self.suggestion = finding.suggested_learning_rate
         if self.suggestion is None:
-            status.update("no suggestion: the loss did not fall over the range (a larger batch_size may help)")
+            status.update("no suggestion: the loss fell less than 5% over the range (a larger batch_size may help)")
             return
         status.update(plain(f"suggested learning rate {self.suggestion:.1e}: {finding.method}"))
         use = self.query_one("#lr-use", Button)

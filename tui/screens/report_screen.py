@@ -249,7 +249,12 @@ class ReportScreen(BaseScreen):
         self.app.attach_run(info.path)
 
     def action_resume(self) -> None:
-        """Continue the selected stopped, failed or interrupted run from its last checkpoint."""
+        """Continue the selected stopped, failed or interrupted run from its last checkpoint; on the Sweep tab,
+        the shown sweep's runs left to do."""
+        pane = self.query_one(SweepPane)
+        if self.query_one(TabbedContent).active == "tab-sweep" and pane.path is not None:
+            self.app.resume_sweep(pane.path)
+            return
         info = self._selected_info()
         if info is None or info.status not in RESUMABLE:
             self.notify(printable("Resume works on stopped, failed or interrupted runs; this one is "

@@ -34,15 +34,19 @@ class SweepPane(Vertical):
             super().__init__()
             self.run = run
 
+    path: Path | None = None
+    """The sweep shown, when it has runs left to do and is not running: R goes on with it."""
+
     def compose(self) -> ComposeResult:
         yield Static(NOT_IN_A_SWEEP, id="sweep-head")
         yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True)
 
     def show(self, found: tuple[Path, dict[str, Any]] | None, current: Path | None) -> None:
-        from core.training.sweep import ranked, varying
+        from core.training.sweep import number, ranked, score, tied_with_best, varying
 
         table = self.query_one(DataTable)
         table.clear(columns=True)
+        self.path = None
         if found is None:
             self.query_one("#sweep-head", Static).update(NOT_IN_A_SWEEP)
             return
@@ -51,21 +55,29 @@ class SweepPane(Vertical):
         order = best + [p for p in record["points"] if p not in best]
         names = varying(record) or list(record["points"][0]["settings"])
         finished = sum(p.get("status") == "finished" for p in record["points"])
+        ties = tied_with_best(record)
+        tie = f" {len(ties)} runs tie for best (★=): the sweep cannot tell them apart." if len(ties) > 1 else ""
+        left = sum(p.get("status") not in ("finished", "failed") for p in record["points"])
+        if left and record["status"] not in ("running", "starting"):
+            self.path = path
+            tie += f" {left} run{'s' if left != 1 else ''} left to do: R goes on with the sweep."
         self.query_one("#sweep-head", Static).update(plain(
             f"{path.stem}: {record['status']}, {finished} of {len(record['points'])} runs finished. Ranked by "
-            "validation F1 (★ best); test scores are shown but never used to choose. Enter opens a run."))
+            f"validation macro F1 (★ best); test scores are shown but never used to choose.{tie} Enter opens a run."))
         table.add_column("", key="mark")
         for name in names:
             table.add_column(name, key=f"setting-{name}")
-        for label in ("status", "val F1", "val acc", "test acc", "run"):
+        for label in ("status", "val macro-F1", "val acc", "test acc", "run"):
             table.add_column(label, key=label)
         for point in order:
             run = Path(point["run_dir"]) if point.get("run_dir") else None
-            mark = "★" if best and point is best[0] else ("▸" if run is not None and run == current else "")
-            table.add_row(mark, *[cell(str(point["settings"].get(n, "")), 16) for n in names],
-                          cell(str(point.get("status", "")), 12), _score(point.get("val_f1")),
+            mark = ("★=" if len(ties) > 1 else "★") if any(point is t for t in ties) else (
+                "▸" if run is not None and run == current else "")
+            table.add_row(mark, *[cell(number(point["settings"].get(n, "")), 16) for n in names],
+                          cell(str(point.get("status", "")), 12), _score(score(point) if any(point is b for b in best) else None),
                           _score(point.get("val_accuracy")), _score(point.get("test_accuracy")),
-                          cell(run.name if run else "—", 44), key=str(run) if run else f"pending-{id(point)}")
+                          cell(run.name + (" (folder gone)" if point.get("missing") else "") if run else "—", 44),
+                          key=str(run) if run and not point.get("missing") else f"pending-{id(point)}")
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -147,10 +147,10 @@ def _epoch(value: Any) -> str:
 
 
 def validation_table(report: RunReport) -> RenderableType:
-    """One row per evaluation on the validation split; the kept (best F1) one marked."""
+    """One row per evaluation on the validation split; the kept one (best macro F1) marked."""
     if not report.validation:
         return Text("No validation yet: the model is evaluated after each epoch.", style="italic")
-    table = _table("Validation per evaluation (★ = best F1, the model kept)",
+    table = _table("Validation per evaluation (★ = the model kept: best macro F1)",
                    "epoch", "step", "loss", "accuracy", "precision", "recall", "F1")
     for i, row in enumerate(report.validation):
         best = i == report.best
