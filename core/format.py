@@ -136,3 +136,11 @@ def short_name(text: str) -> str:
     if name in ("model", "models", "checkpoint") and path.parent.name:
         name = path.parent.name  # a package's model/ folder: its parent says which model
     return name
+
+
+def number(value: Any) -> str:
+    """A setting's value as a person types it: 5e-5 and 1e-4 (not 5e-05 and 0.0001), 0.1, 3."""
+    if not isinstance(value, float) or value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

@@ -59,7 +59,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         say("no suggestion: the smoothed loss fell less than 5% over the range (noise, not learning); try more "
             "--steps or a wider range")
     else:
-        from core.training.sweep import number
+        from core.format import number
 
         rounded = number(float(f"{finding.suggested_learning_rate:.2g}"))  # as the app's field takes it
         say(f"suggested learning rate: {rounded}, {finding.method}; lowest loss at "
@@ -157,7 +157,8 @@ def _print_sweeps(root: str, as_json: bool) -> None:
 
 
 def _print_sweep(record: dict, as_json: bool) -> None:
-    from core.training.sweep import number, ranked, score, tied_with_best, varying
+    from core.format import number
+    from core.training.sweep import ranked, score, tied_with_best, varying
 
     best = ranked(record)
     ties = tied_with_best(record)

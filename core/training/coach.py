@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from core.events import Diagnostic, EvalCompleted, Event, StepLogged, TrainingStarted
+from core.format import number
 
 SMOOTH = 3
 """Logged losses averaged before comparing: one noisy batch must not raise an alarm."""
@@ -62,7 +63,9 @@ def data_diagnostics(lengths: Sequence[int], max_length: int, labels: Sequence[i
 class Coach:
     """Feed it every event of a run (`observe`); it returns the diagnostics that event triggers."""
 
-    def __init__(self) -> None:
+    def __init__(self, learning_rate: float | None = None) -> None:
+        self.learning_rate = learning_rate
+        """The run's, so advice about it starts from where the run is (none: a general hint)."""
         self.fired: set[str] = set()
         self.losses: list[tuple[int, float]] = []
         self.steps_per_epoch: int | None = None
@@ -106,9 +109,17 @@ class Coach:
                 and "diverging" not in self.fired and not out:
             out.append(_diag(
                 "loss_flat", step, f"the training loss has not fallen ({start:.3f} at the start, {now:.3f} now)",
-                "the learning rate may be too low (try 5e-5 or 1e-4 for a small model) or too high; check that the "
-                "labels match the texts (shuffled labels cannot be learned)"))
+                f"{self._learning_rate_hint()}; check that the labels match the texts (shuffled labels cannot be "
+                "learned)"))
         return out
+
+    def _learning_rate_hint(self) -> str:
+        if self.learning_rate is None:
+            return "the learning rate may be too low (try 5e-5 or 1e-4 for a small model) or too high"
+        lr = self.learning_rate
+        return (f"the learning rate ({number(lr)}) may be too low (try {number(float(f'{3 * lr:.2g}'))} or "
+                f"{number(10 * lr)}) or too high; "
+                "sentitune lr-find (ctrl+f on F2) measures it")
 
     def _evaluation(self, event: EvalCompleted) -> list[Diagnostic]:
         metrics = event.metrics

@@ -142,7 +142,7 @@ class Job:
     def __init__(self, setup: RunSetup, loaded: Loaded):
         self.config: TrainConfig = setup.config
         self.run_dir: Path = setup.run_dir
-        self.coach = Coach()
+        self.coach = Coach(learning_rate=self.config.learning_rate)
         self.emit = self._coached(setup.emit)
         self.stop = setup.stop
         self.checkpoint = setup.checkpoint  # resume from here when set

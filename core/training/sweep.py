@@ -25,6 +25,7 @@ from core.config import FIELDS, TrainConfig, parse_value
 from core.errors import ConfigError, CoreError, RunError
 from core.events import Event
 from core.files import read_json, read_object, write_json_atomic
+from core.format import number
 from core.runs import layout
 from core.runs.layout import RunStatus
 from core.runs.lock import RunLock, is_locked
@@ -146,13 +147,6 @@ def point_configs(base: TrainConfig, points: list[dict[str, Any]]) -> list[Train
 def describe(point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={number(v)}" for k, v in point.items())
 
-
-def number(value: Any) -> str:
-    """A setting's value as a person types it: 5e-5 and 1e-4 (not 5e-05 and 0.0001), 0.1, 3."""
-    if not isinstance(value, float) or value == 0 or 1e-3 <= abs(value) < 1e6:
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    mantissa, exponent = f"{value:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 # ------------------------------------------------------------------ the record

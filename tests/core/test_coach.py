@@ -52,6 +52,14 @@ def test_each_kind_fires_once_from_a_stream_built_for_it(kind, events):
     assert kinds.count(kind) == 1
 
 
+def test_a_flat_loss_advises_from_the_runs_own_learning_rate():
+    flat = [_started(), *[_step(s, 0.69) for s in range(2, 60, 2)]]
+    coach = Coach(learning_rate=5e-5)
+    (advice,) = [d.advice for e in [*flat, *flat[1:]] for d in coach.observe(e)]
+    assert "(5e-5) may be too low (try 1.5e-4 or 5e-4)" in advice and "lr-find" in advice
+    assert "try 5e-5" not in advice  # never the rate the run already has
+
+
 def test_the_data_checks_name_truncation_and_imbalance():
     found = data_diagnostics([64] * 30 + [20] * 70, 64, [1] * 80 + [0] * 20, ["negative", "positive"])
     assert [d.kind for d in found] == ["truncation", "imbalance"]

@@ -42,7 +42,8 @@ class SweepPane(Vertical):
         yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True)
 
     def show(self, found: tuple[Path, dict[str, Any]] | None, current: Path | None) -> None:
-        from core.training.sweep import number, ranked, score, tied_with_best, varying
+        from core.format import number
+        from core.training.sweep import ranked, score, tied_with_best, varying
 
         table = self.query_one(DataTable)
         table.clear(columns=True)
