@@ -48,11 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", metavar="S")
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    def training_flags(p: argparse.ArgumentParser) -> None:
+    def training_flags(p: argparse.ArgumentParser, schedule: bool = True) -> None:
+        """Train's flags; without `schedule` (lr-find, which sets its own), no --epochs or --learning-rate."""
         data_flags(p)
-        p.add_argument("--epochs", metavar="E")
+        if schedule:
+            p.add_argument("--epochs", metavar="E")
         p.add_argument("--batch-size", metavar="B")
-        p.add_argument("--learning-rate", metavar="LR")
+        if schedule:
+            p.add_argument("--learning-rate", metavar="LR")
         p.add_argument("--output-dir", metavar="DIR", default="runs", help="runs folder (default: runs)")
         p.add_argument("--json", action="store_true", help="print each event as one JSON line")
 
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", metavar="DIR", help="write the export here instead of RUN/onnx")
 
     finder = sub.add_parser("lr-find", help="find a learning rate: a short range test on the training split")
-    training_flags(finder)
+    training_flags(finder, schedule=False)
     finder.add_argument("--steps", metavar="N", type=int, default=100, help="steps of the test (default 100)")
     finder.add_argument("--start-lr", metavar="LR", type=float, default=1e-6, help="first learning rate (1e-6)")
     finder.add_argument("--end-lr", metavar="LR", type=float, default=0.1, help="last learning rate (0.1)")

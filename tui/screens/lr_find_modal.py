@@ -26,6 +26,7 @@ class LrFindModal(ModalScreen[float | None]):
     """Runs the test for a config; dismisses with the suggested learning rate ("use it") or None."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
+    AUTO_FOCUS = ""  # nothing focused while the test runs: Enter must not close it on the Close button
     DEFAULT_CSS = """
     LrFindModal .dialog { width: 90%; max-width: 100; height: 90%; max-height: 30; }
     LrFindModal PlotextPlot { height: 1fr; min-height: 8; }

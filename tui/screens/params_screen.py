@@ -39,7 +39,7 @@ class ParamsScreen(BaseScreen):
     """The hyperparameter form with presets, TOML save/load, the derived plan and the Start button."""
 
     BINDINGS = [
-        Binding("ctrl+t", "start", "Start training", priority=True),
+        Binding("ctrl+t", "start", "Start", priority=True),  # a run, or a sweep: the button says which
         Binding("ctrl+s", "save", "Save TOML", priority=True),
         # Function keys reach the app through every terminal, SSH and tmux; alt+digit does not (macOS types ¡).
         *[Binding(f"f{i}", f"preset({i - 6})", f"Preset {name}", priority=True, show=False)
