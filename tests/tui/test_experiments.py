@@ -202,3 +202,22 @@ async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_co
     assert record["status"] == "finished" and all(p["status"] == "finished" for p in record["points"])
     run_config = json.loads((Path(record["points"][1]["run_dir"]) / "config.json").read_text())["config"]
     assert run_config["epochs"] == 1 and run_config["learning_rate"] == 5e-3
+
+
+async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make_app):
+    from tui.screens.lr_find_modal import LrFindModal
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        await _field(pilot, "batch_size", "4, 16")
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, LrFindModal))
+        assert any(n.message == "The test uses batch_size=4, the first value of each list." for n in
+                   app.seen_notifications)
+        assert app.screen.config.batch_size == 4 and app.screen.focused is None  # Enter closes nothing yet
+        await pilot.press("enter")
+        assert isinstance(app.screen, LrFindModal)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen))

@@ -221,6 +221,7 @@ class ParamsScreen(BaseScreen):
 
     def action_find_lr(self) -> None:
         """Run the learning-rate range test on the form's settings; its suggestion can fill learning_rate."""
+        from core.format import number
         from tui.screens.lr_find_modal import LrFindModal
 
         config = self.form.config
@@ -238,6 +239,10 @@ class ParamsScreen(BaseScreen):
                 self.form.fill(self.form.config.replace(learning_rate=float(f"{rate:.2g}")), ["learning_rate"])
                 self.notify(f"learning_rate set to {rate:.2g}", title="Learning rate")
 
+        listed = [n for n in (self.form.sweep or {}) if n != "learning_rate"]
+        if listed:  # one test, one set of settings: say which values of the lists it uses
+            self.notify("The test uses " + ", ".join(f"{n}={number(getattr(config, n))}" for n in listed)
+                        + ", the first value of each list.", title="Find learning rate")
         self.app.push_screen(LrFindModal(config, self.app.runs_root), use)
 
     @on(Button.Pressed, "#start")
