@@ -3,8 +3,9 @@
 The record (`runs/sweep-<timestamp>.json`) is rewritten atomically as each run starts and ends: the base
 settings, what varies, and per point its settings, run folder, status and scores. A killed sweep reads as
 interrupted and resumes with the points not yet done (a stopped or interrupted run goes on from its
-checkpoint). Points are ranked by validation macro F1 (then accuracy), never by test scores: choosing by test would make the
-test split part of the tuning, and its figures would no longer say how the model does on unseen reviews.
+checkpoint). Points are ranked by validation macro F1 (then accuracy), never by test scores: choosing by
+test would make the test split part of the tuning, and its figures would no longer say how the model does on
+unseen reviews.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def parse_grid(items: list[str]) -> dict[str, list[Any] | tuple[float, float]]:
             errors[name] = f"is given twice; put all its values in one --grid {name}=a,b,c"
             continue
         if name in NOT_SWEPT:
-            errors[name] = "a sweep keeps the data, its split and its scoring the same for every run; set it once, not per run"
+            errors[name] = ("a sweep keeps the data, its split and its scoring the same for every run; set it once, "
+                            "not per run")
             continue
         if ":" in raw:
             bounds = [parse_value(name, part) for part in raw.split(":", 1)]
@@ -146,7 +148,6 @@ def point_configs(base: TrainConfig, points: list[dict[str, Any]]) -> list[Train
 
 def describe(point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={number(v)}" for k, v in point.items())
-
 
 
 # ------------------------------------------------------------------ the record
