@@ -192,8 +192,10 @@ class ParamsScreen(BaseScreen):
         elif found is None:
             estimate.update("no estimate yet: no earlier run of this model on this device")
         else:
-            estimate.update(plain(f"estimated training time: ~{format_duration(found.seconds)} ({found.basis})"
-                                  + (f"; per run of the sweep's {runs}" if runs else "")))
+            each = format_duration(found.seconds)
+            # What matters first, before a narrow terminal cuts the line: the time, then where it comes from.
+            head = (f"estimated: ~{each} per run, {runs} runs" if runs else f"estimated training time: ~{each}")
+            estimate.update(plain(f"{head} ({found.basis})"))
 
     @work(thread=True, exit_on_error=False, group="estimate")
     def _estimate_rate(self, key: tuple):
