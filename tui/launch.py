@@ -9,10 +9,26 @@ from collections.abc import Sequence
 from core.cli import main as cli_main
 from core.cli.parser import COMMANDS
 
+APP_OPTIONS = ("--config", "--run", "--output-dir")  # the app's own options, each with a value
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    """The first word that is not an option or an option's value (`sentitune --output-dir runs` is the app
+    on the folder `runs`, not the `runs` command)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in APP_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in COMMANDS for a in argv[:2]) or any(a in ("-h", "--help") for a in argv[:1]):
+    if _subcommand(argv) in COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
         return cli_main(argv)
     parser = argparse.ArgumentParser(prog="sentitune", description="Open the sentitune app.")
     parser.add_argument("--config", metavar="FILE.toml", help="open the app with this config")

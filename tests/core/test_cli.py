@@ -110,6 +110,19 @@ def test_console_script_runs_headless_without_textual(tmp_path):
     assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs yet in {tmp_path}/", "False"]
 
 
+def test_a_runs_folder_named_like_a_command_opens_the_app_on_it(monkeypatch, capsys, tmp_path):
+    import tui.app
+    from tui.launch import main as launch
+
+    monkeypatch.chdir(tmp_path)
+    opened = []
+    monkeypatch.setattr(tui.app, "run_app", lambda **kwargs: opened.append(kwargs) or 0)
+    assert launch(["--output-dir", "runs"]) == 0 and opened[-1]["runs_root"] == "runs"
+    assert launch(["--run", "train", "--output-dir", "predict"]) == 0 and opened[-1]["run"] == "train"
+    assert launch(["runs", "--output-dir", "runs"]) == 0 and len(opened) == 2  # the `runs` command, headless
+    assert "no runs yet" in capsys.readouterr().out
+
+
 def test_evaluate_on_another_dataset_scores_every_row(capsys, tmp_path, trained_run):
     """max_samples of the run (5000 by default, 300 rows here) does not cap an evaluation file."""
     path = tmp_path / "more.csv"
