@@ -302,22 +302,27 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
     process that started this one in the background; otherwise it is taken here (RunError if held).
     """
     path = Path(path)
-    lock = RunLock.adopt(lock_file(path), lock_fd) if lock_fd is not None else \
-        RunLock(path=lock_file(path)).acquire(_busy(path))
+    adopted = lock_fd is not None
+    lock = RunLock.adopt(lock_file(path), lock_fd) if adopted else RunLock(path=lock_file(path)).acquire(_busy(path))
     try:
+        if not adopted:  # a background sweep's starter cleared it: a stop asked while it started must stay
+            _clear_stop(path)  # a stop asked of an earlier go of this sweep
         return _run_points(path, stop_event or threading.Event(), on_event, on_point)
     finally:
         lock.release()
+
+
+def _clear_stop(path: Path) -> None:
+    try:
+        stop_file(path).unlink(missing_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot write in {path.parent}: {exc.strerror or exc}; check its permissions") from None
 
 
 def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> dict[str, Any]:
     from core.training.train import resume, train
 
     record = read_sweep(path)
-    try:
-        stop_file(path).unlink(missing_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot write in {path.parent}: {exc.strerror or exc}; check its permissions") from None
     base = TrainConfig.from_dict(record["base"])
     runs_root = path.parent
     points = record["points"]
@@ -433,6 +438,7 @@ def start_sweep_detached(path: str | Path) -> Path:
     lock = RunLock(path=lock_file(path)).acquire(_busy(path))
     before = record["status"]
     try:
+        _clear_stop(path)  # here, not in the child: a stop asked while it starts must reach it
         _save(path, record, status=RunStatus.STARTING)
         with open(log_path, "ab") as out:
             subprocess.Popen(

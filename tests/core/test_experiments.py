@@ -189,6 +189,20 @@ def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config
     assert [p["status"] for p in record["points"]] == ["stopped", "pending"]
 
 
+def test_a_stop_asked_while_a_background_sweep_starts_reaches_it(tiny_config, tmp_path, capsys):
+    from core.training.sweep import start_sweep_detached
+
+    grid = parse_grid(["learning_rate=1e-3,5e-3"])
+    path = create_sweep(tiny_config.replace(epochs=1), grid, plan_points(grid), tmp_path)
+    start_sweep_detached(path)
+    assert main(["stop", path.stem, "--output-dir", str(tmp_path)]) == 0  # before its process has begun
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and read_sweep(path)["status"] in ("starting", "running"):
+        time.sleep(0.2)
+    record = read_sweep(path)
+    assert record["status"] == "stopped" and [p["status"] for p in record["points"]] == ["pending", "pending"]
+
+
 def _dead_pid() -> int:
     import subprocess
     import sys
