@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from core.config import TrainConfig, TrainingPlan, plan
-from core.format import format_duration, short_name
+from core.format import format_duration, number, short_name
 from core.runs.store import TrainRate
 
 
@@ -63,7 +63,7 @@ def sweep_question(config: TrainConfig, grid: dict, preview=None, rate: TrainRat
     rows = preview.rows_for(config) if preview is not None else None
     fresh = preview if preview is not None and not preview.stale(config) else None
     found = [estimate(c, plan(c, rows), rate, fresh) for c in point_configs(config, points)]
-    varies = "; ".join(f"{name} over {', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}"
+    varies = "; ".join(f"{name} over {', '.join(number(v) for v in values)}"
                        for name, values in grid.items())
     return "\n".join([
         f"Start a sweep of {len(points)} runs of {short_name(config.model)} on {short_name(config.dataset)}, "

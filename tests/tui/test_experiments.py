@@ -32,6 +32,20 @@ def _sweep_points():
     return points, seen
 
 
+async def _ask_for_sweep(pilot, field: str, text: str, background: bool = False) -> str:
+    """On F2, put a list in `field` and press ctrl+t; returns the question the app asks before the sweep."""
+    from textual.widgets import Checkbox
+
+    await pilot.press("f2")
+    await pilot.pause()
+    await _field(pilot, field, text)
+    if background:
+        pilot.app.screen.query_one("#background", Checkbox).value = True
+    await pilot.press("ctrl+t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+    return pilot.app.screen.question
+
+
 async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_app, tiny_config):
     app = make_app(tiny_config.replace(epochs=1, baseline=False))
     points, seen = _sweep_points()
@@ -44,7 +58,7 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
         await wait_for(pilot, lambda: str(screen.query_one("#start", Button).label) == "Start sweep (2 runs)")
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        assert "sweep of 2 runs" in app.screen.question and "learning_rate over 0.0001, 0.005" in app.screen.question
+        assert "sweep of 2 runs" in app.screen.question and "learning_rate over 1e-4, 0.005" in app.screen.question
         await pilot.press("y")
         # The app may handle a backlog of a fast run's messages at once: its SweepPoint is recorded, seen or not.
         await wait_for(pilot, lambda: points or app.sweep is not None)
@@ -99,18 +113,11 @@ async def test_a_sweep_in_background_runs_in_its_own_process_and_the_app_follows
     import json
     import os
 
-    from textual.widgets import Checkbox
-
     app = make_app(tiny_config.replace(epochs=1, baseline=False))
     points, seen = _sweep_points()
     async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
-        await pilot.press("f2")
-        await pilot.pause()
-        await _field(pilot, "epochs", "1, 2")
-        app.screen.query_one("#background", Checkbox).value = True
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        assert "sweep of 2 runs" in app.screen.question and "background process" in app.screen.question
+        question = await _ask_for_sweep(pilot, "epochs", "1, 2", background=True)
+        assert "sweep of 2 runs" in question and "background process" in question
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.training)
         await wait_for(pilot, lambda: not app.training)
@@ -149,11 +156,7 @@ async def test_a_stop_answered_after_the_sweep_moved_on_stops_nothing(make_app, 
 
     app = make_app(tiny_config.replace(epochs=500, baseline=False))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f2")
-        await pilot.pause()
-        await _field(pilot, "learning_rate", "1e-3, 5e-3")
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await _ask_for_sweep(pilot, "learning_rate", "1e-3, 5e-3")
         await pilot.press("y")
         await wait_for(pilot, lambda: app.sweep is not None and app.progress.stage == "train")
         await pilot.press("s")
