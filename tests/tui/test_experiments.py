@@ -207,9 +207,11 @@ async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_co
     assert run_config["epochs"] == 1 and run_config["learning_rate"] == 5e-3
 
 
-async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make_app):
+async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make_app, monkeypatch):
+    from core.training import lr_find
     from tui.screens.lr_find_modal import LrFindModal
 
+    monkeypatch.setattr(lr_find, "STEPS", lr_find.MAX_STEPS)  # still running while the test looks at it
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f2")
@@ -219,7 +221,8 @@ async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make
         await wait_for(pilot, lambda: isinstance(app.screen, LrFindModal))
         assert any(n.message == "The test uses batch_size=4, the first value of each list." for n in
                    app.seen_notifications)
-        assert app.screen.config.batch_size == 4 and app.screen.focused is None  # Enter closes nothing yet
+        assert app.screen.config.batch_size == 4 and app.screen.running
+        assert app.screen.focused is None  # Enter closes nothing while the test runs
         await pilot.press("enter")
         assert isinstance(app.screen, LrFindModal)
         await pilot.press("escape")
