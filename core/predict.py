@@ -42,7 +42,7 @@ def model_dir_of(path: str | Path) -> Path:
     if (path / layout.STATUS).exists():
         from core.runs.store import run_info
 
-        if run_info(path).status in ("running", "starting"):
+        if run_info(path).status in (layout.RunStatus.RUNNING, layout.RunStatus.STARTING):
             raise ModelError(f"run {path.name} is still training: its model is saved when it ends "
                              f"(`sentitune stop {path.name}` ends it now, saved)")
         raise ModelError(f"run {path.name} has no saved model (it did not finish); pick a finished run")
