@@ -213,7 +213,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from core.training.background import request_stop
     from core.training.sweep import is_sweep_ref, request_sweep_stop, resolve_sweep
 
-    if is_sweep_ref(args.run):
+    if is_sweep_ref(args.run, args.output_dir):
         say(request_sweep_stop(resolve_sweep(args.run, args.output_dir)))
         return 0
     say(request_stop(resolve_run(args.run, args.output_dir)))

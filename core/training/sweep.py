@@ -272,8 +272,10 @@ def resolve_sweep(ref: str | Path, root: str | Path = "runs") -> Path:
     raise RunError(f"no sweep {ref} in {root}; list them with: sentitune sweep --show --output-dir {root}")
 
 
-def is_sweep_ref(ref: str) -> bool:
-    return Path(ref).name.startswith(PREFIX)
+def is_sweep_ref(ref: str, root: str | Path = "runs") -> bool:
+    """A sweep's record named by path, by name, or by its timestamp alone (when no run folder is called that)."""
+    name = Path(ref).name
+    return name.startswith(PREFIX) or (not (Path(root) / name).exists() and (Path(root) / f"{PREFIX}{name}.json").is_file())
 
 
 def stop_file(path: Path) -> Path:

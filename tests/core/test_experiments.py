@@ -195,7 +195,8 @@ def test_a_stop_asked_while_a_background_sweep_starts_reaches_it(tiny_config, tm
     grid = parse_grid(["learning_rate=1e-3,5e-3"])
     path = create_sweep(tiny_config.replace(epochs=1), grid, plan_points(grid), tmp_path)
     start_sweep_detached(path)
-    assert main(["stop", path.stem, "--output-dir", str(tmp_path)]) == 0  # before its process has begun
+    timestamp = path.stem.removeprefix("sweep-")  # the timestamp alone names it, as for --show and --resume
+    assert main(["stop", timestamp, "--output-dir", str(tmp_path)]) == 0  # before its process has begun
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and read_sweep(path)["status"] in ("starting", "running"):
         time.sleep(0.2)
