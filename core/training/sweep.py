@@ -197,6 +197,7 @@ def read_sweep(path: str | Path) -> dict[str, Any]:
     for point in record["points"]:  # the scores as the run folder has them now
         if point.get("run_dir"):  # stored by name: the runs folder may be moved, or opened from elsewhere
             point["run_dir"] = str(path.parent / Path(point["run_dir"]).name)
+        point.pop("missing", None)
         if point.get("run_dir") and Path(point["run_dir"]).is_dir():
             point.update(_scores(point["run_dir"]))
         elif point.get("run_dir"):
@@ -386,8 +387,8 @@ def _has_checkpoint(run_dir: Path) -> bool:
 def _save(path: Path, record: dict[str, Any], **changes: Any) -> None:
     """Rewrite the record atomically; RunError (disk full, read-only) leaves the last one whole."""
     record.update(changes, updated=time.time())
-    stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()}
-                                   for p in record["points"]]}
+    stored = {**record, "points": [{k: (Path(v).name if k == "run_dir" and v else v) for k, v in p.items()
+                                    if k != "missing"} for p in record["points"]]}  # missing: as read, not kept
     try:
         write_json_atomic(path, stored)
     except OSError as exc:

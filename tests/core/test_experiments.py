@@ -122,6 +122,8 @@ def test_show_marks_ties_and_runs_whose_folder_is_gone_and_resume_says_when_noth
     assert [line.split()[:2] for line in out[2:5]] == [["=", "1e-4"], ["=", "5e-5"], ["2e-5", "finished"]]
     assert out[2].endswith("gone-0.8 (folder gone)")
     assert out[-1].startswith("= 2 runs tie for best: the sweep cannot tell them apart")
+    (tmp_path / "gone-0.7").mkdir()  # a folder put back is no longer shown as gone
+    assert not read_sweep(path)["points"][2].get("missing") and read_sweep(path)["points"][0]["missing"]
     assert main(["sweep", "--resume", path.stem, "--output-dir", str(tmp_path)]) == 2
     assert "has nothing to resume: every run in it is done" in capsys.readouterr().err
 
