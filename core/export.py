@@ -162,7 +162,7 @@ def _quiet() -> Iterator[None]:
 
 def _agreement(source: Predictor, folder: Path, model_dir: Path, limit: int) -> tuple[int, float | None]:
     """How many of the run's test reviews both models labelled, and the share they labelled alike."""
-    run_dir = model_dir.parent if model_dir.name == layout.MODEL else None
+    run_dir = model_dir.parent if model_dir.name == layout.MODEL and (model_dir.parent / layout.CONFIG).is_file() else None
     texts = [r["text"] for r in Run(run_dir).test_predictions() if isinstance(r.get("text"), str)
              and r["text"].strip()][:limit] if run_dir is not None else []
     exported = Predictor(folder, calibrated=False)

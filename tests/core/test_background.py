@@ -50,7 +50,10 @@ def _events_of(run: Path, kind):
 def test_detached_run_survives_sighup_of_its_parent_shell(tiny_config, tmp_path):
     root = tmp_path / "runs"
     args = " ".join(f"'{a}'" for a in CLI + _train_args(tiny_config, root, "--epochs", "3", "--detach"))
-    shell = subprocess.run(["bash", "-c", f"{args} && kill -HUP $$"], cwd=REPO, capture_output=True, text=True)
+    # A shell that starts with SIGHUP ignored (the suite under nohup, as a CI runner may) cannot un-ignore it:
+    # give it the default disposition, as a login shell has.
+    shell = subprocess.run(["bash", "-c", f"{args} && kill -HUP $$"], cwd=REPO, capture_output=True, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     assert shell.returncode == -signal.SIGHUP  # the shell died of its hang-up
     run = _only_run(root)
     assert f"run folder: {run}" in shell.stdout

@@ -58,8 +58,11 @@ def test_onnx_labels_agree_with_the_torch_model(exported, run_copy):
     assert onnx_model.max_length == torch_model.max_length and onnx_model.temperature == torch_model.temperature
 
 
-def test_quantized_export_through_the_cli_agrees_and_predicts(exported, run_copy, tmp_path, capsys):
+def test_quantized_export_through_the_cli_agrees_and_predicts(exported, run_copy, tmp_path, capsys, monkeypatch):
     dest = tmp_path / "int8"
+    here = tmp_path / "cwd"  # the exporter and the quantizer must write nothing into the current directory
+    here.mkdir()
+    monkeypatch.chdir(here)
     assert main(["export", str(run_copy), "--onnx", "--quantize", "--to", str(dest), "--json"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["quantized"] is True and line["path"] == str(dest) and line["label_agreement"] >= 0.98
@@ -70,6 +73,7 @@ def test_quantized_export_through_the_cli_agrees_and_predicts(exported, run_copy
     assert agree >= 0.98
     assert main(["predict", str(dest), "wonderful excellent superb", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip())["label"] == "positive"
+    assert list(here.iterdir()) == []
 
 
 def test_a_failed_export_keeps_the_last_good_one(exported, run_copy, monkeypatch, capsys):
