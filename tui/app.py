@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig, last_config, load_toml
 from core.errors import CoreError
-from core.events import TrainingStopped
 from core.format import printable
 from core.runs.layout import ENDED, LIVE
 from core.runs.progress import RunProgress
+from tui.live import LiveView
 from tui.messages import SweepPoint
 from tui.sweeps import SweepControl
 from tui.training import TrainingControl
@@ -80,12 +79,8 @@ class SentituneApp(SweepControl, TrainingControl, App):
         self.set_reactive(SentituneApp.config, config or TrainConfig())
         self.open_run = Path(open_run) if open_run else None
         self.progress = RunProgress()
-        self.stop_event: threading.Event | None = None
         self.training_worker: Worker | None = None
-        self.attached_run: Path | None = None  # set while following a run that another process trains
-        self.stop_requested = False  # Stop & save was asked for the run shown live
-        self.stop_stage: str | None = None  # the stage it was asked in (a stop in training still tests)
-        self.stopped: TrainingStopped | None = None  # how the run shown live was stopped, if it was
+        self.live: LiveView | None = None  # the run or sweep the dashboard shows live, and how to stop it
         self.pending_review: tuple[str, Path | None] | None = None
         self.newest_run: Path | None = None  # the run that ended last in this app: F4 selects it, F5 uses its model
         self.sweep: SweepPoint | None = None  # the sweep being trained, at its current run
@@ -138,11 +133,12 @@ class SentituneApp(SweepControl, TrainingControl, App):
 
     def update_subtitle(self) -> None:
         p = self.progress
-        if self.training:
+        live = self.live
+        if self.training and live is not None:
             state = f"training {p.fraction:.0%}" if p.stage == "train" else f"run: {p.stage}"
-            if self.stop_requested:
+            if live.stop_asked:
                 state = "stopping…"
-            elif self.attached_run is not None:
+            elif not live.in_process:
                 state += " (background process)"
             if self.sweep is not None:
                 state = f"sweep run {self.sweep.index}/{self.sweep.total} · {state}"

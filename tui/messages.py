@@ -19,6 +19,14 @@ class TrainingEvent(Message):
         self.event = event
 
 
+class TrainingHistory(Message):
+    """A followed run's events written before the app began to follow it, folded in one go."""
+
+    def __init__(self, run_dir: str, events: list[Event]) -> None:
+        super().__init__()
+        self.run_dir, self.events = run_dir, events
+
+
 class SweepPoint(Message):
     """A sweep started its run `index` of `total` (settings: what that run varies)."""
 

@@ -3,7 +3,6 @@ process the app follows), show the current one on F3, and say which run was best
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from textual import work
@@ -11,6 +10,7 @@ from textual import work
 from core.config import TrainConfig
 from core.runs import layout
 from core.runs.progress import RunProgress
+from tui.live import Kind, LiveView
 from tui.messages import SweepPoint, TrainingEvent
 from tui.safe import notify_error
 from tui.screens.modals import ConfirmModal
@@ -52,8 +52,10 @@ class SweepControl:
             return False
         self.config = config
         self._save_last_config(config)
-        start = self._sweep_detached if detached else self._sweep
-        self._begin(starting() if detached else RunProgress(), lambda stop: start(config, grid, stop))
+        if detached:
+            self._begin(starting(), LiveView(Kind.SWEEP_PROCESS), lambda live: self._sweep_detached(config, grid, live))
+        else:
+            self._begin(RunProgress(), LiveView(Kind.SWEEP_HERE), lambda live: self._sweep(config, grid, live))
         return True
 
     def _sweep_record(self, config: TrainConfig, grid: dict) -> Path:
@@ -77,44 +79,49 @@ class SweepControl:
         except CoreError as exc:
             notify_error(self, exc)
             return False
-        self._begin(RunProgress(), lambda stop: self._sweep_resumed(Path(path), stop))
+        self._begin(RunProgress(), LiveView(Kind.SWEEP_HERE, sweep=Path(path)),
+                    lambda live: self._sweep_resumed(Path(path), live))
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
-    def _sweep(self, config: TrainConfig, grid: dict, stop_event: threading.Event):
-        return self._run_sweep_here(self._sweep_record(config, grid), stop_event)
+    def _sweep(self, config: TrainConfig, grid: dict, live: LiveView):
+        path = self._sweep_record(config, grid)
+        live.found(sweep=path)
+        return self._run_sweep_here(path, live)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
-    def _sweep_resumed(self, path: Path, stop_event: threading.Event):
-        return self._run_sweep_here(path, stop_event)
+    def _sweep_resumed(self, path: Path, live: LiveView):
+        return self._run_sweep_here(path, live)
 
-    def _run_sweep_here(self, path: Path, stop_event: threading.Event) -> dict:
+    def _run_sweep_here(self, path: Path, live: LiveView) -> dict:
         from core.training.sweep import run_sweep
 
-        return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event,
+        return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=live.stop_event,
                          on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"])))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep-detached")
-    def _sweep_detached(self, config: TrainConfig, grid: dict, stop_event: threading.Event):
-        """Start the sweep in its own process, then follow each of its runs as it trains."""
+    def _sweep_detached(self, config: TrainConfig, grid: dict, live: LiveView):
+        """Start the sweep in its own process, then follow each of its runs as it trains. A stop goes to the
+        sweep (its stop file), whichever run it is at, and also between two runs."""
         import time
 
-        from core.training.background import follow_events
+        from core.runs.control import follow
         from core.training.sweep import read_sweep, start_sweep_detached
 
         path = self._sweep_record(config, grid)
         start_sweep_detached(path)
+        self._stop_answer(live.found(sweep=path))  # a stop pressed while it started goes to the sweep now
         followed: set[str] = set()
-        while not stop_event.is_set():
+        while not live.unfollow.is_set():
             record = read_sweep(path)
             points = record["points"]
             k, point = next(((k, p) for k, p in enumerate(points, 1) if p.get("status") == "running"
                              and p.get("run_dir") and p["run_dir"] not in followed), (0, None))
             if point is not None and (Path(point["run_dir"]) / layout.STATUS).exists():
                 followed.add(point["run_dir"])
-                self.call_from_thread(setattr, self, "attached_run", Path(point["run_dir"]))
+                live.found(run_dir=Path(point["run_dir"]))
                 self.post_message(SweepPoint(str(path), k, len(points), point["settings"]))
-                for event in follow_events(point["run_dir"], stop=stop_event.is_set):
+                for event in follow(point["run_dir"], stop=live.unfollow.is_set):
                     self.post_message(TrainingEvent(event))
             elif record["status"] not in ("starting", "running"):
                 return record
@@ -125,7 +132,6 @@ class SweepControl:
         """A sweep's next run starts: the dashboard shows it from scratch."""
         self.sweep = message
         self.progress = RunProgress()
-        self.stopped = None
         self.progress_version += 1
         self.update_subtitle()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from textual import work
@@ -10,11 +9,13 @@ from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig
 from core.errors import CoreError, TrainingError
-from core.events import Resumed, StageChanged, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
+from core.events import StageChanged, TrainingFailed, TrainingFinished, TrainingStarted, TrainingStopped
 from core.format import format_event, stop_note
 from core.runs import layout
+from core.runs.control import Owner
 from core.runs.progress import RunProgress
-from tui.messages import TrainingEvent
+from tui.live import Kind, LiveView
+from tui.messages import TrainingEvent, TrainingHistory
 from tui.safe import for_app, notify_error, sentence
 from tui.screens.modals import ConfirmModal, ErrorModal
 
@@ -63,11 +64,12 @@ class TrainingControl:
         self._save_last_config(self.config)
         from core.training.distributed import needs_launcher
 
-        if detached or needs_launcher(self.config):  # several processes always run on their own
+        config = self.config
+        if detached or needs_launcher(config):  # several processes always run on their own
             # Shown as starting at once; the checks and the process start happen in the worker.
-            self._begin(starting(), lambda stop: self._detach_and_follow(self.config, stop))
+            self._begin(starting(), LiveView(Kind.PROCESS), lambda live: self._detach_and_follow(config, live))
             return True
-        self._begin(RunProgress(), lambda stop: self._train(self.config, stop))
+        self._begin(RunProgress(), LiveView(Kind.HERE), lambda live: self._train(config, live))
         return True
 
     def _save_last_config(self, config: TrainConfig) -> None:
@@ -80,13 +82,29 @@ class TrainingControl:
             pass  # only a convenience: the run itself reports a runs folder it cannot write
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="detach")
-    def _detach_and_follow(self, config: TrainConfig, stop_event: threading.Event) -> None:
-        from core.training.background import follow_events, start_detached
+    def _detach_and_follow(self, config: TrainConfig, live: LiveView) -> None:
+        from core.training.background import start_detached
 
         run_dir = start_detached(config, self.runs_root)  # bad input is an error here, before any process
-        self.call_from_thread(setattr, self, "attached_run", run_dir)
-        for event in follow_events(run_dir, stop=stop_event.is_set):
+        self._stop_answer(live.found(run_dir=run_dir))  # a stop pressed while it started goes to its process now
+        self._follow_run(run_dir, live, history=False)
+
+    def _follow_run(self, run_dir: Path, live: LiveView, history: bool = True) -> None:
+        """Post a run's events from its events.jsonl until nothing holds the run (or the app stops following):
+        what is there already as one history (no notifications for a past segment's end), then live ones."""
+        from core.runs.control import EventFollower, follow
+
+        follower = EventFollower(run_dir)
+        if history:
+            self.post_message(TrainingHistory(str(run_dir), follower.read()))
+            follower.queue.clear()
+        for event in follow(run_dir, stop=live.unfollow.is_set, follower=follower):
             self.post_message(TrainingEvent(event))
+
+    def _stop_answer(self, answer: str | None) -> None:
+        """Show what a stop delivered to another process will do (from a worker thread)."""
+        if answer:
+            self.call_from_thread(self.notify, sentence(answer), title="Stop & save", markup=False)
 
     def resume_run(self, run_dir: Path) -> bool:
         """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
@@ -102,7 +120,7 @@ class TrainingControl:
             notify_error(self, exc)
             return False
         history = RunProgress.from_events(read_events(Path(run_dir) / layout.EVENTS))
-        self._begin(history, lambda stop: self._resume(Path(run_dir), stop))
+        self._begin(history, LiveView(Kind.HERE, Path(run_dir)), lambda live: self._resume(Path(run_dir), live))
         return True
 
     def attach_run(self, run_dir: Path) -> bool:
@@ -110,40 +128,42 @@ class TrainingControl:
         if self.training:
             self.notify("A run is already shown live; wait for it or stop it first.", severity="warning")
             return False
-        self.attached_run = Path(run_dir)
-        self._begin(RunProgress(), lambda stop: self._follow(Path(run_dir), stop))
+        live = LiveView(Kind.PROCESS, Path(run_dir))
+        self._begin(RunProgress(), live, lambda live: self._follow(Path(run_dir), live))
         return True
 
-    def _begin(self, progress: RunProgress, start) -> None:
-        """Reset the dashboard to `progress`, start the worker, and show the dashboard."""
-        self.stop_event = threading.Event()
-        self.stop_requested = False
-        self.stop_stage = None
-        self.stopped = None
+    def _begin(self, progress: RunProgress, live: LiveView, start) -> None:
+        """Reset the dashboard to `progress`, start the worker for `live`, and show the dashboard."""
+        self.live = live
         self.progress = progress
-        self.training_worker = start(self.stop_event)
+        self.training_worker = start(live)
         self.progress_version += 1
         self.switch_mode("train")
         self.update_subtitle()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
-    def _train(self, config: TrainConfig, stop_event: threading.Event):
+    def _train(self, config: TrainConfig, live: LiveView):
         from core.training.train import train
 
-        return train(config, self.runs_root, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
+        return train(config, self.runs_root, on_event=lambda e: self.post_message(TrainingEvent(e)),
+                     stop_event=live.stop_event, owner=Owner.APP)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="resume")
-    def _resume(self, run_dir: Path, stop_event: threading.Event):
+    def _resume(self, run_dir: Path, live: LiveView):
         from core.training.train import resume
 
-        return resume(run_dir, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=stop_event)
+        return resume(run_dir, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=live.stop_event,
+                      owner=Owner.APP)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="follow")
-    def _follow(self, run_dir: Path, stop_event: threading.Event) -> None:
-        from core.training.background import follow_events
+    def _follow(self, run_dir: Path, live: LiveView) -> None:
+        self._follow_run(run_dir, live)
 
-        for event in follow_events(run_dir, stop=stop_event.is_set):
-            self.post_message(TrainingEvent(event))
+    def on_training_history(self, message: TrainingHistory) -> None:
+        """A followed run's events so far: the dashboard is rebuilt from them in one go."""
+        self.progress = RunProgress.from_events(message.events)
+        self.update_subtitle()
+        self.progress_version += 1
 
     def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
@@ -158,11 +178,8 @@ class TrainingControl:
             acc = event.test.get("accuracy")
             self.notify(f"Test accuracy {acc:.1%}. See the report (F4).", title="Run finished")
         elif isinstance(event, TrainingStopped):
-            self.stopped = event
             # core's wording says whether a model was saved and tested
             self.notify(f"{sentence(format_event(event))}.", title="Run stopped", markup=False)
-        elif isinstance(event, Resumed):
-            self.stopped = None  # a followed run that was stopped before goes on
         if isinstance(event, (TrainingFailed, TrainingFinished, TrainingStopped, TrainingStarted)):
             self.runs_version += 1
 
@@ -173,6 +190,12 @@ class TrainingControl:
                 self._ask_to_sweep(*worker.result)
             elif worker.state == WorkerState.SUCCESS:
                 self._ask_to_start(*worker.result)
+            elif worker.state == WorkerState.ERROR:
+                notify_error(self, worker.error)
+            return
+        if worker.group == "stop":
+            if worker.state == WorkerState.SUCCESS and worker.result:
+                self.notify(sentence(worker.result), title="Stop & save", markup=False)
             elif worker.state == WorkerState.ERROR:
                 notify_error(self, worker.error)
             return
@@ -192,7 +215,6 @@ class TrainingControl:
                 notify_error(self, error, timeout=10)
             else:
                 self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
-        self.attached_run = None
         if worker.name in ("sweep", "sweep-detached"):
             self._sweep_ended(worker.result if worker.state == WorkerState.SUCCESS else None)
         self.update_subtitle()
@@ -256,30 +278,32 @@ class TrainingControl:
         self.push_screen(ConfirmModal(question, yes="Stop & save"), answer)
 
     def stop_now(self) -> None:
-        """Stop the running run at its next step (no confirmation)."""
-        if self.attached_run is not None and self.training:
-            from core.training.background import request_stop
-
-            try:
-                request_stop(self.attached_run)  # the run's own process stops, evaluates and saves
-            except CoreError as exc:
-                notify_error(self, exc)
-                return
-            self.stop_requested, self.stop_stage = True, self.progress.stage
-            self.notify(f"Asked the run to stop: {stop_note(self.progress.stage)}.", title="Stop & save")
-            self.update_subtitle()
+        """Stop what the dashboard shows at its next step (no confirmation); never blocks the UI."""
+        live = self.live
+        if live is None or not self.training or live.stop_asked:
             return
-        if self.stop_event is not None and self.training:
-            self.stop_event.set()
-            self.stop_requested, self.stop_stage = True, self.progress.stage
-            self.notify(f"Stopping: {stop_note(self.progress.stage)}.", title="Stop & save")
-            self.update_subtitle()
+        stage = self.progress.stage
+        if live.ask_stop(stage):  # another process trains it: the stop is sent from a worker
+            self._deliver_stop(live)
+            if (live.sweep if live.kind == Kind.SWEEP_PROCESS else live.run_dir) is None:
+                self.notify("It stops as soon as its process has started; nothing will be trained.",
+                            title="Stop & save")
+        else:
+            self.notify(f"Stopping: {stop_note(stage)}.", title="Stop & save")
+        self.update_subtitle()
+        self.progress_version += 1
+
+    @work(thread=True, exit_on_error=False, group="stop")
+    def _deliver_stop(self, live: LiveView) -> str | None:
+        return live.deliver()
 
     async def action_quit(self) -> None:
         self._save_last_config(self.config)  # what was typed (a long model path) is there next time
-        if self.attached_run is not None and self.stop_event is not None:
-            self.stop_event.set()  # stop following; the run's own process goes on
-        if not self.training or self.attached_run is not None:
+        live = self.live
+        following = live is not None and not live.in_process
+        if following:
+            live.unfollow.set()  # stop following; the run's own process goes on
+        if not self.training or following:
             self.exit()
             return
 

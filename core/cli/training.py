@@ -13,7 +13,8 @@ from core.cli.parser import config_from_args
 from core.config import TrainConfig
 from core.errors import ConfigError, CoreError
 from core.runs import layout
-from core.runs.layout import LIVE, RunStatus
+from core.runs.control import check_not_held, owner_here
+from core.runs.layout import RunStatus
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -44,7 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     run = train_auto_batch if args.auto_batch else train
     return _run_foreground(args, lambda: run(
-        config, args.output_dir, on_event=args.printer, stop_event=args.stop, run_dir=args.run_dir))
+        config, args.output_dir, on_event=args.printer, stop_event=args.stop, run_dir=args.run_dir,
+        owner=owner_here()))
 
 
 def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
@@ -54,7 +56,8 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
     """
     import os
 
-    from core.training.background import follow_events, request_stop, start_detached
+    from core.runs.control import follow, stop
+    from core.training.background import start_detached
 
     run_dir = start_detached(config, args.output_dir, run_dir=args.run_dir)
     asked = False
@@ -64,13 +67,13 @@ def _launch_and_follow(config: TrainConfig, args: argparse.Namespace) -> int:
         if args.stop.is_set() and not asked:  # the first Ctrl+C (already announced): tell every rank
             asked = True
             try:
-                request_stop(run_dir)
+                stop(run_dir)
             except CoreError as exc:
                 args.printer.note(str(exc))
         return False
 
     try:
-        for event in follow_events(run_dir, stop=pass_stop_on):
+        for event in follow(run_dir, stop=pass_stop_on):
             args.printer(event)
     except KeyboardInterrupt:  # the second Ctrl+C
         try:
@@ -150,12 +153,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from core.training.background import start_detached
         from core.training.setup import check_resumable
 
+        check_not_held(run_dir)  # what the background process would find: refused here, in one line
         last_complete_checkpoint(run_dir)  # fail here, not in the background, when there is none
         check_resumable(run_dir)
-        start_detached(None, args.output_dir, resume_run=run_dir)
+        start_detached(None, args.output_dir, resume_run=run_dir)  # takes the lock (refused if held meanwhile)
         say(f"resuming in the background; follow it with: sentitune attach {run_dir}")
         return 0
-    return _run_foreground(args, lambda: resume(run_dir, on_event=args.printer, stop_event=args.stop))
+    return _run_foreground(args, lambda: resume(run_dir, on_event=args.printer, stop_event=args.stop,
+                                                owner=owner_here()))
 
 
 def _run_foreground(args: argparse.Namespace, job) -> int:
@@ -170,18 +175,20 @@ def _run_foreground(args: argparse.Namespace, job) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from core.errors import RunError
-    from core.runs.store import Run, effective_status, read_run_file, resolve_run
-    from core.training.background import EventFollower, follow_events
+    from core.runs.control import EventFollower, follow, state
+    from core.runs.store import Run, resolve_run
 
     run_dir = Run(resolve_run(args.run, args.output_dir)).path
     printer = JsonPrinter() if args.json else ProgressPrinter()
     while True:
-        state = effective_status(run_dir, read_run_file(run_dir / layout.STATUS))
-        if not (run_dir / layout.EVENTS).exists() and state not in LIVE:
-            raise RunError(f"run {run_dir.name} is {state} and has no events.jsonl to show; "
-                           f"sentitune evaluate {run_dir.name} or the report shows its results")
+        now = state(run_dir)
+        if not (run_dir / layout.EVENTS).exists() and not now.live:
+            raise RunError(f"run {run_dir.name} is {now.status} and has no events.jsonl to show; "
+                           f"{_what_it_has(run_dir)}")
         try:
-            for event in follow_events(run_dir, follower=EventFollower(run_dir)):
+            # A resumed run's earlier segments end with their own final event: following goes on while the
+            # run is held, and ends once nothing holds it.
+            for event in follow(run_dir, follower=EventFollower(run_dir)):
                 printer(event)
         except KeyboardInterrupt:
             say(f"detached; the run goes on (sentitune stop {run_dir.name} stops it)", file=sys.stderr)
@@ -192,8 +199,17 @@ def cmd_attach(args: argparse.Namespace) -> int:
         printer.note(f"run {run_dir.name} ran out of GPU memory and was retried as {retry.name}; following it")
         run_dir = retry
     if not args.json:
-        say(f"run {run_dir.name} is {effective_status(run_dir, read_run_file(run_dir / 'status.json'))}")
+        say(f"run {run_dir.name} is {state(run_dir).status}")
     return _exit_for_run(run_dir)
+
+
+def _what_it_has(run_dir: Path) -> str:
+    """Where to look next for a run with nothing to follow."""
+    from core.runs.store import run_info
+
+    if run_info(run_dir).has_model:
+        return f"sentitune evaluate {run_dir.name} scores its model, and the report (F4) shows it"
+    return f"it saved no model; its process.log says how it ended, and sentitune resume {run_dir.name} tries again"
 
 
 def _retry_of(run_dir: Path) -> Path | None:
@@ -209,12 +225,12 @@ def _retry_of(run_dir: Path) -> Path | None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from core.runs.control import stop
     from core.runs.store import resolve_run
-    from core.training.background import request_stop
     from core.training.sweep import is_sweep_ref, request_sweep_stop, resolve_sweep
 
     if is_sweep_ref(args.run, args.output_dir):
         say(request_sweep_stop(resolve_sweep(args.run, args.output_dir)))
         return 0
-    say(request_stop(resolve_run(args.run, args.output_dir)))
+    say(stop(resolve_run(args.run, args.output_dir)))
     return 0

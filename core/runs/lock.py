@@ -39,13 +39,19 @@ class RunLock:
             raise RunError(busy or (
                 f"run {self.path.parent.name} is being written by another sentitune process; "
                 "attach to it or stop it first (sentitune stop RUN)")) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-        except OSError:
-            pass  # the pid is for people reading the file; the lock itself is held
         self._fd = fd
+        self.record_pid()
         return self
+
+    def record_pid(self) -> None:
+        """Write this process's pid into the lock file (for people reading it; the lock itself is the truth)."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass
 
     @property
     def fd(self) -> int | None:

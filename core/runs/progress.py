@@ -41,6 +41,8 @@ class RunProgress:
     test: EvalCompleted | None = None
     checkpoints: list[CheckpointSaved] = field(default_factory=list)
     error: TrainingFailed | None = None
+    stopped: TrainingStopped | None = None
+    """How the last segment was stopped (whether a model was saved and tested), while it is the last."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """What the coach said, in order (core.training.coach)."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
@@ -74,7 +76,7 @@ class RunProgress:
             self.train_loss = [(s, v) for s, v in self.train_loss if s <= event.step]
             self.validation = [e for e in self.validation if e.step <= event.step]
             self.checkpoints = [c for c in self.checkpoints if c.step <= event.step]
-            self.status, self.error, self.test = RunStatus.RUNNING, None, None
+            self.status, self.error, self.test, self.stopped = RunStatus.RUNNING, None, None, None
             self.elapsed_before, self._steps_since_resume = self.elapsed, False
         elif isinstance(event, StepLogged):
             self.last_step, self._steps_since_resume = event, True
@@ -95,7 +97,7 @@ class RunProgress:
         elif isinstance(event, TrainingFinished):
             self.status, self.stage, self.run_dir = RunStatus.FINISHED, "finished", event.run_dir
         elif isinstance(event, TrainingStopped):
-            self.status, self.stage, self.run_dir = RunStatus.STOPPED, "stopped", event.run_dir
+            self.status, self.stage, self.run_dir, self.stopped = RunStatus.STOPPED, "stopped", event.run_dir, event
         elif isinstance(event, TrainingFailed):
             self.status, self.stage, self.error = RunStatus.FAILED, "failed", event
             self.run_dir = event.run_dir or self.run_dir

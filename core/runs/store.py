@@ -17,23 +17,17 @@ from core.files import json_kind, read_object, write_json_atomic
 from core.runs import layout
 from core.runs.layout import RunStatus
 
-STARTING_GRACE_SECONDS = 120
-
 
 def effective_status(run_dir: Path, status: dict[str, Any]) -> str:
-    """The recorded status, corrected to `interrupted` when the run's process is gone."""
+    """The recorded status, corrected to `interrupted` when it says the run is live and no process holds its
+    lock (a detached run's lock is held from before its process starts: core.runs.control)."""
     from core.runs.lock import is_locked
 
     state = status.get("status", RunStatus.UNKNOWN) if isinstance(status, dict) else RunStatus.UNKNOWN
     if not isinstance(state, str):
         return RunStatus.UNKNOWN
-    if state == RunStatus.RUNNING and not is_locked(run_dir):
+    if state in layout.LIVE and not is_locked(run_dir):
         return RunStatus.INTERRUPTED
-    if state == RunStatus.STARTING and not is_locked(run_dir):
-        updated = status.get("updated")
-        age = time.time() - updated if _is_number(updated) else float("inf")
-        if age > STARTING_GRACE_SECONDS or not process_alive(status.get("child_pid")):
-            return RunStatus.INTERRUPTED
     return state
 
 
@@ -41,29 +35,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def process_alive(pid: Any) -> bool:
-    """Whether the detached child `pid` still runs (True when unknown: it may be on another machine)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by the parent that started it) is gone too
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 # Which keys of a run's files must have which JSON types, so a damaged file is named, not crashed on.
 _NUMBER = (int, float)
 _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     layout.CONFIG: {"config": (dict,), "created": _NUMBER, "label_names": (list,), "device": (str,)},
     layout.STATUS: {"status": (str,), "error": (str, type(None)), "updated": _NUMBER, "pid": (int, type(None)),
-                    "child_pid": (int, type(None))},
+                    "child_pid": (int, type(None)), "owner": (str, type(None))},
     layout.METRICS: {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
                      "train_samples_per_second": (*_NUMBER, type(None)), "calibration": (dict, type(None)),
                      "reliability": (list, type(None))},
@@ -134,11 +111,15 @@ def create_run_dir(root: str | Path, model: str, dataset: str) -> Path:
 
 
 def write_status(run_dir: str | Path, status: str, error: str | None = None, **extra: Any) -> None:
-    """Record the run's state in status.json."""
-    write_json_atomic(
-        Path(run_dir) / layout.STATUS,
-        {"status": status, "error": error, "updated": time.time(), "pid": os.getpid(), **extra},
-    )
+    """Record the run's state in status.json, with this process's pid; the owner (core.runs.control.Owner)
+    stays as recorded unless `owner` is given."""
+    path = Path(run_dir) / layout.STATUS
+    if "owner" not in extra:
+        try:
+            extra["owner"] = read_object(path).get("owner")
+        except RunError:
+            extra["owner"] = None
+    write_json_atomic(path, {"status": status, "error": error, "updated": time.time(), "pid": os.getpid(), **extra})
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ class RunSetup:
     emit: Emitter
     stop: StopSignal
     log: RunLogHandler
+    owner: str = "app"
+    """Who trains it (core.runs.control.Owner), recorded in status.json: how a stop reaches it."""
 
     @property
     def resuming(self) -> bool:

@@ -32,7 +32,13 @@ def failure_message(run_dir: Path, returncode: int) -> str:
 
 
 def supervise(run_dir: Path, command: list[str]) -> int:
-    process = subprocess.Popen(command)
+    import os
+
+    from core.runs.control import LOCK_HELD_VARIABLE, claim
+
+    # Held here, for the ranks (rank 0 writes the run's files): free only once every process has ended.
+    lock = claim(run_dir)
+    process = subprocess.Popen(command, env={**os.environ, LOCK_HELD_VARIABLE: str(run_dir.resolve())})
 
     def forward(signum, frame):
         # Stop & save: rank 0 sees SIGTERM, and every rank sees the stop file at its next step.
@@ -49,6 +55,8 @@ def supervise(run_dir: Path, command: list[str]) -> int:
         state = None
     if code != 0 and state in (None, *LIVE):
         write_status(run_dir, RunStatus.FAILED, failure_message(run_dir, code))
+    if lock is not None:
+        lock.release()
     return code
 
 

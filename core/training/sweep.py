@@ -27,7 +27,7 @@ from core.errors import ConfigError, CoreError, RunError
 from core.events import Event
 from core.files import read_json, read_object, write_json_atomic
 from core.format import number
-from core.runs import layout
+from core.runs.control import Owner, ask, clear_stop_request
 from core.runs.layout import RunStatus
 from core.runs.lock import RunLock, is_locked
 from core.runs.store import create_run_dir, run_info, selection_score
@@ -346,13 +346,23 @@ def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> 
                     point["run_dir"] = str(create_run_dir(runs_root, config.model, config.dataset))
                 except OSError as exc:
                     raise RunError(disk_message(exc, runs_root)) from None
+            if resumable:
+                clear_stop_request(earlier)  # before the record names it: a stop asked from now on reaches it
             point["status"] = RunStatus.RUNNING
             _save(path, record)
+            if stop_file(path).exists():  # asked between the check above and the record naming this run
+                point["status"] = RunStatus.STOPPED if resumable else "pending"
+                if not resumable:
+                    _remove_unused(Path(point.pop("run_dir")))
+                    point["run_dir"] = None
+                _save(path, record)
+                break
             try:
                 if resumable:
-                    result = resume(earlier, on_event, stop_event)
+                    result = resume(earlier, on_event, stop_event, owner=Owner.SWEEP, clear_stop_request=False)
                 else:
-                    result = train(config, runs_root, on_event, stop_event, run_dir=point["run_dir"])
+                    result = train(config, runs_root, on_event, stop_event, run_dir=point["run_dir"],
+                                   owner=Owner.SWEEP)
                 point["status"] = str(result.status)
             except CoreError as exc:  # this point failed (out of memory, NaN loss...): the others may not
                 point["status"], point["error"] = RunStatus.FAILED, str(exc)
@@ -373,6 +383,14 @@ def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> 
     except OSError:
         pass  # a stop file left behind is removed when the sweep is resumed
     return read_sweep(path)
+
+
+def _remove_unused(run_dir: Path) -> None:
+    """The folder made for a run that never started (it is empty)."""
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
@@ -397,8 +415,6 @@ def _save(path: Path, record: dict[str, Any], **changes: Any) -> None:
 
 def request_sweep_stop(path: str | Path) -> str:
     """Ask a running sweep to stop: its current run stops and saves, and no further run starts."""
-    from core.training.background import request_stop
-
     path = Path(path)
     record = read_sweep(path)
     if record["status"] not in (RunStatus.RUNNING, RunStatus.STARTING):
@@ -408,12 +424,11 @@ def request_sweep_stop(path: str | Path) -> str:
     except OSError as exc:
         raise RunError(f"cannot ask sweep {path.stem} to stop: {exc.strerror or exc} writing in {path.parent}; "
                        "check its permissions") from None
+    # The record names a run as running before the run starts: its stop file reaches it however far it got
+    # (the sweep checks its own stop file after naming the run, so a stop between runs is never missed).
     current = next((p for p in record["points"] if p.get("status") == RunStatus.RUNNING and p.get("run_dir")), None)
-    if current is not None and (Path(current["run_dir"]) / layout.STATUS).exists():
-        try:
-            request_stop(current["run_dir"])
-        except RunError:
-            pass  # between runs: the stop file stops the sweep before the next one
+    if current is not None and Path(current["run_dir"]).is_dir():
+        ask(current["run_dir"])
     return f"asked sweep {path.stem} to stop: its current run stops and saves; resume it with sentitune sweep --resume {path.stem}"
 
 

@@ -18,6 +18,7 @@ from core.events import Event, StageChanged, TrainingFailed, TrainingStopped
 from core.files import write_json_atomic
 from core.runs import layout
 from core.runs.checkpoints import checkpoint_step
+from core.runs.control import Owner, check_not_held, claim
 from core.runs.layout import STOP_FILE, RunStatus
 from core.runs.store import create_run_dir, write_status
 from core.training.logs import capture_library_logs, log
@@ -35,33 +36,36 @@ def train(
     stop_event: threading.Event | None = None,
     run_dir: str | Path | None = None,
     preface: list[Event] | tuple = (),
+    owner: str = Owner.APP,
 ) -> TrainResult:
     """Fine-tune `config.model` on `config.dataset`; raises CoreError for bad input (no run folder made).
 
     `run_dir`, when given, is an empty folder made beforehand (a detached run's parent makes it so it
-    can print the path at once); otherwise a new folder is made under `runs_root`.
+    can print the path at once); otherwise a new folder is made under `runs_root`. `owner` is recorded in
+    status.json: it says how a stop from another process reaches this one (core.runs.control).
     """
-    return _start(config, Path(runs_root), on_event, stop_event, Path(run_dir) if run_dir else None, None, preface)
+    return _start(config, Path(runs_root), on_event, stop_event, Path(run_dir) if run_dir else None, None, preface,
+                  owner)
 
 
 def resume(
     run_dir: str | Path,
     on_event: Callable[[Event], None] | None = None,
     stop_event: threading.Event | None = None,
+    owner: str = Owner.APP,
+    clear_stop_request: bool = True,
 ) -> TrainResult:
-    """Continue a stopped, failed or interrupted run from its last complete checkpoint."""
+    """Continue a stopped, failed or interrupted run from its last complete checkpoint; RunError while another
+    process holds it. The stop request an earlier process left is cleared, unless the caller has done that
+    already and a stop asked since must stand (`clear_stop_request=False`: a sweep)."""
     from core.runs.checkpoints import last_complete_checkpoint
-    from core.runs.lock import is_locked
     from core.runs.store import Run
-    from core.training.distributed import is_main
 
     run = Run(run_dir)
-    if is_locked(run.path):
-        raise RunError(f"run {run.path.name} is still running in another process; stop it first (sentitune stop RUN)")
+    check_not_held(run.path)  # said before anything else about the run
     checkpoint = last_complete_checkpoint(run.path)
-    if is_main():
-        (run.path / STOP_FILE).unlink(missing_ok=True)  # the request that stopped the earlier process is spent
-    return _start(run.train_config(), run.path.parent, on_event, stop_event, run.path, checkpoint)
+    return _start(run.train_config(), run.path.parent, on_event, stop_event, run.path, checkpoint, owner=owner,
+                  clear_stop=clear_stop_request)
 
 
 def train_auto_batch(
@@ -70,12 +74,13 @@ def train_auto_batch(
     on_event: Callable[[Event], None] | None = None,
     stop_event: threading.Event | None = None,
     run_dir: str | Path | None = None,
+    owner: str = Owner.APP,
 ) -> TrainResult:
     """`train`, retried in a new run with half the batch and twice the accumulation after each CUDA OOM."""
     preface: list[Event] = []
     while True:
         try:
-            return train(config, runs_root, on_event, stop_event, run_dir, preface=preface)
+            return train(config, runs_root, on_event, stop_event, run_dir, preface=preface, owner=owner)
         except OutOfMemoryError as exc:
             if exc.retry_config is None:
                 raise
@@ -107,7 +112,8 @@ def _retry_folder(failed: Path, config: TrainConfig, runs_root: str | Path) -> P
 
 
 def _start(config: TrainConfig, runs_root: Path, on_event, stop_event, run_dir: Path | None,
-           checkpoint: Path | None, preface: list[Event] | tuple = ()) -> TrainResult:
+           checkpoint: Path | None, preface: list[Event] | tuple = (), owner: str = Owner.APP,
+           clear_stop: bool = True) -> TrainResult:
     """The one path of new and resumed runs: capture library logs, set up, run, close the events file."""
     from core.training.distributed import is_main
 
@@ -117,40 +123,51 @@ def _start(config: TrainConfig, runs_root: Path, on_event, stop_event, run_dir: 
     with capture_library_logs() as handler:
         stop = StopSignal(stop_event, run_dir / STOP_FILE if run_dir is not None else None)
         try:
-            return _guarded(RunSetup(config, runs_root, run_dir, checkpoint, emit, stop, handler))
+            return _guarded(RunSetup(config, runs_root, run_dir, checkpoint, emit, stop, handler, owner), clear_stop)
         finally:
             emit.close()
 
 
-def _guarded(setup: RunSetup) -> TrainResult:
+def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
     """Hold the run's lock; a stop or bad input before the session starts still leaves a clear record."""
-    from core.runs.lock import RunLock
     from core.training.distributed import is_main
 
     run_dir = setup.run_dir
-    # Refuse a second writer early; with several processes, rank 0 holds the lock for all.
-    lock = RunLock(run_dir).acquire() if run_dir is not None and is_main() else None
+    lock, before = None, None
+    if run_dir is not None and is_main():  # rank 0 holds the run for every rank (or its supervisor does)
+        lock = claim(run_dir, resuming=setup.resuming and clear_stop)  # RunError: a second writer
+        before = _status_record(run_dir) if setup.resuming else None
+        _record_status(run_dir, RunStatus.STARTING, None, owner=setup.owner)
     try:
         if not setup.resuming:  # before any data or weights load (a resumed run checked this when it began)
             preflight(setup.config, setup.runs_root if run_dir is None else None)
         loaded = load(setup)
         if run_dir is not None:
+            before = None  # from here on the run's own session records how it ends
             return _in_folder(setup, loaded)
         try:
             new_dir = create_run_dir(setup.runs_root, setup.config.model, setup.config.dataset)
         except OSError as exc:
             raise RunError(disk_message(exc, setup.runs_root)) from None
         setup.stop.stop_file = new_dir / STOP_FILE
-        with RunLock(new_dir):
+        new_lock = claim(new_dir)
+        try:
             return _in_folder(dataclasses.replace(setup, run_dir=new_dir), loaded, fresh=True)
+        finally:
+            if new_lock is not None:
+                new_lock.release()
     except StoppedEarly:  # while loading the data or the model
         if run_dir is not None and is_main():
             setup.emit.open(run_dir / layout.EVENTS)
-            when = "resumed" if setup.resuming else "began"
-            _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; nothing new was saved")
+            if before is not None:  # a resume stopped before it trained: the run is as it was
+                _restore_status(run_dir, before)
+            else:
+                _record_status(run_dir, RunStatus.STOPPED, "stopped before training began; nothing was saved")
         return _stopped_early(setup.emit, run_dir, setup.checkpoint)
     except CoreError as exc:
-        if run_dir is not None and not setup.resuming and not isinstance(exc, TrainingError) and is_main():
+        if run_dir is not None and is_main() and before is not None:
+            _restore_status(run_dir, before)  # a resume refused (changed data...) loses nothing the run had
+        elif run_dir is not None and not setup.resuming and not isinstance(exc, TrainingError) and is_main():
             # A folder made beforehand (detached start) records why the run never began.
             setup.emit.open(run_dir / layout.EVENTS)
             _record_status(run_dir, RunStatus.FAILED, str(exc))
@@ -159,6 +176,23 @@ def _guarded(setup: RunSetup) -> TrainResult:
     finally:
         if lock is not None:
             lock.release()
+
+
+def _status_record(run_dir: Path) -> dict | None:
+    from core.runs.store import read_run_file
+
+    try:
+        return read_run_file(run_dir / layout.STATUS)
+    except CoreError:
+        return None
+
+
+def _restore_status(run_dir: Path, before: dict) -> None:
+    """Put back the status a resume found (its process ends without having changed the run)."""
+    try:
+        write_json_atomic(run_dir / layout.STATUS, {**before, "updated": time.time()})
+    except OSError as exc:
+        log.error("could not restore the status of %s: %s", run_dir, exc)
 
 
 def _stopped_early(emit: Emitter, run_dir: Path | None, checkpoint: Path | None) -> TrainResult:
@@ -176,7 +210,7 @@ def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainRes
         setup.log.attach(run_dir / (layout.TRAIN_LOG if main else layout.rank_log(rank())))
         setup.emit.open(run_dir / layout.EVENTS)
         if main:
-            write_status(run_dir, RunStatus.RUNNING)
+            write_status(run_dir, RunStatus.RUNNING, owner=setup.owner)
         if not setup.resuming and main:
             write_json_atomic(run_dir / layout.CONFIG, config_record(setup, loaded, world_size()))
     except OSError as exc:
@@ -191,8 +225,9 @@ def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainRes
         if main:
             if job.metrics.get("baseline"):
                 _record_metrics(run_dir, job.metrics)  # what the run has: the untuned model's score
-            when = "resumed" if setup.resuming else "began"
-            _record_status(run_dir, RunStatus.STOPPED, f"stopped before training {when}; no model was saved")
+            note = ("stopped before training resumed; the run keeps what it had" if setup.resuming
+                    else "stopped before training began; no model was saved")
+            _record_status(run_dir, RunStatus.STOPPED, note)
         return _stopped_early(setup.emit, run_dir, setup.checkpoint)
     except KeyboardInterrupt:  # a second Ctrl+C: no time to save, but the folder says what happened
         if main:
@@ -226,10 +261,10 @@ def _record_failure(setup: RunSetup, exc: Exception, evaluating: bool):
     raise TrainingError(message) from exc
 
 
-def _record_status(run_dir: Path, status: str, message: str | None) -> None:
+def _record_status(run_dir: Path, status: str, message: str | None, **extra) -> None:
     """write_status that cannot fail on its own: a full disk must not hide the run's real error."""
     try:
-        write_status(run_dir, status, message)
+        write_status(run_dir, status, message, **extra)
     except OSError as exc:
         log.error("could not record status %s in %s: %s", status, run_dir, exc)
 

@@ -14,10 +14,11 @@ from core.errors import RunError
 from core.events import CheckpointSaved, Resumed, StepLogged, TrainingStarted, read_events
 from core.predict import Predictor
 from core.runs.checkpoints import last_complete_checkpoint
+from core.runs.control import follow
+from core.runs.control import stop as request_stop
 from core.runs.lock import RunLock
 from core.runs.progress import RunProgress
 from core.runs.store import Run, run_info
-from core.training.background import follow_events, request_stop
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -140,13 +141,14 @@ def test_following_tolerates_a_truncated_last_line(trained_run, tmp_path):
         (run / name).write_text((trained_run[0].run_dir / name).read_text())
     lines = (trained_run[0].run_dir / "events.jsonl").read_text().splitlines()
     (run / "events.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][:20])
-    events = list(follow_events(run, poll=0.01))
+    events = list(follow(run, poll=0.01))
     assert len(events) == 5
     assert len(read_events(run / "events.jsonl")) == 5
 
 
-def test_following_waits_for_the_final_event_written_just_after_the_status(trained_run, tmp_path):
-    """A run writes status.json, then its final event: a follower that sees the status first still gets it."""
+def test_following_reads_the_final_event_written_just_before_the_lock_goes(trained_run, tmp_path):
+    """A run writes status.json, then its final event, then lets go of its lock: a follower that sees the status
+    first still gets the event, and ends once the lock is free."""
     import threading
 
     run = tmp_path / "copy"
@@ -155,14 +157,16 @@ def test_following_waits_for_the_final_event_written_just_after_the_status(train
         (run / name).write_text((trained_run[0].run_dir / name).read_text())
     lines = (trained_run[0].run_dir / "events.jsonl").read_text().splitlines()
     (run / "events.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    lock = RunLock(run).acquire()
 
     def final_event() -> None:
         time.sleep(0.3)
         with open(run / "events.jsonl", "a") as fh:
             fh.write(lines[-1] + "\n")
+        lock.release()
 
     threading.Thread(target=final_event).start()
-    events = list(follow_events(run, poll=0.01))
+    events = list(follow(run, poll=0.01))
     assert type(events[-1]).__name__ == "TrainingFinished" and len(events) == len(lines)
 
 

@@ -41,14 +41,14 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
         await wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
         await pilot.press("a")
         await wait_for(pilot, lambda: app.progress.started is not None and len(app.progress.train_loss) >= 3)
-        assert app.current_mode == "train" and app.attached_run == run
+        assert app.current_mode == "train" and app.live.run_dir == run and not app.live.in_process
         first = app.progress.step
         await wait_for(pilot, lambda: app.progress.step > first)  # new steps arrive live
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         await pilot.press("y")
         await wait_for(pilot, lambda: app.progress.status == "stopped")
-        await wait_for(pilot, lambda: not app.training and app.attached_run is None)
+        await wait_for(pilot, lambda: not app.training)
     assert run_info(run).status == "stopped" and run_info(run).has_model
 
 
@@ -83,7 +83,7 @@ async def test_start_in_background_follows_a_separate_process(make_app, runs_roo
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.training)
         assert "Starting" in str(app.screen.query_one("#status-line").render())  # at once, before any event
-        await wait_for(pilot, lambda: app.attached_run is not None)
+        await wait_for(pilot, lambda: app.live.run_dir is not None)
         await wait_for(pilot, lambda: app.progress.status == "finished")
         # The follower winds down after the last event; then the header no longer says it follows a process.
         await wait_for(pilot, lambda: "background process" not in app.sub_title)

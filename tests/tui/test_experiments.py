@@ -168,7 +168,7 @@ async def test_a_stop_answered_after_the_sweep_moved_on_stops_nothing(make_app, 
         await pilot.pause()
         await pilot.press("y")
         await wait_for(pilot, lambda: any("ended before you answered" in n.message for n in app.seen_notifications))
-        assert not app.stop_event.is_set() and app.training
+        assert not app.live.stop_event.is_set() and app.training
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")

@@ -62,8 +62,8 @@ async def test_stop_and_save_gives_a_stopped_run(make_app, runs_root, tiny_confi
         assert app.progress.status == "stopped"
         assert app.progress.step < app.progress.started.total_steps
         # core's wording of the stop: stopped during training, the model is saved and tested
-        assert app.stopped.saved and app.stopped.test
-        assert _text(app.screen, "#status-line") == f"Stopped at step {app.stopped.step}; model saved"
+        assert app.progress.stopped.saved and app.progress.stopped.test
+        assert _text(app.screen, "#status-line") == f"Stopped at step {app.progress.stopped.step}; model saved"
     run = list_runs(runs_root)[0]
     assert run.status == "stopped" and run.has_model
 
@@ -77,7 +77,7 @@ async def test_cancelled_confirmation_keeps_training(make_app, tiny_config):
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
         await pilot.press("escape")
         await pilot.pause()
-        assert not app.stop_event.is_set() and app.training
+        assert not app.live.stop_event.is_set() and app.training
         app.stop_now()
         await app.workers.wait_for_complete()
 
@@ -221,7 +221,6 @@ async def test_dashboard_words_a_stop_as_core_does(make_app):
         ]
         for stop, wording in cases:
             app.progress = type(app.progress)()
-            app.stopped = None
             app.post_message(TrainingEvent(StageChanged("data", "reading reviews.csv")))
             app.post_message(TrainingEvent(stop))
             await wait_for(pilot, lambda wording=wording: _text(screen, "#status-line") == wording)

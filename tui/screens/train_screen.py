@@ -121,11 +121,12 @@ class TrainScreen(BaseScreen):
         label = STAGES.get(p.stage, p.stage)
         if p.stage not in ("idle", "finished", "stopped", "failed") and p.detail and p.detail.lower() not in label.lower():
             label = f"{label}: {p.detail}"
-        if self.app.training and self.app.stop_requested and p.stage == self.app.stop_stage:
+        live = self.app.live
+        if self.app.training and live is not None and live.stop_asked and p.stage == live.stop_stage:
             label = ("Stopping at the next step, then evaluating and saving…" if p.stage == "train"
                      else f"Stopping: {stop_note(p.stage)}…")
-        if p.stage == "stopped" and self.app.stopped is not None:
-            label = sentence(format_event(self.app.stopped))  # whether a model was saved and tested
+        if p.stage == "stopped" and p.stopped is not None:
+            label = sentence(format_event(p.stopped))  # whether a model was saved and tested
         sweep = self.app.sweep
         if sweep is not None and self.app.training:  # which run of the sweep this dashboard shows
             from core.training.sweep import describe
@@ -165,7 +166,8 @@ class TrainScreen(BaseScreen):
             epochs = p.started.epochs if p.started else 0
             parts = [f"step {s.step}/{s.total_steps}", f"epoch {s.epoch:.2f}/{epochs}",
                      f"elapsed {format_duration(p.elapsed)}"]
-            if p.stage == "train" and not p.done and not self.app.stop_requested:  # an ETA only while it trains on
+            stopping = self.app.live is not None and self.app.live.stop_asked
+            if p.stage == "train" and not p.done and not stopping:  # an ETA only while it trains on
                 parts.append(f"ETA {format_duration(s.eta)}")
             parts.append(f"{s.samples_per_second:.1f} samples/s")
             if s.learning_rate is not None:
