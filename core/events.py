@@ -102,6 +102,8 @@ class TrainingFinished(Event):
     test: dict[str, float]
     train_runtime: float
     train_samples_per_second: float
+    kept: dict[str, Any] | None = None
+    """The evaluation the saved model comes from: step, epoch, validation macro F1 (None in older runs)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class TrainingStopped(Event):
     test: dict[str, float] | None
     saved: bool | None = None
     """Whether a model was saved; None in runs recorded before this was kept (then: whether it was tested)."""
+    kept: dict[str, Any] | None = None
+    """The evaluation the saved model comes from (step, epoch, validation macro F1), when one was saved."""
 
 
 @dataclass(frozen=True)

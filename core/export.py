@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.errors import ModelError, RunError
 from core.files import read_json, write_json_atomic
-from core.predict import Predictor, model_dir_of
+from core.predict import Predictor, model_dir_of, model_stamp
 from core.runs import layout
 from core.runs.store import Run
 
@@ -68,6 +68,10 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
     only once the new one is complete."""
     started = time.monotonic()
     model_dir = model_dir_of(target)
+    if model_dir.name == layout.MODEL and (model_dir.parent / layout.STATUS).is_file():
+        from core.runs.control import check_not_held
+
+        check_not_held(model_dir.parent)  # being resumed: its model is about to be replaced
     if (model_dir / layout.ONNX_MODEL).is_file():
         raise ModelError(f"{model_dir} is already an ONNX export; export the run folder it came from")
     if (missing := onnx_missing()) is not None:
@@ -89,6 +93,7 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
             shutil.copy2(model_dir / layout.CALIBRATION, partial / layout.CALIBRATION)
         checked, agreement = _agreement(source, partial, model_dir, check_limit)
         record = _record(source, quantize, checked, agreement)
+        record["model_stamp"] = model_stamp(model_dir)  # a newer model saved later makes this export stale
         record["files"] = sorted(f.name for f in partial.iterdir()) + [layout.EXPORT_RECORD]
         write_json_atomic(partial / layout.EXPORT_RECORD, record)
         _replace(partial, dest)

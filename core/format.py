@@ -79,6 +79,17 @@ def format_event(event) -> str | None:
     return None
 
 
+def format_kept(kept: dict[str, Any] | None) -> str | None:
+    """Which evaluation a run's saved model comes from, in one line (None when the run did not say)."""
+    if not isinstance(kept, dict) or not isinstance(kept.get("step"), int):
+        return None
+    epoch = kept.get("epoch")
+    where = f"step {kept['step']}" + (f", epoch {epoch:.2f}" if isinstance(epoch, (int, float)) else "")
+    score = kept.get("f1_macro")
+    why = f" (the best validation macro F1, {score:.3f})" if isinstance(score, (int, float)) else ""
+    return f"saved model: the checkpoint of {where}{why}"
+
+
 STAGES_BEFORE_TRAINING = ("data", "model", "tokenize", "baseline", "retry")
 
 

@@ -120,6 +120,8 @@ class Predictor:
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.max_length = serving_max_length(self.model_dir, self.tokenizer, config)
         self.backend = export_kind(self.model_dir) if self.onnx else "PyTorch"
+        self.stale = self.onnx and export_is_stale(self.model_dir)
+        """An export older than the model its run has now (STALE_EXPORT says what to do)."""
         self.lock = threading.RLock()
         """Held while the model runs: an explanation hooks its embedding layer, which a prediction must not meet."""
         self.temperature = _temperature(self.model_dir) if calibrated else None
@@ -161,6 +163,31 @@ class Predictor:
 def export_kind(folder: Path) -> str:
     """"ONNX" or "ONNX int8" for an export folder, as its record says."""
     return "ONNX int8" if read_export_record(folder).get("quantized") is True else "ONNX"
+
+
+STALE_EXPORT = "older than its run's model: export it again (sentitune export RUN --onnx)"
+
+
+def model_stamp(model_dir: Path) -> list[int] | None:
+    """When and how large a model's weights were written: changes whenever the model is saved again."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        try:
+            st = (Path(model_dir) / name).stat()
+        except OSError:
+            continue
+        return [st.st_mtime_ns, st.st_size]
+    return None
+
+
+def export_is_stale(folder: Path) -> bool:
+    """Whether an export in a run folder (RUN/onnx) was made from a model the run has since replaced (a resume
+    saved a newer one). Exports recorded before the stamp was kept, or outside a run, cannot tell: False."""
+    folder = Path(folder)
+    stamp = read_export_record(folder).get("model_stamp")
+    model_dir = folder.parent / layout.MODEL
+    if not isinstance(stamp, list) or not (model_dir / "config.json").is_file():
+        return False
+    return model_stamp(model_dir) != stamp
 
 
 def read_export_record(folder: Path) -> dict:

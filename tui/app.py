@@ -72,6 +72,7 @@ class SentituneApp(SweepControl, TrainingControl, App):
         config: TrainConfig | None = None,
         open_run: str | Path | None = None,
         detect_device: bool = True,
+        watch_seconds: float = 2.0,
     ) -> None:
         self.MODES = _modes()
         super().__init__()
@@ -86,11 +87,16 @@ class SentituneApp(SweepControl, TrainingControl, App):
         self.sweep: SweepPoint | None = None  # the sweep being trained, at its current run
         self._quit_when_stopped = False
         self._detect_device = detect_device
+        self._watch_seconds = watch_seconds
 
     # ------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
         self.update_subtitle()
+        # Runs change on disk behind the app (`sentitune export`, a detached run ending, another SSH session):
+        # look every few seconds, and bump runs_version so every list of runs reloads.
+        self._runs_seen: tuple | None = None
+        self.set_interval(self._watch_seconds, self._look_at_runs)
         if self._detect_device:
             # After the first screen is drawn: importing torch takes seconds and must not delay it.
             self.set_timer(0.2, self.detect_device)
@@ -99,6 +105,21 @@ class SentituneApp(SweepControl, TrainingControl, App):
             self.switch_mode("report")
         else:
             self.switch_mode("dataset")
+
+    def _look_at_runs(self) -> None:
+        self._fingerprint_runs()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-watch")
+    def _fingerprint_runs(self) -> None:
+        from core.runs.store import runs_fingerprint
+
+        seen = runs_fingerprint(self.runs_root)
+        self.call_from_thread(self._runs_looked_at, seen)
+
+    def _runs_looked_at(self, seen: tuple) -> None:
+        if self._runs_seen is not None and seen != self._runs_seen:
+            self.runs_version += 1
+        self._runs_seen = seen
 
     @work(thread=True, exit_on_error=False, group="device")
     def detect_device(self) -> None:
@@ -169,9 +190,11 @@ class SentituneApp(SweepControl, TrainingControl, App):
 
 
 def create_app(runs_root: str | Path = "runs", config: TrainConfig | None = None,
-               open_run: str | Path | None = None, detect_device: bool = True) -> SentituneApp:
+               open_run: str | Path | None = None, detect_device: bool = True,
+               watch_seconds: float = 2.0) -> SentituneApp:
     """The app factory: tests hand it a temporary runs folder and a tiny-model config."""
-    return SentituneApp(runs_root=runs_root, config=config, open_run=open_run, detect_device=detect_device)
+    return SentituneApp(runs_root=runs_root, config=config, open_run=open_run, detect_device=detect_device,
+                        watch_seconds=watch_seconds)
 
 
 def run_app(config_path: str | None = None, run: str | None = None, runs_root: str = "runs") -> int:

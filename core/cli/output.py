@@ -8,7 +8,7 @@ import sys
 import threading
 
 from core.errors import ConfigError, CoreError
-from core.format import format_event, printable, stop_note
+from core.format import format_event, format_kept, printable, stop_note
 
 
 def say(text: str = "", file=None) -> None:
@@ -71,12 +71,15 @@ class JsonPrinter(Printer):
 
 
 class ProgressPrinter(Printer):
-    """One readable line per event."""
+    """One readable line per event (a run's end says which evaluation its saved model comes from)."""
 
     def show(self, event) -> None:
         line = format_event(event)
         if line:
             say(line)
+        kept = format_kept(getattr(event, "kept", None))
+        if kept:
+            say(kept)
 
     def note(self, message: str) -> None:
         say(message, file=sys.stderr)

@@ -35,6 +35,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not target.exists():
         target = resolve_run(args.target, args.output_dir)
     predictor = Predictor(target, calibrated=not args.raw_confidence)
+    if predictor.stale:
+        from core.predict import STALE_EXPORT
+
+        say(f"sentitune: note: {predictor.model_dir} is {STALE_EXPORT}", file=sys.stderr)
     predictions = predictor.predict(texts)
     truth = true_labels(file_labels, predictor.label_names) if file_labels else None
     if truth is not None:  # a labelled file: kept with each prediction, and scored below
@@ -119,6 +123,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     say(f"{report['dataset']}: {report['n']} reviews")
     say(format_metrics(report))
     say(format_confusion(report["confusion_matrix"], report["label_names"]))
+    if report.get("recorded"):
+        calibrated = " (with the temperature fitted on its validation split)" if report.get("temperature") else ""
+        say(f"recorded as the test of run {Path(args.run).name}{calibrated}: its test had been stopped")
     return 0
 
 

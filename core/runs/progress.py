@@ -43,9 +43,14 @@ class RunProgress:
     error: TrainingFailed | None = None
     stopped: TrainingStopped | None = None
     """How the last segment was stopped (whether a model was saved and tested), while it is the last."""
+    kept: dict[str, Any] | None = None
+    """The evaluation the saved model comes from (step, epoch, validation macro F1), once the run said so."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """What the coach said, in order (core.training.coach)."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    """The last LOG_LINES lines of the run's log."""
+    log_total: int = 0
+    """Lines ever added to `log` (it keeps only the last ones): a view draws the lines it has not drawn yet."""
     version: int = 0  # bumped by every event, so a view can tell whether to redraw
     elapsed_before: float = 0.0
     """Training time of the processes before the latest resume (a process's own steps count from 0)."""
@@ -63,7 +68,9 @@ class RunProgress:
         self.version += 1
         line = format_event(event)
         if line and not isinstance(event, StepLogged):
-            self.log.extend(line.splitlines())
+            lines = line.splitlines()
+            self.log.extend(lines)
+            self.log_total += len(lines)
         if self.status == "idle":
             self.status = RunStatus.RUNNING
         if isinstance(event, StageChanged):
@@ -76,7 +83,7 @@ class RunProgress:
             self.train_loss = [(s, v) for s, v in self.train_loss if s <= event.step]
             self.validation = [e for e in self.validation if e.step <= event.step]
             self.checkpoints = [c for c in self.checkpoints if c.step <= event.step]
-            self.status, self.error, self.test, self.stopped = RunStatus.RUNNING, None, None, None
+            self.status, self.error, self.test, self.stopped, self.kept = RunStatus.RUNNING, None, None, None, None
             self.elapsed_before, self._steps_since_resume = self.elapsed, False
         elif isinstance(event, StepLogged):
             self.last_step, self._steps_since_resume = event, True
@@ -95,9 +102,10 @@ class RunProgress:
         elif isinstance(event, CheckpointSaved):
             self.checkpoints.append(event)
         elif isinstance(event, TrainingFinished):
-            self.status, self.stage, self.run_dir = RunStatus.FINISHED, "finished", event.run_dir
+            self.status, self.stage, self.run_dir, self.kept = RunStatus.FINISHED, "finished", event.run_dir, event.kept
         elif isinstance(event, TrainingStopped):
             self.status, self.stage, self.run_dir, self.stopped = RunStatus.STOPPED, "stopped", event.run_dir, event
+            self.kept = event.kept
         elif isinstance(event, TrainingFailed):
             self.status, self.stage, self.error = RunStatus.FAILED, "failed", event
             self.run_dir = event.run_dir or self.run_dir

@@ -41,6 +41,8 @@ class RunReport:
     """Test confidence bins as reported: low, high, count, confidence, accuracy."""
     diagnostics: list[Any] = field(default_factory=list)
     """What the coach said during the run (core.events.Diagnostic), in order."""
+    kept: dict[str, Any] | None = None
+    """The evaluation the saved model comes from: step, epoch, validation macro F1 (metrics.json `kept`)."""
 
     @property
     def path(self) -> Path:
@@ -130,11 +132,13 @@ def load_report(path: str | Path) -> RunReport:
     except CoreError:
         config = dict(record.get("config") or {})  # saved by another version: compare it as written
     labels = list((test or {}).get("label_names") or record.get("label_names") or [])
+    kept = kept_of(metrics, validation, progress)
+    steps = [row.get("step") for row in validation]
     return RunReport(
         info=info,
         label_names=labels,
         validation=validation,
-        best=best_index(validation),
+        best=steps.index(kept["step"]) if kept and kept["step"] in steps else best_index(validation),
         test=test,
         baseline=baseline,
         gain=baseline_gain(baseline, test),
@@ -147,7 +151,22 @@ def load_report(path: str | Path) -> RunReport:
         calibration=metrics.get("calibration"),
         reliability=list(metrics.get("reliability") or []),
         diagnostics=list(progress.diagnostics),
+        kept=kept,
     )
+
+
+def kept_of(metrics: dict[str, Any], validation: list[dict[str, Any]], progress: RunProgress) -> dict[str, Any] | None:
+    """Which evaluation a run's saved model comes from: as the run recorded it, or (older runs) from the best
+    checkpoint's name; None when the run saved no model."""
+    kept = metrics.get("kept") or progress.kept
+    if isinstance(kept, dict) and isinstance(kept.get("step"), int):
+        return kept
+    best = metrics.get("best_checkpoint")
+    if isinstance(best, str) and best.rsplit("-", 1)[-1].isdigit():
+        step = int(best.rsplit("-", 1)[-1])
+        row = next((r for r in validation if r.get("step") == step), {})
+        return {"step": step, "epoch": row.get("epoch"), "f1_macro": row.get("f1_macro")}
+    return None
 
 
 def format_accuracy(report: dict[str, Any]) -> str:

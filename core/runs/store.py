@@ -43,7 +43,7 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
                     "child_pid": (int, type(None)), "owner": (str, type(None))},
     layout.METRICS: {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
                      "train_samples_per_second": (*_NUMBER, type(None)), "calibration": (dict, type(None)),
-                     "reliability": (list, type(None))},
+                     "reliability": (list, type(None)), "kept": (dict, type(None))},
 }
 
 
@@ -304,11 +304,46 @@ def load_run(ref: str | Path, root: str | Path = "runs") -> Run:
 
 
 def latest_finished(root: str | Path) -> RunInfo | None:
-    """The newest run that has a saved model."""
-    for info in list_runs(root):
-        if info.status in (RunStatus.FINISHED, RunStatus.STOPPED) and info.has_model:
-            return info
+    """The newest finished run with a saved model; the newest stopped one with a model only when none finished
+    (a stopped run may have trained an epoch or less)."""
+    runs = [info for info in list_runs(root) if info.has_model]
+    for wanted in (RunStatus.FINISHED, RunStatus.STOPPED):
+        for info in runs:
+            if info.status == wanted:
+                return info
     return None
+
+
+WATCHED = (layout.STATUS, layout.METRICS, f"{layout.MODEL}/config.json", f"{layout.MODEL}/{layout.CALIBRATION}",
+           f"{layout.ONNX}/{layout.EXPORT_RECORD}")
+"""The files of a run whose change a view of the runs folder shows (not events.jsonl: it grows all the time)."""
+
+
+def runs_fingerprint(root: str | Path) -> tuple:
+    """What changes when a run or sweep appears, goes, changes state, saves a model or is exported: for a view
+    of the runs folder to notice what other processes did, with a few stat calls per run."""
+    root = Path(root)
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return ()
+    seen = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            seen.append((entry.name, _stamp(Path(entry.path))))
+        elif entry.is_dir():
+            seen.append((entry.name, tuple(_stamp(Path(entry.path) / name) for name in WATCHED)))
+    return tuple(seen)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 @dataclass(frozen=True)

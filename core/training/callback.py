@@ -9,7 +9,7 @@ from collections.abc import Callable
 from transformers import TrainerCallback
 
 from core.events import CheckpointSaved, EvalCompleted, Event, StepLogged
-from core.training.distributed import any_rank, check_ranks_agree
+from core.training.distributed import any_rank, any_ranks, check_ranks_agree
 from core.training.metrics import REPORTED, MetricsComputer
 from core.training.stopping import StoppedEarly, StopSignal
 
@@ -51,14 +51,18 @@ class EventCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         requested = self.stop.requested()
-        if args.world_size > 1 and not self.stopped and state.global_step % STOP_SYNC_STEPS == 0:
-            # A stop seen by any rank stops every rank at this same step; checked every few steps, since
-            # the all-reduce makes each GPU wait for the others.
-            requested = any_rank(requested)
-            if requested:
-                self.stop.event.set()
-        elif args.world_size > 1:
-            requested = False  # the ranks stop together at the next synchronised step
+        now = time.perf_counter()
+        log_due = self.log_interval is not None and now - self._last_log >= self.log_interval
+        if args.world_size > 1:
+            # Logging and stopping lead to collectives (the loss is gathered, the model evaluated and saved): every
+            # rank must decide them at the same step, never from its own clock or file system view. They are
+            # agreed every few steps, in one all-reduce, since it makes each GPU wait for the others.
+            if not self.stopped and state.global_step % STOP_SYNC_STEPS == 0:
+                requested, log_due = any_ranks(requested, log_due)
+                if requested:
+                    self.stop.event.set()
+            else:
+                requested = log_due = False
         if requested and not self.stopped:
             # Evaluate and checkpoint the model so far, then leave the loop.
             self.stopped = True
@@ -66,8 +70,7 @@ class EventCallback(TrainerCallback):
             control.should_evaluate = True
             control.should_save = True
             control.should_log = True
-        now = time.perf_counter()
-        if self.log_interval is not None and now - self._last_log >= self.log_interval:
+        if log_due:
             control.should_log = True
         if state.global_step >= state.max_steps:
             control.should_log = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from core.events import Diagnostic, EvalCompleted, Event, StepLogged, TrainingStarted
+from core.events import Diagnostic, EvalCompleted, Event, Resumed, StepLogged, TrainingStarted
 from core.format import number
 
 SMOOTH = 3
@@ -75,8 +75,14 @@ class Coach:
         """The step whose loss was not a number: the run must stop (the session checks this)."""
 
     def observe(self, event: Event) -> list[Diagnostic]:
+        """The diagnostics `event` triggers. Fed a resumed run's earlier events first, it judges the new
+        segment's losses against the run's start, not against themselves."""
         found: list[Diagnostic] = []
-        if isinstance(event, TrainingStarted):
+        if isinstance(event, Resumed):  # what was logged after the checkpoint was lost with its process
+            self.losses = [p for p in self.losses if p[0] <= event.step]
+            self.validation = [v for v in self.validation if v[0] <= event.step]
+            self.nan_step = None
+        elif isinstance(event, TrainingStarted):
             self.steps_per_epoch = event.steps_per_epoch
         elif isinstance(event, StepLogged) and event.loss is not None:
             found += self._step(event.step, event.loss)

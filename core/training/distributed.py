@@ -72,16 +72,21 @@ def barrier() -> None:
 
 def any_rank(flag: bool) -> bool:
     """True on every rank when it is true on any, so all ranks stop at the same step."""
+    return any_ranks(flag)[0]
+
+
+def any_ranks(*flags: bool) -> tuple[bool, ...]:
+    """Each flag, true on every rank when it is true on any: one all-reduce for several decisions."""
     if world_size() == 1 or not _initialised():
-        return flag
+        return tuple(flags)
     import torch
     import torch.distributed as dist
 
-    value = torch.tensor([1.0 if flag else 0.0])
+    value = torch.tensor([1.0 if flag else 0.0 for flag in flags])
     if dist.get_backend() == "nccl":
         value = value.cuda()
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+    return tuple(bool(v > 0) for v in value.tolist())
 
 
 def check_ranks_agree(model, step: int) -> bool:

@@ -21,10 +21,10 @@ from core.runs.checkpoints import checkpoint_step
 from core.runs.control import Owner, check_not_held, claim
 from core.runs.layout import STOP_FILE, RunStatus
 from core.runs.store import create_run_dir, write_status
+from core.training.job import Job, TrainResult
 from core.training.logs import capture_library_logs, log
 from core.training.oom import half_batch, is_oom, oom_message, release_failure
 from core.training.preflight import disk_message, preflight
-from core.training.session import Job, TrainResult
 from core.training.setup import Emitter, Loaded, RunSetup, config_record, load
 from core.training.stopping import StoppedEarly, StopSignal
 

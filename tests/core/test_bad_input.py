@@ -155,11 +155,18 @@ def _with_status(content: str, command: str) -> Callable[[Env], list[str]]:
     return setup
 
 
+_HELD: list = []
+
+
 def _training_without_model(env: Env) -> Path:
-    """A copy of the finished run as it looks while its process starts training: no model folder yet."""
+    """A copy of the finished run as it looks while its process starts training: no model folder yet, its lock
+    held (kept for the rest of the session, as a live run's would be)."""
+    from core.runs.lock import RunLock
+
     run = env.run_copy(drop=("model",))
     (run / "status.json").write_text(json.dumps({"status": "starting", "updated": time.time(),
                                                  "child_pid": os.getpid()}))
+    _HELD.append(RunLock(run).acquire())
     return run
 
 

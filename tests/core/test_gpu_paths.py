@@ -20,7 +20,7 @@ def test_auto_precision_uses_bf16_only_where_the_gpu_computes_it(monkeypatch, ca
 
 
 def test_one_process_trains_on_one_gpu_and_says_which(monkeypatch):
-    from core.training.session import pin_one_gpu
+    from core.training.trainer import pin_one_gpu
 
     args = SimpleNamespace(device=torch.device("cuda", 0), n_gpu=4, _n_gpu=4)
     pin_one_gpu(args)
@@ -46,8 +46,8 @@ def test_several_processes_are_refused_on_apple_mps(monkeypatch):
 
 
 def test_the_memory_figure_is_this_process_share(monkeypatch):
-    from core.training.session import _gpu_memory
+    from core.training.trainer import gpu_memory
 
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 3 * 2**30)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=16 * 2**30))
-    assert _gpu_memory() == (3 * 2**30, 16 * 2**30)
+    assert gpu_memory() == (3 * 2**30, 16 * 2**30)

@@ -149,7 +149,7 @@ def test_auto_batch_retries_out_of_memory_in_a_new_run_the_old_one_points_to(tin
     import json
 
     from core.runs.store import list_runs
-    from core.training.session import Job
+    from core.training.job import Job
     from core.training.train import train_auto_batch
 
     real_run = Job.run
@@ -176,8 +176,8 @@ def test_a_failed_runs_model_can_be_freed_before_a_retry(tiny_config, tmp_path, 
     import weakref
 
     from core.errors import OutOfMemoryError
+    from core.training.job import Job
     from core.training.oom import release_failure
-    from core.training.session import Job
     from core.training.train import train
 
     refs = []

@@ -110,7 +110,7 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
     import gc
     import weakref
 
-    import core.training.session
+    import core.training.job
 
     models = []
 
@@ -118,7 +118,7 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
         models.append(weakref.ref(self.model))
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(core.training.session.Job, "run", boom)
+    monkeypatch.setattr(core.training.job.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()
@@ -141,12 +141,12 @@ async def test_out_of_memory_offers_a_retry_at_half_the_batch(make_app, runs_roo
 
 
 async def test_other_failures_open_an_error_modal(make_app, runs_root, monkeypatch):
-    import core.training.session
+    import core.training.job
 
     def boom(self):
         raise ValueError("loss became NaN")
 
-    monkeypatch.setattr(core.training.session.Job, "run", boom)
+    monkeypatch.setattr(core.training.job.Job, "run", boom)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training()

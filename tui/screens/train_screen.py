@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from core.format import format_batch, format_duration, format_event, printable, short_name, stop_note
+from core.format import format_batch, format_duration, format_event, format_kept, printable, short_name, stop_note
 from core.runs.progress import RunProgress
 from tui.safe import plain, sentence
 from tui.screens.base import BaseScreen
@@ -175,6 +175,9 @@ class TrainScreen(BaseScreen):
             if s.gpu_memory_used is not None and s.gpu_memory_total:
                 parts.append(f"GPU {s.gpu_memory_used / 2**30:.1f}/{s.gpu_memory_total / 2**30:.1f} GiB")
             text = " · ".join(parts)
+        kept = format_kept(p.kept) if p.done else None
+        if kept:
+            text += f"\n{sentence(kept)}"
         self.query_one("#figures", Static).update(text)
 
     def _draw_charts(self, p: RunProgress) -> None:
@@ -212,18 +215,21 @@ class TrainScreen(BaseScreen):
 
     def on_resize(self) -> None:
         """Write the log again at the new width (RichLog wraps lines as they are written)."""
-        self._log_count = -1
+        self._log_drawn = -1
         self.redraw()
 
     def _draw_log(self, p: RunProgress, new_run: bool) -> None:
+        """Write the lines added since the last draw (counted over the whole run: the progress keeps only the
+        last LOG_LINES, so their number stops growing while new ones keep coming)."""
         log = self.query_one("#log", RichLog)
-        lines = list(p.log)
-        if new_run or not 0 <= getattr(self, "_log_count", 0) <= len(lines):
+        drawn = getattr(self, "_log_drawn", 0)
+        if new_run or not 0 <= drawn <= p.log_total:
             log.clear()
-            self._log_count = 0
-        for line in lines[self._log_count:]:
+            drawn = p.log_total - len(p.log)
+        new = p.log_total - drawn
+        for line in list(p.log)[len(p.log) - min(new, len(p.log)):] if new else []:
             log.write(printable(line))
-        self._log_count = len(lines)
+        self._log_drawn = p.log_total
 
     # ------------------------------------------------------------ actions
 

@@ -97,12 +97,13 @@ class ModelPicker(Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="model-runs")
     def _list_runs(self, root: Path) -> tuple[list[Any], Any, dict[Path, str]]:
-        from core.predict import export_kind
+        from core.predict import export_is_stale, export_kind
         from core.runs.store import latest_finished, list_runs
 
         runs = [r for r in list_runs(root) if r.has_model]
-        return runs, latest_finished(root), {r.path: export_kind(r.path / layout.ONNX) for r in runs
-                                            if (r.path / layout.ONNX / layout.ONNX_MODEL).is_file()}
+        return runs, latest_finished(root), {r.path: export_kind(r.path / layout.ONNX) + (
+            " (older than the model)" if export_is_stale(r.path / layout.ONNX) else "")
+            for r in runs if (r.path / layout.ONNX / layout.ONNX_MODEL).is_file()}
 
     def _runs_listed(self, runs: list[Any], latest: Any, exports: dict[Path, str]) -> None:
         options = []
@@ -161,8 +162,9 @@ class ModelPicker(Vertical):
             self.newer = None
         if predictor is not None:
             newer = f" · newer run {self.newer.name}: ctrl+l uses it" if self.newer is not None else ""
+            stale = " · older than its run's model: export again" if getattr(predictor, "stale", False) else ""
             status.update(plain(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
-                                f" · {predictor.device.type}{newer}"))
+                                f" · {predictor.device.type}{stale}{newer}"))
         elif self._want is not None:
             status.update(plain(f"loading model {Path(self._want).name}…"))
         elif self.runs_known:

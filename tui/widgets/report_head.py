@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.content import Content
 
-from core.format import format_event, printable, short_name
+from core.format import format_event, format_kept, printable, short_name
 from core.runs import layout
 from core.runs.layout import LIVE, RunStatus
 from core.runs.report import RunReport
@@ -46,6 +46,10 @@ def summary_head(report: RunReport, stopped: str | None, live_here: bool) -> Con
     elif info.status in LIVE:
         problems.append("Training in another process: press a to follow it live.")
     problems += [n for n in report.notes if n not in problems]
+    kept = format_kept(report.kept) if info.has_model else None
+    if kept:
+        problems.insert(0, sentence(kept) + ("" if report.test else "; not tested yet: sentitune evaluate RUN "
+                                                                   "tests it and records the result"))
     if not problems:
         return head
     style = "$error" if info.status in (RunStatus.FAILED, RunStatus.UNREADABLE) else "$text-muted"
