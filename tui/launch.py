@@ -40,5 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_app(config_path=args.config, run=args.run, runs_root=args.output_dir)
 
 
+def entry() -> None:
+    """The installed `sentitune` command: a subcommand's process ends at once when it is done (core.cli.finish)."""
+    from core.cli.main import finish
+
+    finish(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

@@ -1,5 +1,5 @@
 """`python -m core.cli`: how detached runs and each rank of a multi-process run are started."""
 
-from core.cli.main import main
+from core.cli.main import finish, main
 
-raise SystemExit(main())
+finish(main())

@@ -60,7 +60,11 @@ def test_a_run_still_training_refuses_a_detached_resume_and_stops_from_another_s
     stopped = _cli("stop", run.name, "--output-dir", str(run.parent))
     assert stopped.returncode == 0 and "it stops at its next step" in stopped.stdout, stopped.stderr
     _wait(lambda: run_info(run).status == "stopped", what="the run to stop")
+    assert "stopping: it stops at its next step" in (run / "process.log").read_text()  # its SIGTERM handler spoke
     assert Run(run).info.has_model and (run / "test_predictions.jsonl").exists()
+    assert _events_of(run, TrainingStarted)[0].total_steps > Run(run).metrics["global_step"]
+    with pytest.raises(RunError, match="is not running"):
+        control.stop(run)
 
 
 def test_stop_says_what_happens_from_the_whole_event_history(tmp_path):

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _start_detached(tiny_config, root, epochs):
-    subprocess.run(CLI + ["train", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--epochs", str(epochs),
-                          "--batch-size", "8", "--learning-rate", "5e-3", "--output-dir", str(root), "--detach"],
-                   cwd=REPO, check=True, capture_output=True)
-    return next(p for p in root.iterdir() if not p.name.startswith("."))
+    """A run in its own process, as `sentitune train --detach` starts it (without that command's own start-up)."""
+    from core.training.background import start_detached
+
+    return start_detached(tiny_config.replace(epochs=epochs), root)
 
 
 def _steps(run):
@@ -53,7 +52,7 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
 
 
 async def test_interrupted_run_is_resumed_from_the_report(make_app, runs_root, tiny_config):
-    run = _start_detached(tiny_config, runs_root, epochs=12)
+    run = _start_detached(tiny_config, runs_root, epochs=4)
     _wait(lambda: len([e for e in read_events(run / "events.jsonl") if isinstance(e, CheckpointSaved)]) >= 2,
           what="two checkpoints")
     os.kill(json.loads((run / "status.json").read_text())["pid"], signal.SIGKILL)
