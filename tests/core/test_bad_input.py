@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +19,7 @@ import pytest
 
 from core.cli import main
 from tests.core.bad_input_experiments import EXPERIMENT_CASES
+from tests.core.bad_input_run_life import RUN_LIFE_CASES
 from tests.core.bad_input_support import Case, Env
 from tests.tiny import reviews_frame
 
@@ -155,19 +154,11 @@ def _with_status(content: str, command: str) -> Callable[[Env], list[str]]:
     return setup
 
 
-_HELD: list = []
-
-
 def _training_without_model(env: Env) -> Path:
-    """A copy of the finished run as it looks while its process starts training: no model folder yet, its lock
-    held (kept for the rest of the session, as a live run's would be)."""
-    from core.runs.lock import RunLock
+    """A copy of the finished run as it looks while its process starts training: no model folder yet."""
+    from tests.core.bad_input_run_life import _held
 
-    run = env.run_copy(drop=("model",))
-    (run / "status.json").write_text(json.dumps({"status": "starting", "updated": time.time(),
-                                                 "child_pid": os.getpid()}))
-    _HELD.append(RunLock(run).acquire())
-    return run
+    return _held(env, status="starting", drop=("model",))
 
 
 def _onnx_without_tokenizer(env: Env) -> Path:
@@ -413,6 +404,7 @@ CASES: dict[str, Case] = {
     "runs --json with a config.json list": Case(_runs_listing({"config.json": "[1, 2]"}, "--json"), 0,
                                                 '"status": "unreadable"'),
     **EXPERIMENT_CASES,
+    **RUN_LIFE_CASES,
 }
 
 

@@ -128,3 +128,27 @@ def test_the_cli_prints_what_the_coach_says(tiny_model, reviews_csv, tmp_path, c
                  "--learning-rate", "1e-8", "--max-length", "8", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "coach (truncation): " in out and "Raise max_length" in out
+
+
+def test_a_resumed_run_is_judged_against_its_start_not_against_its_own_late_losses():
+    """Fed the earlier segment first (as a resumed Job feeds it), the coach sees a small rise late in training
+    for what it is; started afresh at the resume, the same losses read as a loss that grew by half."""
+    from core.events import Resumed
+
+    earlier = [_started(), *[_step(s, 0.7 * 0.95 ** s) for s in range(2, 62, 2)]]
+    later = [Resumed(step=50, checkpoint="checkpoint-50"), *[_step(s, v) for s, v in
+                                                            zip(range(52, 76, 2), [0.05, 0.05, 0.05, 0.06, 0.07, 0.08,
+                                                                                   0.09, 0.09, 0.09, 0.09, 0.09, 0.09])]]
+    assert "diverging" in _kinds(later)  # what a coach that starts again at the resume says
+    assert "diverging" not in _kinds(earlier + later)
+
+
+def test_a_resume_forgets_the_nan_of_the_steps_it_goes_back_before():
+    from core.events import Resumed
+
+    coach = Coach()
+    for event in [_started(), _step(2, 0.7), _step(4, float("nan"))]:
+        coach.observe(event)
+    assert coach.nan_step == 4
+    coach.observe(Resumed(step=2, checkpoint="checkpoint-2"))
+    assert coach.nan_step is None and coach.losses == [(2, 0.7)]

@@ -131,3 +131,27 @@ def test_missing_onnx_packages_are_named_with_the_pip_command(run_copy, monkeypa
     assert main(["export", str(run_copy), "--onnx", "--to", str(run_copy / "elsewhere")]) == 2
     err = capsys.readouterr().err
     assert "onnxscript" in err and "pip install 'sentitune[onnx]'" in err and not (run_copy / "elsewhere").exists()
+
+
+def test_an_export_is_refused_while_its_run_is_resumed_and_marked_once_the_model_is_newer(exported, run_copy, capsys):
+    """A resume replaces the model: an export made meanwhile would be of the old one, and one made before it is
+    stale once the newer model is saved (said by predict and shown on F5)."""
+    import os
+
+    from core.errors import CoreError
+    from core.export import export_onnx
+    from core.runs.lock import RunLock
+
+    with RunLock(run_copy):
+        with pytest.raises(CoreError, match="still running in another process"):
+            export_onnx(run_copy)
+    assert not Predictor(exported.path).stale
+    weights = run_copy / "model" / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # saved again, as a resume does
+    try:
+        assert Predictor(exported.path).stale
+        assert main(["predict", str(exported.path), "great", "--json"]) == 0
+        assert "older than its run's model: export it again" in capsys.readouterr().err
+    finally:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
