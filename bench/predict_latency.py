@@ -26,7 +26,7 @@ def main() -> None:
     require(args)
     import pandas as pd
 
-    from core.batch import read_reviews
+    from core.review_files import read_reviews
     from core.predict import Predictor
 
     print(f"machine: {machine()}")

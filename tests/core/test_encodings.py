@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from core.batch import read_reviews
+from core.review_files import read_reviews
 from core.cli import main
 from core.config import TrainConfig
 from core.data.clean import prepare

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from core.batch import read_reviews, write_predictions_csv
+from core.review_files import read_reviews, write_predictions_csv
 from core.errors import ModelError, PredictError
 from core.predict import Predictor
 
@@ -75,7 +75,7 @@ def test_cleaning_lines_mention_neutral_rows_only_when_there_are_some():
 def test_a_labelled_file_is_scored_and_keeps_its_labels(trained_run, tmp_path, capsys):
     import csv
 
-    from core.batch import read_review_file, true_labels
+    from core.review_files import read_review_file, true_labels
     from core.cli import main
 
     path = tmp_path / "labelled.csv"

@@ -1,4 +1,4 @@
-from core.batch import summarize_batch
+from core.review_files import summarize_batch
 from core.predict import Prediction
 
 

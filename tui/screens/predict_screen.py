@@ -237,7 +237,7 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-batch")
     def _predict_file(self, predictor: Any, path: str) -> tuple[str, list[Any], Any]:
-        from core.batch import read_review_file, summarize_batch, true_labels
+        from core.review_files import read_review_file, summarize_batch, true_labels
 
         reviews = read_review_file(path)
         texts, blanks = reviews.texts, reviews.blanks
@@ -259,7 +259,7 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-save")
     def _save(self, predictions: list[Any], path: str) -> tuple[Path, int]:
-        from core.batch import write_predictions_csv
+        from core.review_files import write_predictions_csv
 
         return write_predictions_csv(predictions, path), len(predictions)
 
