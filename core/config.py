@@ -355,35 +355,11 @@ def save_toml(config: TrainConfig, path: str | Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class TrainingPlan:
-    """Figures derived from a config, shown while editing it."""
-
-    train_samples: int
-    effective_batch: int
-    steps_per_epoch: int
-    total_steps: int
-    warmup_steps: int
-
-
 def split_sizes(rows: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
     """(train, validation, test) row counts for a dataset of `rows` rows."""
     val = round(rows * val_fraction)
     test = round(rows * test_fraction)
     return rows - val - test, val, test
-
-
-def plan(config: TrainConfig, available_rows: int | None = None) -> TrainingPlan:
-    """Steps per epoch, total and warmup steps for `config` on `available_rows` cleaned rows."""
-    if config.max_samples == 0:
-        rows = available_rows or 0
-    else:
-        rows = min(config.max_samples, available_rows) if available_rows else config.max_samples
-    train = split_sizes(rows, config.val_fraction, config.test_fraction)[0]
-    effective = config.batch_size * config.gradient_accumulation * config.num_processes
-    steps = math.ceil(train / effective) if train > 0 else 0
-    total = steps * config.epochs
-    return TrainingPlan(max(train, 0), effective, steps, total, math.ceil(total * config.warmup_ratio))
 
 
 LAST_CONFIG = "last.toml"  # in the runs folder: the settings the app last started a run with

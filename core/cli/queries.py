@@ -14,9 +14,9 @@ from core.format import format_confusion, format_metrics, one_line
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.review_files import check_save_path, read_review_file, summarize_batch, true_labels, write_predictions_csv
     from core.errors import PredictError
     from core.predict import Predictor
+    from core.review_files import check_save_path, read_review_file, summarize_batch, true_labels, write_predictions_csv
     from core.runs.store import resolve_run
 
     save = check_save_path(args.save, args.file) if args.save else None  # before any work is done

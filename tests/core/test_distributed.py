@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from core.config import TrainConfig, plan
+from core.config import TrainConfig
 from core.events import EvalCompleted, StepLogged, TrainingFinished, TrainingStarted, TrainingStopped, read_events
 from core.predict import Predictor
 from core.runs.store import Run, run_info
 from core.training.distributed import launch_command, needs_launcher
+from core.training.planning import plan
 from core.training.supervisor import failure_message
 
 CLI = [sys.executable, "-m", "core.cli"]

@@ -6,11 +6,11 @@ import json
 import pandas as pd
 import pytest
 
-from core.review_files import read_reviews
 from core.cli import main
 from core.config import TrainConfig
 from core.data.clean import prepare
 from core.errors import DatasetError, PredictError
+from core.review_files import read_reviews
 from core.textfile import NotText, decode
 from tests.tiny import reviews_frame
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from core.review_files import read_reviews, write_predictions_csv
 from core.errors import ModelError, PredictError
 from core.predict import Predictor
+from core.review_files import read_reviews, write_predictions_csv
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_cleaning_lines_mention_neutral_rows_only_when_there_are_some():
 def test_a_labelled_file_is_scored_and_keeps_its_labels(trained_run, tmp_path, capsys):
     import csv
 
-    from core.review_files import read_review_file, true_labels
     from core.cli import main
+    from core.review_files import read_review_file, true_labels
 
     path = tmp_path / "labelled.csv"
     path.write_text("review,sentiment\ngreat wonderful film,pos\nawful dull plot,neg\nexcellent superb,pos\n")

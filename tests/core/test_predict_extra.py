@@ -1,5 +1,5 @@
-from core.review_files import summarize_batch
 from core.predict import Prediction
+from core.review_files import summarize_batch
 
 
 def _pred(label: str) -> Prediction:

@@ -7,7 +7,8 @@ import contextlib
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import WorkerFailed
 
-from core.config import FIELDS, TrainConfig, load_toml, plan
+from core.config import FIELDS, TrainConfig, load_toml
+from core.training.planning import plan
 from tests.tui.fake_runs import write_fake_run
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal

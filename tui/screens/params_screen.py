@@ -10,8 +10,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, plan, preset
+from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, preset
 from core.format import format_duration, printable, short_name
+from core.training.planning import plan
 from core.training.sweep import plan_points
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
