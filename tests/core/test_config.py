@@ -8,11 +8,11 @@ from core.config import (
     help_text,
     load_toml,
     parse_value,
-    plan,
     preset,
     save_toml,
 )
 from core.errors import ConfigError
+from core.training.planning import plan
 
 
 def test_defaults_are_the_course_recipe():
