@@ -114,9 +114,15 @@ def _record_test(run: Run, report: dict[str, Any], texts: list[str], y_true: lis
     metrics = run.metrics
     metrics["test"] = {k: v for k, v in report.items() if k not in ("temperature", "dataset")}
     metrics["reliability"] = [b.to_dict() for b in reliability(probabilities, np.asarray(y_true))]
-    if report.get("temperature") is not None:
-        metrics["calibration"] = {**(metrics.get("calibration") or {}), "temperature": report["temperature"],
-                                  "fitted_on": "validation", "ece_after": report.get("ece")}
+    temperature = report.get("temperature")
+    if temperature is not None:
+        from core.training.calibration import scaled_softmax
+
+        # The plain softmax, back from the calibrated one: log p is logits / T up to a constant per review.
+        raw = scaled_softmax(np.log(np.clip(probabilities, 1e-300, None)), 1 / temperature)
+        metrics["calibration"] = {**(metrics.get("calibration") or {}), "temperature": temperature,
+                                  "fitted_on": "validation", "ece_after": report.get("ece"),
+                                  "ece_before": expected_calibration_error(raw, np.asarray(y_true))}
     write_json_atomic(run.path / layout.METRICS, metrics)
     write_model_card(run.path)
     status = run.status

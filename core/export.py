@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.errors import ModelError, RunError
 from core.files import read_json, write_json_atomic
-from core.predict import Predictor, model_dir_of, model_stamp
+from core.predict import Predictor, kept_step, model_dir_of, model_stamp
 from core.runs import layout
 from core.runs.store import Run
 
@@ -93,7 +93,8 @@ def export_onnx(target: str | Path, dest: str | Path | None = None, quantize: bo
             shutil.copy2(model_dir / layout.CALIBRATION, partial / layout.CALIBRATION)
         checked, agreement = _agreement(source, partial, model_dir, check_limit)
         record = _record(source, quantize, checked, agreement)
-        record["model_stamp"] = model_stamp(model_dir)  # a newer model saved later makes this export stale
+        # A newer model saved later (a resume) makes this export stale: which evaluation it is, and its weights file.
+        record["model_step"], record["model_stamp"] = kept_step(model_dir), model_stamp(model_dir)
         record["files"] = sorted(f.name for f in partial.iterdir()) + [layout.EXPORT_RECORD]
         write_json_atomic(partial / layout.EXPORT_RECORD, record)
         _replace(partial, dest)

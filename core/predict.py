@@ -179,15 +179,32 @@ def model_stamp(model_dir: Path) -> list[int] | None:
     return None
 
 
+def kept_step(model_dir: Path) -> int | None:
+    """The step of the evaluation a run's model comes from (metrics.json `kept`), None outside a run."""
+    from core.files import read_object
+
+    try:
+        step = (read_object(Path(model_dir).parent / layout.METRICS).get("kept") or {}).get("step")
+    except (CoreError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 def export_is_stale(folder: Path) -> bool:
     """Whether an export in a run folder (RUN/onnx) was made from a model the run has since replaced (a resume
-    saved a newer one). Exports recorded before the stamp was kept, or outside a run, cannot tell: False."""
+    saved another checkpoint). The kept step tells when both the export and the run recorded one (a resume that
+    saves the same checkpoint again changes nothing); else the weights file's time and size. Exports recorded
+    before either was kept, or outside a run, cannot tell: False."""
     folder = Path(folder)
-    stamp = read_export_record(folder).get("model_stamp")
+    record = read_export_record(folder)
     model_dir = folder.parent / layout.MODEL
-    if not isinstance(stamp, list) or not (model_dir / "config.json").is_file():
+    if not (model_dir / "config.json").is_file():
         return False
-    return model_stamp(model_dir) != stamp
+    step, now = record.get("model_step"), kept_step(model_dir)
+    if isinstance(step, int) and now is not None:
+        return step != now
+    stamp = record.get("model_stamp")
+    return isinstance(stamp, list) and model_stamp(model_dir) != stamp
 
 
 def read_export_record(folder: Path) -> dict:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.tiny import build_tiny_model, reviews_frame
+
+# The apps under test draw into a headless buffer nobody looks at: 10 frames a second instead of 60 keeps every
+# screen's content the same and spares the CPU two workers share. The snapshot plugin imports Textual before this
+# file runs, so its screen module's update period is set too (Textual reads TEXTUAL_FPS once, at import).
+os.environ.setdefault("TEXTUAL_FPS", "10")
+_screen = sys.modules.get("textual.screen")
+if _screen is not None:
+    _screen.UPDATE_PERIOD = 1 / int(os.environ["TEXTUAL_FPS"])
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Several workers share the cores: one thread each (child processes inherit it), or torch's thread

@@ -140,7 +140,7 @@ class SentituneApp(SweepControl, TrainingControl, App):
             names = ", ".join(r.name for r in live[:3])
             self.call_from_thread(
                 self.notify, printable(f"{names}. Open it in the report (F4) and press a to attach."),
-                title=f"{len(live)} run{'s' if len(live) > 1 else ''} training in the background", timeout=15,
+                title=f"{len(live)} run{'s' if len(live) > 1 else ''} training in other processes", timeout=15,
                 markup=False,
             )
 
@@ -160,7 +160,7 @@ class SentituneApp(SweepControl, TrainingControl, App):
             if live.stop_asked:
                 state = "stopping…"
             elif not live.in_process:
-                state += " (background process)"
+                state += " (another process)"
             if self.sweep is not None:
                 state = f"sweep run {self.sweep.index}/{self.sweep.total} · {state}"
         elif p.status in ENDED:

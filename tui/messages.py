@@ -28,8 +28,10 @@ class TrainingHistory(Message):
 
 
 class SweepPoint(Message):
-    """A sweep started its run `index` of `total` (settings: what that run varies)."""
+    """A sweep started its run `index` of `total` (settings: what that run varies; run_dir: its folder, which
+    holds the history of a run the sweep resumes)."""
 
-    def __init__(self, sweep: str, index: int, total: int, settings: dict) -> None:
+    def __init__(self, sweep: str, index: int, total: int, settings: dict, run_dir: str | None = None) -> None:
         super().__init__()
         self.sweep, self.index, self.total, self.settings = sweep, index, total, settings
+        self.run_dir = run_dir

@@ -97,7 +97,8 @@ class SweepControl:
         from core.training.sweep import run_sweep
 
         return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=live.stop_event,
-                         on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"])))
+                         on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"],
+                                                                               p.get("run_dir"))))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep-detached")
     def _sweep_detached(self, config: TrainConfig, grid: dict, live: LiveView):
@@ -110,7 +111,7 @@ class SweepControl:
 
         path = self._sweep_record(config, grid)
         start_sweep_detached(path)
-        self._stop_answer(live.found(sweep=path))  # a stop pressed while it started goes to the sweep now
+        self._stop_answer(lambda: live.found(sweep=path))  # a stop pressed while it started goes to the sweep now
         followed: set[str] = set()
         while not live.unfollow.is_set():
             record = read_sweep(path)
@@ -129,9 +130,13 @@ class SweepControl:
         return None
 
     def on_sweep_point(self, message: SweepPoint) -> None:
-        """A sweep's next run starts: the dashboard shows it from scratch."""
+        """A sweep's next run starts: the dashboard shows it from its start (a resumed run: from its history)."""
+        from core.events import read_events
+
         self.sweep = message
-        self.progress = RunProgress()
+        history = read_events(Path(message.run_dir) / layout.EVENTS) if message.run_dir else []
+        self.progress = RunProgress.from_events(history) if history else starting(
+            f"starting run {message.index} of {message.total}")
         self.progress_version += 1
         self.update_subtitle()
 

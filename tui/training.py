@@ -86,7 +86,7 @@ class TrainingControl:
         from core.training.background import start_detached
 
         run_dir = start_detached(config, self.runs_root)  # bad input is an error here, before any process
-        self._stop_answer(live.found(run_dir=run_dir))  # a stop pressed while it started goes to its process now
+        self._stop_answer(lambda: live.found(run_dir=run_dir))  # a stop pressed while it started goes to it now
         self._follow_run(run_dir, live, history=False)
 
     def _follow_run(self, run_dir: Path, live: LiveView, history: bool = True) -> None:
@@ -101,10 +101,13 @@ class TrainingControl:
         for event in follow(run_dir, stop=live.unfollow.is_set, follower=follower):
             self.post_message(TrainingEvent(event))
 
-    def _stop_answer(self, answer: str | None) -> None:
-        """Show what a stop delivered to another process will do (from a worker thread)."""
-        if answer:
-            self.call_from_thread(self.notify, sentence(answer), title="Stop & save", markup=False)
+    def _stop_answer(self, deliver) -> None:
+        """Deliver a stop asked while a background start went on (from a worker thread; what it does was said
+        when it was asked); one that cannot be delivered is said, and the following goes on."""
+        try:
+            deliver()
+        except CoreError as exc:
+            self.call_from_thread(notify_error, self, exc)
 
     def resume_run(self, run_dir: Path) -> bool:
         """Continue a stopped, failed or interrupted run from its last checkpoint, in this process."""
@@ -186,22 +189,22 @@ class TrainingControl:
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == "start-question":
-            if worker.state == WorkerState.SUCCESS and len(worker.result) == 4:
+            if event.state == WorkerState.SUCCESS and len(worker.result) == 4:
                 self._ask_to_sweep(*worker.result)
-            elif worker.state == WorkerState.SUCCESS:
+            elif event.state == WorkerState.SUCCESS:
                 self._ask_to_start(*worker.result)
-            elif worker.state == WorkerState.ERROR:
+            elif event.state == WorkerState.ERROR:
                 notify_error(self, worker.error)
             return
         if worker.group == "stop":
-            if worker.state == WorkerState.SUCCESS and worker.result:
+            if event.state == WorkerState.SUCCESS and worker.result:
                 self.notify(sentence(worker.result), title="Stop & save", markup=False)
-            elif worker.state == WorkerState.ERROR:
+            elif event.state == WorkerState.ERROR:
                 notify_error(self, worker.error)
             return
-        if worker.group != "training" or worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+        if worker.group != "training" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        if worker.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR:
             error = worker.error
             if isinstance(error, TrainingError):
                 # Reported by the TrainingFailed event's modal. The error's traceback still holds the failed
@@ -216,7 +219,7 @@ class TrainingControl:
             else:
                 self.push_screen(ErrorModal("Training crashed", f"{type(error).__name__}: {error}"))
         if worker.name in ("sweep", "sweep-detached"):
-            self._sweep_ended(worker.result if worker.state == WorkerState.SUCCESS else None)
+            self._sweep_ended(worker.result if event.state == WorkerState.SUCCESS else None)
         self.update_subtitle()
         self.progress_version += 1
         self.runs_version += 1
@@ -318,8 +321,8 @@ class TrainingControl:
                                       yes="Stop & quit"), answer)
 
 
-def starting() -> RunProgress:
-    """A dashboard that says the run is starting, before its process has written anything."""
+def starting(detail: str = "starting a background process (it takes a few seconds)") -> RunProgress:
+    """A dashboard that says the run is starting, before it has said anything itself."""
     progress = RunProgress()
-    progress.apply(StageChanged("start", "starting a background process (it takes a few seconds)"))
+    progress.apply(StageChanged("start", detail))
     return progress

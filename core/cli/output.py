@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -71,9 +72,23 @@ class JsonPrinter(Printer):
 
 
 class ProgressPrinter(Printer):
-    """One readable line per event (a run's end says which evaluation its saved model comes from)."""
+    """One readable line per event (a run's end says which evaluation its saved model comes from); the elapsed
+    time of a resumed run counts its earlier segments too."""
+
+    def __init__(self) -> None:
+        from core.runs.progress import RunProgress
+
+        self.progress = RunProgress()
+
+    def prime(self, history: list) -> None:
+        """Take in a run's earlier events without printing them (a resume in the foreground)."""
+        for event in history:
+            self.progress.apply(event)
 
     def show(self, event) -> None:
+        self.progress.apply(event)
+        if type(event).__name__ == "StepLogged":
+            event = dataclasses.replace(event, elapsed=self.progress.elapsed)
         line = format_event(event)
         if line:
             say(line)

@@ -23,6 +23,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.onnx:
         raise ModelError("say which format to export to: sentitune export RUN --onnx [--quantize]")
     target = _target(args, "target")
+    from core.predict import model_dir_of
+    from core.runs.control import check_not_held
+
+    model_dir = model_dir_of(target)  # a run that has none, or is held: refused before anything is said
+    if model_dir.name == "model" and (model_dir.parent / "status.json").is_file():
+        check_not_held(model_dir.parent)
     if not args.json:
         say(f"exporting {target.name} to ONNX{' with int8 weights' if args.quantize else ''}…")
     result = export_onnx(target, dest=args.to, quantize=args.quantize)

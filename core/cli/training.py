@@ -137,7 +137,11 @@ def _exit_for_run(run_dir: Path) -> int:
     from core.runs.store import run_info
 
     info = run_info(run_dir)
-    if info.status in (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.UNREADABLE):
+    if info.status == RunStatus.INTERRUPTED:
+        say(f"sentitune: run {run_dir.name} was interrupted: its process ended without a word (killed, or the machine "
+            f"went down); sentitune resume {run_dir.name} goes on from its last checkpoint", file=sys.stderr)
+        return 1
+    if info.status in (RunStatus.FAILED, RunStatus.UNREADABLE):
         say(f"sentitune: run {run_dir.name} {info.status}: {info.error or 'see its train.log'}", file=sys.stderr)
         return 1
     return 0
@@ -159,6 +163,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         start_detached(None, args.output_dir, resume_run=run_dir)  # takes the lock (refused if held meanwhile)
         say(f"resuming in the background; follow it with: sentitune attach {run_dir}")
         return 0
+    if hasattr(args.printer, "prime"):  # its elapsed time goes on from the earlier segments'
+        from core.events import read_events
+
+        args.printer.prime(read_events(run_dir / layout.EVENTS))
     return _run_foreground(args, lambda: resume(run_dir, on_event=args.printer, stop_event=args.stop,
                                                 owner=owner_here()))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.errors import RunError
 from core.events import TERMINAL_EVENTS, Event, parse_events
-from core.format import stop_note
+from core.format import STAGES_BEFORE_TRAINING, stop_note
 from core.runs import layout
 from core.runs.layout import STOP_FILE, RunStatus
 from core.runs.lock import RunLock, is_locked
@@ -210,6 +210,8 @@ def stop(run_dir: str | Path) -> str:
             pass  # gone, or another user's: the stop file does the job
     stage = current_stage(run_dir) if now.recorded.get("status") == RunStatus.RUNNING else None
     note = f"asked run {run_dir.name} to stop: {stop_note(stage)}"
+    if stage in (None, *STAGES_BEFORE_TRAINING) and (run_dir / layout.MODEL / "config.json").exists():
+        note = f"asked run {run_dir.name} to stop: it stops before training resumes; the run keeps the model it has"
     if now.owner == Owner.SWEEP:
         note += "; it is a run of a sweep, which starts no further run (sentitune sweep --resume goes on with it)"
     return note

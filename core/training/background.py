@@ -57,7 +57,8 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
     # The lock goes down to the process: the run is never free (never "interrupted") between here and its start.
     try:
         before = read_run_file(run_dir / layout.STATUS) if resume_run is not None else None
-        write_status(run_dir, RunStatus.STARTING, owner=Owner.DETACHED)
+        # The process puts `before` back if it ends without training (stopped, or refused): nothing changed.
+        write_status(run_dir, RunStatus.STARTING, owner=Owner.DETACHED, **({"before": before} if before else {}))
         with open(run_dir / layout.PROCESS_LOG, "ab") as out:
             process = subprocess.Popen(
                 command,
@@ -66,7 +67,7 @@ def start_detached(config: TrainConfig | None, runs_root: str | Path, resume_run
                 cwd=os.getcwd(), pass_fds=(lock.fd,),
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **hand_down(lock)},
             )
-        write_status(run_dir, RunStatus.STARTING, None, child_pid=process.pid)
+        write_status(run_dir, RunStatus.STARTING, None, child_pid=process.pid, **({"before": before} if before else {}))
         (run_dir / layout.LAUNCHER_PID).write_text(str(process.pid))  # leads its own process group
     except (OSError, RunError) as exc:
         if before is not None:  # a resume that could not start leaves the run as it was

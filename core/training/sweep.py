@@ -300,7 +300,7 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
               stop_event: threading.Event | None = None, lock_fd: int | None = None) -> dict[str, Any]:
     """Run (or resume) every point not done, one at a time; returns the final record.
 
-    `on_point(k, n, point)` is told as point k of n starts. A stop (the event, `sentitune stop SWEEP`) ends
+    `on_point(k, n, point)` is told as point k of n starts (its `run_dir` set: new, or resumed). A stop (the event, `sentitune stop SWEEP`) ends
     the current run as stopped (saved) and leaves the rest pending. `lock_fd`: the sweep's lock, taken by the
     process that started this one in the background; otherwise it is taken here (RunError if held).
     """
@@ -336,8 +336,6 @@ def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> 
                 continue
             if stop_event.is_set() or stop_file(path).exists():
                 break
-            if on_point is not None:
-                on_point(k, len(points), point)
             earlier = Path(point["run_dir"]) if point.get("run_dir") else None
             resumable = earlier is not None and _has_checkpoint(earlier)
             if not resumable:
@@ -346,6 +344,8 @@ def _run_points(path: Path, stop_event: threading.Event, on_event, on_point) -> 
                     point["run_dir"] = str(create_run_dir(runs_root, config.model, config.dataset))
                 except OSError as exc:
                     raise RunError(disk_message(exc, runs_root)) from None
+            if on_point is not None:  # its run folder is known: a resumed one has its history there
+                on_point(k, len(points), point)
             if resumable:
                 clear_stop_request(earlier)  # before the record names it: a stop asked from now on reaches it
             point["status"] = RunStatus.RUNNING

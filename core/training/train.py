@@ -179,12 +179,16 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
 
 
 def _status_record(run_dir: Path) -> dict | None:
+    """The status a resume found, to put back if it ends without training: when the process that started this
+    one in the background already marked the run `starting`, the status it found (`before`)."""
     from core.runs.store import read_run_file
 
     try:
-        return read_run_file(run_dir / layout.STATUS)
+        record = read_run_file(run_dir / layout.STATUS)
     except CoreError:
         return None
+    before = record.get("before")
+    return before if record.get("status") == RunStatus.STARTING and isinstance(before, dict) else record
 
 
 def _restore_status(run_dir: Path, before: dict) -> None:

@@ -146,12 +146,17 @@ def test_an_export_is_refused_while_its_run_is_resumed_and_marked_once_the_model
         with pytest.raises(CoreError, match="still running in another process"):
             export_onnx(run_copy)
     assert not Predictor(exported.path).stale
-    weights = run_copy / "model" / "model.safetensors"
-    stat = weights.stat()
+    weights, metrics = run_copy / "model" / "model.safetensors", run_copy / "metrics.json"
+    stat, record = weights.stat(), metrics.read_text()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # saved again, as a resume does
+    assert not Predictor(exported.path).stale  # the same checkpoint saved again: the same model
+    kept = json.loads(record)
+    kept["kept"]["step"] += 1
+    metrics.write_text(json.dumps(kept))  # another checkpoint kept
     try:
         assert Predictor(exported.path).stale
         assert main(["predict", str(exported.path), "great", "--json"]) == 0
         assert "older than its run's model: export it again" in capsys.readouterr().err
     finally:
         os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        metrics.write_text(record)

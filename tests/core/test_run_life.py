@@ -157,6 +157,7 @@ def test_a_resumed_segment_keeps_only_what_belongs_to_its_model(tiny_config, tmp
     assert main(["evaluate", str(run)]) == 0
     metrics = Run(run).metrics
     assert metrics["test"]["n"] == len(Run(run).test_predictions()) > 0
+    assert {"temperature", "ece_before", "ece_after"} <= set(metrics["calibration"])
     assert Run(run).status["error"] is None and Run(run).status["status"] == "stopped"
 
 

@@ -35,7 +35,7 @@ async def test_attach_shows_history_then_live_steps_and_stop_and_save_stops_it(m
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: len(app.seen_notifications) > 0)
-        assert any("training in the background" in (n.title or "") for n in app.seen_notifications)
+        assert any("training in other processes" in (n.title or "") for n in app.seen_notifications)
         await pilot.press("f4")
         await wait_for(pilot, lambda: getattr(app.screen, "selected", None) == run)
         await pilot.press("a")
@@ -85,7 +85,7 @@ async def test_start_in_background_follows_a_separate_process(make_app, runs_roo
         await wait_for(pilot, lambda: app.live.run_dir is not None)
         await wait_for(pilot, lambda: app.progress.status == "finished")
         # The follower winds down after the last event; then the header no longer says it follows a process.
-        await wait_for(pilot, lambda: "background process" not in app.sub_title)
+        await wait_for(pilot, lambda: "another process" not in app.sub_title)
     info = list_runs(runs_root)[0]
     assert info.status == "finished"
     assert json.loads((info.path / "status.json").read_text())["pid"] != os.getpid()

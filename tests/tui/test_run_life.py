@@ -71,6 +71,8 @@ async def test_stop_while_a_background_run_starts_stops_its_process(make_app, ti
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.training, timeout=90)  # followed to its end, not just left
         assert app.progress.status == "stopped"
+        said = [n.message for n in app.seen_notifications if n.title == "Stop & save"]
+        assert len(said) == 1 and ("nothing will be trained" in said[0] or "stops before training begins" in said[0])
     run = next(p for p in runs_root.iterdir() if p.is_dir() and not p.name.startswith("."))
     info = run_info(run)
     assert info.status == "stopped" and "before training began" in info.error

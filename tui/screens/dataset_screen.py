@@ -137,12 +137,12 @@ class DatasetScreen(BaseScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.group != "dataset" or worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+        if worker.group != "dataset" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         self.query_one("#dataset-body").remove_class("loading")
         self.query_one("#dataset-main").loading = False
         self.query_one("#load", Button).disabled = False
-        if worker.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS:
             loaded_config, dataset = worker.result
             # Only the source and columns come from this screen; keep edits made elsewhere meanwhile.
             self.app.config = self.app.config.replace(**{f: getattr(loaded_config, f) for f in COLUMN_FIELDS.values()})

@@ -326,19 +326,19 @@ class ParamsScreen(BaseScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.group == "estimate" and worker.state == WorkerState.SUCCESS:
+        if worker.group == "estimate" and event.state == WorkerState.SUCCESS:
             key, found = worker.result
             self._rates[key] = found
             self._refresh_plan()
-        elif worker.group == "estimate" and worker.state == WorkerState.ERROR:
+        elif worker.group == "estimate" and event.state == WorkerState.ERROR:
             self.query_one("#estimate", Static).update(plain(f"no estimate: {worker.error}"))
-        elif worker.group == "models" and worker.state == WorkerState.SUCCESS and worker.result:
+        elif worker.group == "models" and event.state == WorkerState.SUCCESS and worker.result:
             self.query_one("#field-model", Input).suggester = SuggestFromList(worker.result, case_sensitive=True)
-        elif worker.group == "toml" and worker.state == WorkerState.SUCCESS:
+        elif worker.group == "toml" and event.state == WorkerState.SUCCESS:
             path, loaded = worker.result
             if loaded is not None:
                 self._replace_form(loaded, f"Loading {path}")
             else:
                 self.notify(printable(f"Saved {path}."), title="Configuration", markup=False)
-        elif worker.group == "toml" and worker.state == WorkerState.ERROR:
+        elif worker.group == "toml" and event.state == WorkerState.ERROR:
             notify_error(self, worker.error, title="Configuration file")

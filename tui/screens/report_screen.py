@@ -129,10 +129,10 @@ class ReportScreen(BaseScreen):
         worker = event.worker
         if worker.group not in GROUPS or self._workers.get(worker.group) is not worker:
             return  # someone else's worker, or one a newer request replaced
-        if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         self._loaded(worker.group)
-        if worker.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR:
             notify_error(self, worker.error, title="Could not read the run")
             self._cannot_show(worker.group, worker.error)
             return
