@@ -44,6 +44,7 @@ class FieldRow(Vertical):
         super().__init__(classes="field-row", id=f"row-{name}")
         self.field = name
         self.value = value
+        self._error: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-line"):
@@ -53,6 +54,11 @@ class FieldRow(Vertical):
         yield Static("", classes="field-error")
 
     def show_error(self, error: str | None) -> None:
+        """Show `error` under the field (None: valid); every field is checked on each keystroke, so a row whose
+        error did not change is left alone (redrawing all of them made typing lag)."""
+        if error == self._error:
+            return
+        self._error = error
         self.set_class(bool(error), "-invalid")
         self.query_one(f"#field-{self.field}").set_class(bool(error), "field-invalid")
         self.query_one(".field-error", Static).update(plain(f"✗ {error}" if error else ""))
