@@ -17,7 +17,7 @@ from core.events import CheckpointSaved, StageChanged, StepLogged, TrainingStart
 from core.runs import control
 from core.runs.lock import RunLock
 from core.runs.store import Run, run_info
-from tests.core.test_background import CLI, REPO, _events_of, _wait
+from tests.core.test_background import CLI, REPO
 
 
 def _cli(*args, **kwargs):
@@ -42,29 +42,6 @@ def _fake_run(root: Path, status: dict, events: list[str] = ()) -> Path:
     (run / "status.json").write_text(json.dumps(status))
     (run / "events.jsonl").write_text("".join(line + "\n" for line in events))
     return run
-
-
-def test_a_run_still_training_refuses_a_detached_resume_and_stops_from_another_shell(tiny_config, tmp_path):
-    """resume --detach on a live run changes nothing (item 4); `sentitune stop` then stops it, saved."""
-    from core.training.background import start_detached
-
-    run = start_detached(tiny_config.replace(epochs=300), tmp_path / "runs")
-    _wait(lambda: _events_of(run, StepLogged) and run_info(run).status == "running", what="training")
-    status = (run / "status.json").read_bytes()
-    refused = _cli("resume", str(run), "--detach")
-    assert refused.returncode == 2 and "still running in another process" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
-    assert (run / "status.json").read_bytes() == status and run_info(run).status == "running"
-    assert json.loads(status)["owner"] == "detached"
-
-    stopped = _cli("stop", run.name, "--output-dir", str(run.parent))
-    assert stopped.returncode == 0 and "it stops at its next step" in stopped.stdout, stopped.stderr
-    _wait(lambda: run_info(run).status == "stopped", what="the run to stop")
-    assert "stopping: it stops at its next step" in (run / "process.log").read_text()  # its SIGTERM handler spoke
-    assert Run(run).info.has_model and (run / "test_predictions.jsonl").exists()
-    assert _events_of(run, TrainingStarted)[0].total_steps > Run(run).metrics["global_step"]
-    with pytest.raises(RunError, match="is not running"):
-        control.stop(run)
 
 
 def test_stop_says_what_happens_from_the_whole_event_history(tmp_path):

@@ -3,14 +3,21 @@ Sweep tab ranks its runs; ctrl+f on F2 finds a learning rate and fills the field
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, TabbedContent
 
+from core.training.sweep import read_sweep
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal
 from tui.screens.params_screen import ParamsScreen
+
+CLI = [sys.executable, "-m", "core.cli"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _field(pilot, name: str, text: str) -> None:
@@ -169,12 +176,17 @@ async def test_a_stop_answered_after_the_sweep_moved_on_stops_nothing(make_app, 
         await pilot.press("y")
         await wait_for(pilot, lambda: any("ended before you answered" in n.message for n in app.seen_notifications))
         assert not app.live.stop_event.is_set() and app.training
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.press("y")
+        # Stopped from another shell: the stop file reaches the sweep's run in this app (never a signal, which
+        # would end the app), and no further run starts.
+        sweep = Path(app.sweep.sweep)
+        out = await asyncio.to_thread(subprocess.run, CLI + ["stop", sweep.stem, "--output-dir", str(sweep.parent)],
+                                      cwd=REPO, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
         await wait_for(pilot, lambda: not app.training)
         await pilot.pause()
-        assert any(n.title == "Sweep stopped" for n in app.seen_notifications)
+        assert app.is_running and any(n.title == "Sweep stopped" for n in app.seen_notifications)
+    record = read_sweep(sweep)
+    assert record["status"] == "stopped" and [p["status"] for p in record["points"]] == ["stopped", "pending"]
 
 
 async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_config, runs_root):

@@ -17,7 +17,6 @@ from tests.tui.fake_runs import write_fake_run
 from tests.tui.waiting import wait_for
 from tui.live import Kind, LiveView
 from tui.messages import TrainingEvent
-from tui.screens.modals import ConfirmModal
 
 CLI = [sys.executable, "-m", "core.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -43,39 +42,6 @@ async def test_sentitune_stop_from_another_shell_stops_the_apps_run_and_the_app_
         await pilot.pause(0.6)  # a throttled redraw away
         assert "Saved model: the checkpoint of step" in str(app.screen.query_one("#figures").render())
     assert run_info(run).status == "stopped" and run_info(run).has_model
-
-
-async def test_sentitune_stop_of_a_sweep_trained_in_the_app_stops_the_sweep(make_app, tiny_config):
-    from core.training.sweep import read_sweep
-
-    app = make_app(tiny_config.replace(epochs=300))
-    async with app.run_test(size=(100, 30)) as pilot:
-        app.start_sweep(app.config, {"learning_rate": [5e-3, 1e-3]})
-        await wait_for(pilot, lambda: app.sweep is not None and app.progress.stage == "train"
-                       and app.progress.step >= 2)
-        sweep = Path(app.sweep.sweep)
-        out = await _cli("stop", sweep.stem, "--output-dir", str(sweep.parent))
-        assert out.returncode == 0, out.stderr
-        await wait_for(pilot, lambda: not app.training)
-        assert app.is_running
-    record = read_sweep(sweep)
-    assert record["status"] == "stopped" and [p["status"] for p in record["points"]] == ["stopped", "pending"]
-
-
-async def test_stop_while_a_background_run_starts_stops_its_process(make_app, tiny_config, runs_root):
-    app = make_app(tiny_config.replace(epochs=300))
-    async with app.run_test(size=(100, 30)) as pilot:
-        app.start_training(detached=True)
-        await pilot.press("s")  # at once: the process is being started, its folder not yet known here
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and bool(app.screen.query("#yes")))
-        await pilot.press("y")
-        await wait_for(pilot, lambda: not app.training, timeout=90)  # followed to its end, not just left
-        assert app.progress.status == "stopped"
-        said = [n.message for n in app.seen_notifications if n.title == "Stop & save"]
-        assert len(said) == 1 and ("nothing will be trained" in said[0] or "stops before training begins" in said[0])
-    run = next(p for p in runs_root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    info = run_info(run)
-    assert info.status == "stopped" and "before training began" in info.error
 
 
 async def test_stop_while_a_background_sweep_starts_stops_the_sweep(make_app, tiny_config, runs_root):
