@@ -152,7 +152,8 @@ async def test_a_list_being_typed_is_one_value_until_the_second_and_a_bad_one_is
             screen.query_one("#row-learning_rate .field-error").render())
         await _field(pilot, "learning_rate", "1e-4, 3e-4, 1e-3")
         await _field(pilot, "epochs", "1,2")
-        assert str(start.label) == "Start sweep (6 runs)" and not start.disabled
+        await wait_for(pilot, lambda: str(start.label) == "Start sweep (6 runs)", timeout=10)
+        assert not start.disabled
         await _field(pilot, "max_samples", "100, 200")  # the data may not vary between a sweep's runs
         assert start.disabled and "keeps the data, its split and its scoring the same" in str(
             screen.query_one("#row-max_samples .field-error").render())
