@@ -116,15 +116,21 @@ class SweepControl:
         while not live.unfollow.is_set():
             record = read_sweep(path)
             points = record["points"]
-            k, point = next(((k, p) for k, p in enumerate(points, 1) if p.get("status") == "running"
-                             and p.get("run_dir") and p["run_dir"] not in followed), (0, None))
+            # Every run it starts, in order: one that started and ended between two looks is shown from its
+            # events too (a short run can), so F3 never skips a run of the sweep.
+            k, point = next(((k, p) for k, p in enumerate(points, 1) if p.get("run_dir")
+                             and p.get("status") != "pending" and p["run_dir"] not in followed), (0, None))
             if point is not None and (Path(point["run_dir"]) / layout.STATUS).exists():
                 followed.add(point["run_dir"])
                 live.found(run_dir=Path(point["run_dir"]))
-                self.post_message(SweepPoint(str(path), k, len(points), point["settings"]))
+                self.post_message(SweepPoint(str(path), k, len(points), point["settings"]))  # its events follow
                 for event in follow(point["run_dir"], stop=live.unfollow.is_set):
                     self.post_message(TrainingEvent(event))
-            elif record["status"] not in ("starting", "running"):
+                continue
+            if point is not None and point.get("status") != "running":
+                followed.add(point["run_dir"])  # it ended without a status (never started): nothing to show
+                continue
+            if point is None and record["status"] not in ("starting", "running"):
                 return record
             time.sleep(0.3)
         return None
