@@ -24,7 +24,8 @@ async def _field(pilot, name: str, text: str) -> None:
     widget = pilot.app.screen.query_one(f"#field-{name}", Input)
     widget.focus()
     widget.value = text
-    await pilot.pause()
+    await pilot.pause()  # the input's change reaches the form...
+    await pilot.pause()  # ...and the form's Edited the screen
 
 
 def _sweep_points():

@@ -36,7 +36,8 @@ async def _type(pilot, name: str, text: str, keys: bool = False) -> None:
     widget.value = "" if keys else text
     if keys:
         await pilot.press(*text)
-    await pilot.pause()
+    await pilot.pause()  # the input's change reaches the form...
+    await pilot.pause()  # ...and the form's Edited the screen
 
 
 async def _open(pilot) -> ParamsScreen:
