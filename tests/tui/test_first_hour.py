@@ -74,6 +74,7 @@ async def test_the_data_screen_follows_the_dataset_set_on_f2_and_shows_a_whole_r
         table = app.screen.query_one("#rows-table")
         row = next(i for i in range(len(app.dataset.data.splits["train"]))
                    if app.dataset.data.splits["train"]["text"].iloc[i].endswith("that ends here"))
+        await wait_for(pilot, lambda: table.row_count > row, timeout=20)  # filled (a later fill moves the cursor)
         table.focus()
         table.move_cursor(row=row)
         await wait_for(pilot, lambda: "that ends here" in str(app.screen.query_one("#row-text", Static).content))
