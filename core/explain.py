@@ -45,6 +45,17 @@ class Explanation:
         return [{"word": w.word, "score": round(w.score, 6)} for w in self.words]
 
 
+IG_TOKENS_PER_BATCH = 8192
+"""Tokens one Integrated Gradients pass holds at once (steps x review length): activations and gradients of a
+base-sized model take about 0.35 MB per token, so about 3 GB, whatever the review's length or the step count.
+All 256 steps of a 421-token review at once took 20+ GB, more than a T4 has, inside the app's training process."""
+
+
+def ig_batch(steps: int, tokens: int) -> int:
+    """How many of the `steps` interpolation steps to run in one forward and backward pass."""
+    return max(1, min(steps, IG_TOKENS_PER_BATCH // max(tokens, 1)))
+
+
 def explain(predictor: Predictor, text: str, steps: int = START_STEPS, max_steps: int = MAX_STEPS) -> Explanation:
     """The predicted label of `text` and each word's part in it (see the module docstring)."""
     if predictor.onnx:
@@ -82,7 +93,8 @@ def _explain(predictor: Predictor, text: str, steps: int, max_steps: int) -> Exp
         change = float(forward(input_ids, attention) - forward(baseline, attention))
     while True:
         attributions, delta = ig.attribute(input_ids, baselines=baseline, additional_forward_args=(attention,),
-                                           n_steps=steps, internal_batch_size=steps, return_convergence_delta=True)
+                                           n_steps=steps, internal_batch_size=ig_batch(steps, input_ids.shape[1]),
+                                           return_convergence_delta=True)
         delta = float(delta.abs().item())
         if delta <= TOLERANCE * max(abs(change), 1e-6) or steps >= max_steps:
             break

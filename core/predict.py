@@ -89,7 +89,7 @@ class Predictor:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from core.training.logs import capture_library_logs
-        from core.training.model import resolve_device, serving_max_length
+        from core.training.model import resolve_device, serving_max_length, use_tf32
 
         self.model_dir = model_dir_of(path)
         if not any((self.model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
@@ -106,14 +106,17 @@ class Predictor:
                              f"or damaged: {again}") from None
         try:
             with capture_library_logs():
+                # float32 whatever the dtype it was saved in: predictions match the ones the run scored
                 self.model = OnnxClassifier(self.model_dir) if self.onnx else \
-                    AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False)
+                    AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), trust_remote_code=False,
+                                                                       dtype=torch.float32)
         except CoreError:
             raise
         except Exception as exc:  # OSError, ValueError, a SafetensorError for damaged weights...
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load the model in {self.model_dir}: {first}") from None
         self.device = torch.device("cpu" if self.onnx else resolve_device(device or "auto"))
+        use_tf32(self.device.type)
         if not self.onnx:
             self.model.to(self.device).eval()
         config = self.model.config

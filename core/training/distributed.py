@@ -31,12 +31,20 @@ def _initialised() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+PROCESS_GROUP_TIMEOUT_SECONDS = 3 * 3600
+"""How long a rank waits at a collective for the others (the Trainer's ddp_timeout too): rank 0 tokenizing a
+large dataset while the others wait at its barrier can take an hour; without it, NCCL killed them after 10 minutes."""
+
+
 def init(device: str) -> None:
-    """Join the process group early (the Trainer would later), so ranks can wait for each other."""
+    """Join the process group early (the Trainer would later), so ranks can wait for each other, with the run's
+    timeout (accelerate and the Trainer then reuse this group, so it is the one that counts)."""
     if world_size() > 1:
+        from datetime import timedelta
+
         from accelerate import PartialState
 
-        PartialState(cpu=device == "cpu")
+        PartialState(cpu=device == "cpu", timeout=timedelta(seconds=PROCESS_GROUP_TIMEOUT_SECONDS))
 
 
 def local_rank() -> int:

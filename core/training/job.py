@@ -67,6 +67,19 @@ class Job:
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
         self.trainer = None
 
+    def release(self) -> None:
+        """Let go of the model, its optimizer state and the Trainer as soon as the session ends: the event callback
+        ties them to this job in a reference cycle, which only the garbage collector would free, whenever it ran
+        (sweep runs back to back, and a retry after running out of GPU memory, need that memory now)."""
+        trainer, self.trainer, self.model = self.trainer, None, None
+        if trainer is not None:
+            trainer.callback_handler.callbacks.clear()
+            for name in ("model", "model_wrapped", "optimizer", "lr_scheduler"):
+                setattr(trainer, name, None)
+            accelerator = getattr(trainer, "accelerator", None)
+            for name in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+                getattr(accelerator, name, []).clear()
+
     def _coached(self, emit):
         """`emit` that also hands each event to the coach and emits the diagnostics it triggers."""
         def emit_and_coach(event) -> None:

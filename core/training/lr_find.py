@@ -152,6 +152,9 @@ def _range_test(loaded, config: TrainConfig, runs_root: Path, steps: int, start_
     generator = torch.Generator().manual_seed(config.seed)
     loader = torch.utils.data.DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator,
                                          collate_fn=PaddingCollator(loaded.tokenizer))
+    from core.training.model import use_tf32
+
+    use_tf32(loaded.device)
     model = loaded.model.to(loaded.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=start_lr, weight_decay=config.weight_decay)
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))

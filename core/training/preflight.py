@@ -43,11 +43,26 @@ def check_max_length(config: TrainConfig, model_cfg) -> None:
 
 
 def check_processes(config: TrainConfig) -> None:
-    """ConfigError for several processes where they cannot share the work (Apple MPS has no process group)."""
+    """ConfigError for several processes where they cannot share the work: Apple MPS has no process group, and
+    on CUDA each process needs a GPU of its own (two on one GPU fail in NCCL with "duplicate GPU")."""
+    from core.training.distributed import machines
     from core.training.model import resolve_device
 
-    if config.num_processes > 1 and resolve_device(config.device) == "mps":
+    if config.num_processes <= 1:
+        return
+    device = resolve_device(config.device)
+    if device == "mps":
         raise ConfigError({"num_processes": "several processes need CUDA GPUs (or the CPU); on Apple MPS use 1"})
+    count, _ = machines(config)
+    if device == "cuda" and count == 1:
+        import torch
+
+        visible = torch.cuda.device_count()
+        if config.num_processes > visible:
+            raise ConfigError({"num_processes": (
+                f"{config.num_processes} processes need {config.num_processes} GPUs and {visible} "
+                f"{'is' if visible == 1 else 'are'} visible; use num_processes {visible} or fewer "
+                "(CUDA_VISIBLE_DEVICES says which GPUs are visible)")})
 
 
 def weights_bytes(model: str) -> int:

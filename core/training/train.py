@@ -223,6 +223,7 @@ def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainRes
         raise RunError(disk_message(exc, run_dir.parent)) from None
     init(loaded.device)
     job = Job(setup, loaded)
+    del loaded  # the job holds the model now, and lets go of it when it ends
     try:
         return job.run()
     except StoppedEarly:  # tokenizing or scoring the baseline
@@ -240,6 +241,8 @@ def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainRes
         raise
     except Exception as exc:  # every failure after the folder exists is recorded in it
         _record_failure(setup, exc, job.evaluating)
+    finally:
+        job.release()
 
 
 def _record_failure(setup: RunSetup, exc: Exception, evaluating: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from core.config import TrainConfig
@@ -37,7 +38,7 @@ def session_trainer():
     import torch
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
-    from transformers.trainer_pt_utils import LengthGroupedSampler
+    from transformers.trainer_pt_utils import LengthGroupedSampler, safe_globals
 
     class EpochSeededLengthSampler(LengthGroupedSampler):
         def __init__(self, *args, seed: int, **kwargs):
@@ -58,11 +59,44 @@ def session_trainer():
             self.in_evaluation = True
             # Scoring draws from torch's RNG (each data loader takes a seed from it): leave the RNG as it was,
             # so an evaluation a stop adds, or a resume repeats, changes no later dropout mask.
-            devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+            # Only this run's GPU: asking CUDA which device is current starts a CUDA context, and a CPU run on a
+            # GPU box must not take GPU memory (or wait for a busy GPU) to keep its RNG.
+            devices = [torch.cuda.current_device()] if self.args.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 output = super().evaluation_loop(*args, **kwargs)
             self.in_evaluation = False
             return output
+
+        def _save_rng_state(self, output_dir: str) -> None:
+            if self.args.device.type == "cuda":
+                return super()._save_rng_state(output_dir)
+            # A run on the CPU (or MPS) of a GPU box: the Trainer would also save the CUDA RNG, which starts a CUDA
+            # context (GPU memory, and a wait when the GPU is busy) for a run that never uses it.
+            import random
+
+            import numpy as np
+
+            os.makedirs(output_dir, exist_ok=True)
+            name = "rng_state.pth" if self.args.world_size <= 1 else f"rng_state_{self.args.process_index}.pth"
+            torch.save({"python": random.getstate(), "numpy": np.random.get_state(),
+                        "cpu": torch.random.get_rng_state()}, os.path.join(output_dir, name))
+
+        def _load_rng_state(self, checkpoint: str | None) -> None:
+            if self.args.device.type == "cuda" or checkpoint is None:
+                return super()._load_rng_state(checkpoint)
+            import random
+
+            import numpy as np
+
+            name = "rng_state.pth" if self.args.world_size <= 1 else f"rng_state_{self.args.process_index}.pth"
+            path = os.path.join(checkpoint, name)
+            if not os.path.isfile(path):
+                return
+            with safe_globals():  # the numpy RNG state's types, and nothing else, may be unpickled
+                states = torch.load(path, weights_only=True)
+            random.setstate(states["python"])
+            np.random.set_state(states["numpy"])
+            torch.random.set_rng_state(states["cpu"])
 
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size > 1:
@@ -101,6 +135,9 @@ def unprepare_for_training(trainer) -> None:
 def training_arguments(config: TrainConfig, run_dir: Path, device: str, precision: str):
     """The TrainingArguments of a run: checkpoints every epoch (or eval_steps), the best by macro F1 kept."""
     from transformers import TrainingArguments
+
+    from core.training.distributed import PROCESS_GROUP_TIMEOUT_SECONDS
+    from core.training.model import tf32_available
 
     strategy = "steps" if config.eval_steps else "epoch"
     args = TrainingArguments(
@@ -143,6 +180,8 @@ def training_arguments(config: TrainConfig, run_dir: Path, device: str, precisio
         average_tokens_across_devices=False,
         logging_nan_inf_filter=False,  # a NaN loss must reach the coach, not be averaged away
         ddp_find_unused_parameters=False,  # every parameter gets a gradient: no extra pass per step
+        ddp_timeout=PROCESS_GROUP_TIMEOUT_SECONDS,
+        tf32=tf32_available(device),  # fp32 matrix products on Ampere tensor cores (where mixed precision is off)
     )
     pin_one_gpu(args)
     return args

@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-pytestmark = pytest.mark.xdist_group("onnx-export")  # one worker exports once for the whole module
-
 from core.cli import main
 from core.predict import Predictor
 from tests.tiny import reviews_frame
+
+pytestmark = pytest.mark.xdist_group("onnx-export")  # one worker exports once for the whole module
 
 
 @pytest.fixture(scope="module")
