@@ -1,9 +1,11 @@
 """Several processes through `accelerate launch` (on this CPU machine: 2 processes over gloo)."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,19 +33,60 @@ def _wait(condition, timeout=180.0):
         time.sleep(0.1)
 
 
+SLOW_RANK = """
+import os, sys, time, types
+if os.environ.get("RANK") == "1":  # the other rank of the run: slower, and its clock runs four times as fast
+    sys.path.insert(0, {repo!r})
+    import core.training.callback as callback
+    real_step_end, real_clock = callback.EventCallback.on_step_end, time.perf_counter
+
+    def slow_step_end(self, *args, **kwargs):
+        time.sleep(0.05)
+        return real_step_end(self, *args, **kwargs)
+
+    callback.EventCallback.on_step_end = slow_step_end
+    callback.time = types.SimpleNamespace(perf_counter=lambda: 4 * real_clock())
+"""
+
+
+def _slow_second_rank(tmp_path) -> dict:
+    """Environment under which rank 1 runs slower than rank 0 and reads its own clock differently (a stand-in for
+    a slower GPU): any decision leading to a collective taken from a rank's own clock then differs between them."""
+    folder = tmp_path / "slow-rank"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(SLOW_RANK.format(repo=str(REPO)))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+
+
+def _kill_all(proc, root: Path) -> None:
+    """The command and every process of its run (the launcher leads their own process group)."""
+    for pid_file in root.glob("*/launcher.pid"):
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    proc.kill()
+
+
 def test_ctrl_c_in_the_foreground_stops_both_processes_once(tiny_config, tmp_path):
-    """The first Ctrl+C reaches every rank; the events are printed once each (none replayed)."""
+    """The first Ctrl+C reaches every rank; the events are printed once each (none replayed). Rank 1 runs slower
+    and its clock faster: the ranks must still agree at every step on logging and stopping (they deadlocked when
+    each logged by its own clock: one rank in the loss's all-gather, the other already in the next step)."""
     root = tmp_path / "runs"
-    proc = subprocess.Popen(CLI + _args(tiny_config, root, "--epochs", "300", "--json"), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(CLI + _args(tiny_config, root, "--epochs", "300", "--json", "--batch-size", "4"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_slow_second_rank(tmp_path))
+    watchdog = threading.Timer(150, _kill_all, (proc, root))  # a deadlock fails the test, never hangs the suite
+    watchdog.start()
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if json.loads(line)["event"] == "StepLogged":
-            break
+        if json.loads(line)["event"] == "StepLogged" and json.loads(line)["step"] >= 12:
+            break  # past the first synchronised steps, with logs between them
     proc.send_signal(signal.SIGINT)
     out = proc.stdout.read()  # not communicate(): it would skip what the line iterator has buffered
     err = proc.stderr.read()
+    watchdog.cancel()
     assert proc.wait(timeout=180) == 0, err
     printed = [json.loads(line) for line in lines + out.splitlines()]
     run = next(p for p in root.iterdir() if not p.name.startswith("."))
