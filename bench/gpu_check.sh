@@ -11,11 +11,11 @@ cd "$(dirname "$0")/.."
 export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}"  # one GPU, as one sentitune process uses
 work=$(mktemp -d)
 if [ "${SMOKE:-0}" = 1 ]; then
-  out=$(python bench/synthetic.py "$work" --rows 300 --small 2>/dev/null)
+  out=$(python bench/synthetic.py "$work" --rows 300 --small)
   samples=140; epochs=1; seeds=42
 else
   python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU: run this on a GPU machine (or SMOKE=1)')"
-  out=$(python bench/synthetic.py "$work" --rows 5000 2>/dev/null)
+  out=$(python bench/synthetic.py "$work" --rows 5000)
   samples=3500; epochs=3; seeds=42,1,2
 fi
 model=$(echo "$out" | tail -n 2 | sed -n 1p)

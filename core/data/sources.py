@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -113,6 +115,10 @@ def _load_hub(config: TrainConfig, pool: int | None,
     amazon_polarity). Offline, or for datasets that cannot stream, the cached or downloaded copy is used.
     """
     name = config.dataset
+    if pool:
+        kept = _kept_sample(config, pool)
+        if kept is not None:  # streamed before: the same rows, without the Hub (a run resumed offline too)
+            return kept
     offline = hub_offline()
     if not offline and not hub_reachable():
         raise DatasetError(
@@ -123,9 +129,12 @@ def _load_hub(config: TrainConfig, pool: int | None,
 
     if pool and not offline:
         try:
-            return _stream_sample(config, pool, progress)
+            sample = _stream_sample(config, pool, progress)
         except Exception:  # cannot stream this one (or a bad name): the whole download says what is wrong
             pass
+        else:
+            _keep_sample(config, pool, *sample)
+            return sample
     if progress:
         progress(f"downloading {name} (the whole dataset; later runs read the cached copy)")
     try:
@@ -157,6 +166,43 @@ def _stream_sample(config: TrainConfig, pool: int,
     features = ds.features or {}
     names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
     return pd.DataFrame(rows), names
+
+
+def _sample_path(config: TrainConfig, pool: int) -> Path:
+    """Where a streamed sample is kept: beside the datasets library's own cache, one file per dataset, config,
+    seed and size (the stream gives the same rows for the same four)."""
+    import hashlib
+
+    import datasets
+
+    key = json.dumps([config.dataset, config.dataset_config, config.seed, pool, STREAM_BUFFER])
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", config.dataset).strip("-")[:60]
+    return Path(datasets.config.HF_DATASETS_CACHE) / "sentitune-samples" / \
+        f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.parquet"
+
+
+def _kept_sample(config: TrainConfig, pool: int) -> tuple[pd.DataFrame, dict[str, list[str]]] | None:
+    """The sample streamed by an earlier run, or None (never streamed, or its file damaged)."""
+    path = _sample_path(config, pool)
+    try:
+        frame = pd.read_parquet(path)
+        names = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except Exception:  # missing or damaged: stream it again
+        return None
+    return frame, {str(k): list(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
+def _keep_sample(config: TrainConfig, pool: int, frame: pd.DataFrame, names: dict[str, list[str]]) -> None:
+    """Keep a streamed sample for later runs (each streamed it again: minutes on a slow link); best effort."""
+    path = _sample_path(config, pool)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        frame.to_parquet(partial)
+        path.with_suffix(".json").write_text(json.dumps(names), encoding="utf-8")
+        os.replace(partial, path)
+    except Exception:  # a read-only cache or an odd column type: later runs stream again
+        pass
 
 
 def _hub_error(name: str, exc: Exception) -> DatasetError:

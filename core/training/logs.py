@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,9 +60,16 @@ _saved: dict = {}
 
 
 def _begin() -> None:
-    """Turn the libraries' own terminal output off (first capture only)."""
-    import datasets
+    """Turn the libraries' own terminal output off (first capture only).
+
+    `datasets` is not imported for this (a prediction never needs it, and it costs a second to import): when a
+    run imports it later, it starts with its progress bars off, for the rest of the process.
+    """
     import transformers
+
+    datasets = sys.modules.get("datasets")
+    if datasets is None:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
     _saved["levels"] = []
     for name in LIBRARY_LOGGERS:
@@ -71,16 +80,16 @@ def _begin() -> None:
         if name in VERBOSE_LOGGERS and (logger.level == logging.NOTSET or logger.level > logging.INFO):
             logger.setLevel(logging.INFO)
     _saved["bars"] = (transformers.utils.logging.is_progress_bar_enabled(),
-                      datasets.utils.logging.is_progress_bar_enabled())
+                      datasets is not None and datasets.utils.logging.is_progress_bar_enabled())
     transformers.utils.logging.disable_default_handler()
     transformers.utils.logging.disable_progress_bar()
-    datasets.utils.logging.disable_progress_bar()
+    if datasets is not None:
+        datasets.utils.logging.disable_progress_bar()
     logging.captureWarnings(True)
 
 
 def _end() -> None:
     """Give the libraries their terminal output back (last capture only)."""
-    import datasets
     import transformers
 
     logging.captureWarnings(False)
@@ -88,7 +97,7 @@ def _end() -> None:
     if _saved["bars"][0]:
         transformers.utils.logging.enable_progress_bar()
     if _saved["bars"][1]:
-        datasets.utils.logging.enable_progress_bar()
+        sys.modules["datasets"].utils.logging.enable_progress_bar()
     for logger, level, propagate in _saved["levels"]:
         logger.setLevel(level)
         logger.propagate = propagate

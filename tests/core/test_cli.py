@@ -110,6 +110,15 @@ def test_console_script_runs_headless_without_textual(tmp_path):
     assert out.returncode == 0 and out.stdout.strip().splitlines() == [f"no runs yet in {tmp_path}/", "False"]
 
 
+def test_predict_imports_neither_the_app_nor_the_datasets_library(trained_run):
+    """A prediction needs the model and its tokenizer: not textual, nor datasets (a second of import)."""
+    code = ("import sys; from core.cli import main; rc = main(['predict', sys.argv[1], 'great']); "
+            "print(sorted(m for m in ('textual', 'datasets', 'sklearn.model_selection') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(trained_run[0].run_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_a_runs_folder_named_like_a_command_opens_the_app_on_it(monkeypatch, capsys, tmp_path):
     import tui.app
     from tui.launch import main as launch

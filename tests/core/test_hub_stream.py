@@ -70,3 +70,18 @@ def test_the_stream_mixes_both_labels(hub_stand_in):
     data = prepare(TrainConfig(dataset="stand-in/reviews", max_samples=300))
     counts = pd.concat(data.splits.values())["label"].value_counts()
     assert set(counts.index) == {0, 1} and counts.min() > 120
+
+
+def test_a_streamed_sample_is_kept_and_read_again_offline(hub_stand_in, tmp_path, monkeypatch):
+    """The second run reads the sample the first streamed: no stream, and no Hub (a run resumed offline)."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    config = TrainConfig(dataset="stand-in/reviews", max_samples=300)
+    first = prepare(config)
+    assert hub_stand_in["calls"] == [True] and list((tmp_path / "cache" / "sentitune-samples").glob("*.parquet"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("core.data.sources.hub_reachable", lambda timeout=3.0: False)
+    again = prepare(config)
+    assert hub_stand_in["calls"] == [True]  # read back, not streamed or downloaded
+    assert again.fingerprint() == first.fingerprint()

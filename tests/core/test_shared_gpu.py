@@ -148,3 +148,14 @@ def test_tf32_is_on_for_float32_work_only_where_the_gpu_has_it(monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     use_tf32("cuda")
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+
+
+def test_the_tokenization_cache_key_does_not_change_once_the_tokenizer_has_been_used(tiny_model):
+    from core.training.model import load_tokenizer
+    from core.training.tokenize import tokenizer_fingerprint
+
+    tokenizer = load_tokenizer(str(tiny_model))
+    fresh = tokenizer_fingerprint(tokenizer)
+    tokenizer(["a wonderful film"] * 2, truncation=True, max_length=16, padding=True)
+    assert tokenizer_fingerprint(tokenizer) == fresh
+    assert tokenizer_fingerprint(load_tokenizer(str(tiny_model))) == fresh
