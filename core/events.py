@@ -104,6 +104,8 @@ class TrainingFinished(Event):
     train_samples_per_second: float
     kept: dict[str, Any] | None = None
     """The evaluation the saved model comes from: step, epoch, validation macro F1 (None in older runs)."""
+    phases: dict[str, float] | None = None
+    """Seconds per stage of this segment (core.training.phases), as metrics.json records them."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class TrainingStopped(Event):
     """Whether a model was saved; None in runs recorded before this was kept (then: whether it was tested)."""
     kept: dict[str, Any] | None = None
     """The evaluation the saved model comes from (step, epoch, validation macro F1), when one was saved."""
+    phases: dict[str, float] | None = None
+    """Seconds per stage of this segment, when a model was saved."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def format_seconds(seconds: float) -> str:
+    """'0.4s', '12.3s' under a minute (where tenths matter), else as format_duration."""
+    return f"{max(seconds, 0.0):.1f}s" if seconds < 59.95 else format_duration(seconds)
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     parts = [f"accuracy {m['accuracy']:.4f}"]
     if "accuracy_ci_low" in m:

@@ -10,6 +10,7 @@ import threading
 
 from core.errors import ConfigError, CoreError
 from core.format import format_event, format_kept, printable, stop_note
+from core.training.phases import phase_line
 
 
 def say(text: str = "", file=None) -> None:
@@ -92,9 +93,9 @@ class ProgressPrinter(Printer):
         line = format_event(event)
         if line:
             say(line)
-        kept = format_kept(getattr(event, "kept", None))
-        if kept:
-            say(kept)
+        for line in (format_kept(getattr(event, "kept", None)), phase_line(getattr(event, "phases", None))):
+            if line:
+                say(line)
 
     def note(self, message: str) -> None:
         say(message, file=sys.stderr)

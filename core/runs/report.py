@@ -43,6 +43,8 @@ class RunReport:
     """What the coach said during the run (core.events.Diagnostic), in order."""
     kept: dict[str, Any] | None = None
     """The evaluation the saved model comes from: step, epoch, validation macro F1 (metrics.json `kept`)."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage of the run's last segment and its wall time (metrics.json `phases`)."""
 
     @property
     def path(self) -> Path:
@@ -152,6 +154,8 @@ def load_report(path: str | Path) -> RunReport:
         reliability=list(metrics.get("reliability") or []),
         diagnostics=list(progress.diagnostics),
         kept=kept,
+        phases={k: float(v) for k, v in (metrics.get("phases") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)},
     )
 
 

@@ -43,7 +43,8 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
                     "child_pid": (int, type(None)), "owner": (str, type(None))},
     layout.METRICS: {"validation": (list,), "test": (dict, type(None)), "baseline": (dict, type(None)),
                      "train_samples_per_second": (*_NUMBER, type(None)), "calibration": (dict, type(None)),
-                     "reliability": (list, type(None)), "kept": (dict, type(None))},
+                     "reliability": (list, type(None)), "kept": (dict, type(None)),
+                     "phases": (dict, type(None))},
 }
 
 

@@ -97,6 +97,11 @@ class EventCallback(TrainerCallback):
         if requested:
             raise StoppedEarly
 
+    @property
+    def evaluation_seconds(self) -> float:
+        """Seconds the evaluations inside the training loop took."""
+        return self._eval_seconds
+
     def training_seconds(self) -> float:
         """Wall time in the optimizer loop, evaluation excluded."""
         return max(time.perf_counter() - self._start - self._eval_seconds, 1e-9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class Job:
         self.device_desc = loaded.device_desc
         self.metrics: dict[str, Any] = {"validation": [], "test": None, "baseline": None}
         self.trainer = None
+        self.phases = setup.phases
 
     def release(self) -> None:
         """Let go of the model, its optimizer state and the Trainer as soon as the session ends: the event callback
@@ -102,7 +104,7 @@ class Job:
 
         config = self.config
         self.emit(StageChanged("tokenize", "tokenizing splits"))
-        with main_first():  # rank 0 writes the cache, the other ranks then read it
+        with self.phases("tokenize"), main_first():  # rank 0 writes the cache, the other ranks then read it
             tokenized, cached = tokenize_splits(
                 self.data, self.tokenizer, config.max_length, self.run_dir.parent / ".cache" / "tokenized",
                 stop=self.stop,
@@ -116,15 +118,17 @@ class Job:
                 self.emit(diagnostic)
         self.stop.check()
         computer = MetricsComputer(self.data.label_names)
-        trainer, callback = build_trainer(self, tokenized, computer)
+        with self.phases("setup"):
+            trainer, callback = build_trainer(self, tokenized, computer)
         self.trainer = trainer
 
         if self.checkpoint is not None:
             self.metrics["baseline"] = self._earlier_baseline()
             self.emit(Resumed(step=checkpoint_step(self.checkpoint), checkpoint=str(self.checkpoint)))
         elif config.baseline:
-            self.metrics["baseline"] = score_baseline(self, trainer, tokenized["test"], computer)
-            unprepare_for_training(trainer)
+            with self.phases("baseline"):
+                self.metrics["baseline"] = score_baseline(self, trainer, tokenized["test"], computer)
+                unprepare_for_training(trainer)
         self.stop.check()
 
         steps_per_epoch = self._steps_per_epoch(trainer)
@@ -138,7 +142,13 @@ class Job:
             gradient_accumulation=config.gradient_accumulation,
         ))
         self.emit(StageChanged("train", "training"))
+        started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
+        # The loop's time, less the evaluations and checkpoint writes inside it (each recorded as its own stage).
+        self.phases.add("evaluation", callback.evaluation_seconds)
+        self.phases.add("checkpoints", trainer.checkpoint_seconds)
+        self.phases.add("training", time.perf_counter() - started - callback.evaluation_seconds
+                        - trainer.checkpoint_seconds)
         if self.coach.nan_step is not None:  # the callback stopped training; no model of NaNs is saved or tested
             raise TrainingError(
                 f"the training loss became NaN at step {self.coach.nan_step}; the last good checkpoint is kept. "
@@ -185,11 +195,14 @@ class Job:
         try:
             temperature = None
             if self.config.calibrate:
-                temperature = fit_temperature(self, trainer, tokenized["validation"])
+                with self.phases("calibration"):
+                    temperature = fit_temperature(self, trainer, tokenized["validation"])
                 self.metrics["calibration"] = {"temperature": temperature, "fitted_on": "validation"}
             self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
-            return evaluate(self, trainer, tokenized["test"], computer, "test", step, float(trainer.state.epoch or 0),
-                            predictions_file=self.run_dir / layout.TEST_PREDICTIONS, temperature=temperature)
+            with self.phases("test"):
+                return evaluate(self, trainer, tokenized["test"], computer, "test", step,
+                                float(trainer.state.epoch or 0),
+                                predictions_file=self.run_dir / layout.TEST_PREDICTIONS, temperature=temperature)
         except StoppedEarly:
             self.emit(StageChanged("test", f"test scoring stopped; {UNTESTED_ADVICE}"))
             return None
@@ -201,22 +214,26 @@ class Job:
         self.metrics["test"] = test
         self.emit(StageChanged("save", "saving the model"))
         model_dir = self.run_dir / layout.MODEL
-        # Saved with the model, so `predict`, `evaluate` and `transformers.pipeline` truncate as training did.
-        self.tokenizer.model_max_length = self.config.max_length
-        trainer.save_model(str(model_dir))  # writes on rank 0 only
-        if not is_main():
-            return TrainResult(self.run_dir, RunStatus.STOPPED if stopped else RunStatus.FINISHED, test)
-        self.tokenizer.save_pretrained(str(model_dir))
-        self._write_model_extras(model_dir, test)
-        write_json_atomic(self.run_dir / layout.METRICS, self.metrics)
-        write_model_card(self.run_dir)  # model/README.md, from config.json and metrics.json
+        with self.phases("save"):
+            # Saved with the model, so `predict`, `evaluate` and `transformers.pipeline` truncate as training did.
+            self.tokenizer.model_max_length = self.config.max_length
+            trainer.save_model(str(model_dir))  # writes on rank 0 only
+            if not is_main():
+                return TrainResult(self.run_dir, RunStatus.STOPPED if stopped else RunStatus.FINISHED, test)
+            self.tokenizer.save_pretrained(str(model_dir))
+            self._write_model_extras(model_dir, test)
+            write_json_atomic(self.run_dir / layout.METRICS, self.metrics)
+            write_model_card(self.run_dir)  # model/README.md, from config.json and metrics.json
+        self.metrics["phases"] = phases = self.phases.record()
+        write_json_atomic(self.run_dir / layout.METRICS, self.metrics)  # again, with where the time went
         headline = {k: test[k] for k in ("accuracy", "precision", "recall", "f1", "accuracy_ci_low",
                                          "accuracy_ci_high")} if test else None
         kept = self.metrics["kept"]
         if stopped:
             note = None if test else f"test scoring was stopped; {UNTESTED_ADVICE}"
             write_status(self.run_dir, RunStatus.STOPPED, note, step=step)
-            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=step, test=headline, saved=True, kept=kept))
+            self.emit(TrainingStopped(run_dir=str(self.run_dir), step=step, test=headline, saved=True, kept=kept,
+                                      phases=phases))
             return TrainResult(self.run_dir, RunStatus.STOPPED, test)
         # A finished run keeps only its best model; checkpoints matter only for resuming.
         shutil.rmtree(self.run_dir / layout.CHECKPOINTS, ignore_errors=True)
@@ -225,7 +242,7 @@ class Job:
             run_dir=str(self.run_dir), test=headline,
             train_runtime=self.metrics["train_runtime"],
             train_samples_per_second=self.metrics["train_samples_per_second"] or 0.0,
-            kept=kept,
+            kept=kept, phases=phases,
         ))
         return TrainResult(self.run_dir, RunStatus.FINISHED, test)
 

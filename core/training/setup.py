@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from core.config import TrainConfig
 from core.errors import DatasetError
 from core.events import Event, EventLog, StageChanged
 from core.training.logs import RunLogHandler, log
+from core.training.phases import Phases
 from core.training.stopping import StopSignal
 
 
@@ -67,6 +68,8 @@ class RunSetup:
     log: RunLogHandler
     owner: str = "app"
     """Who trains it (core.runs.control.Owner), recorded in status.json: how a stop reaches it."""
+    phases: Phases = field(default_factory=Phases)
+    """The run's stopwatch (metrics.json `phases`), started as the run is."""
 
     @property
     def resuming(self) -> bool:
@@ -103,9 +106,10 @@ def load(setup: RunSetup) -> Loaded:
         stop.check()
         emit(StageChanged("data", detail))
 
-    data = prepare(config, progress=reading)
-    if setup.resuming:
-        check_same_data(setup.run_dir, data)
+    with setup.phases("data"):
+        data = prepare(config, progress=reading)
+        if setup.resuming:
+            check_same_data(setup.run_dir, data)
     for note in data.notes + ["; ".join(data.cleaning.lines())]:
         emit(StageChanged("data", note))
     stop.check()
@@ -114,9 +118,10 @@ def load(setup: RunSetup) -> Loaded:
     source = str(setup.checkpoint) if setup.resuming else config.model
     emit(StageChanged("model", f"loading {source}"))
     saved_tokenizer = setup.resuming and (setup.checkpoint / "tokenizer_config.json").exists()
-    tokenizer = load_tokenizer(source if saved_tokenizer else config.model)
-    transformers.set_seed(config.seed)  # the same classifier head for the same seed
-    model = load_model(source, data.label_names)
+    with setup.phases("model"):
+        tokenizer = load_tokenizer(source if saved_tokenizer else config.model)
+        transformers.set_seed(config.seed)  # the same classifier head for the same seed
+        model = load_model(source, data.label_names)
     stop.check()
     return Loaded(data, tokenizer, model, device, precision, device_description(device))
 

@@ -140,7 +140,8 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
         _record_status(run_dir, RunStatus.STARTING, None, owner=setup.owner)
     try:
         if not setup.resuming:  # before any data or weights load (a resumed run checked this when it began)
-            preflight(setup.config, setup.runs_root if run_dir is None else None)
+            with setup.phases("checks"):
+                preflight(setup.config, setup.runs_root if run_dir is None else None)
         loaded = load(setup)
         if run_dir is not None:
             before = None  # from here on the run's own session records how it ends
@@ -211,18 +212,20 @@ def _in_folder(setup: RunSetup, loaded: Loaded, fresh: bool = False) -> TrainRes
 
     run_dir, main = setup.run_dir, is_main()
     try:
-        setup.log.attach(run_dir / (layout.TRAIN_LOG if main else layout.rank_log(rank())))
-        setup.emit.open(run_dir / layout.EVENTS)
-        if main:
-            write_status(run_dir, RunStatus.RUNNING, owner=setup.owner)
-        if not setup.resuming and main:
-            write_json_atomic(run_dir / layout.CONFIG, config_record(setup, loaded, world_size()))
+        with setup.phases("setup"):
+            setup.log.attach(run_dir / (layout.TRAIN_LOG if main else layout.rank_log(rank())))
+            setup.emit.open(run_dir / layout.EVENTS)
+            if main:
+                write_status(run_dir, RunStatus.RUNNING, owner=setup.owner)
+            if not setup.resuming and main:
+                write_json_atomic(run_dir / layout.CONFIG, config_record(setup, loaded, world_size()))
     except OSError as exc:
         if fresh:  # nothing of the run was written: leave no half-made folder behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise RunError(disk_message(exc, run_dir.parent)) from None
-    init(loaded.device)
-    job = Job(setup, loaded)
+    with setup.phases("setup"):
+        init(loaded.device)
+        job = Job(setup, loaded)
     del loaded  # the job holds the model now, and lets go of it when it ends
     try:
         return job.run()

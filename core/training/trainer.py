@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from core.config import TrainConfig
@@ -54,6 +55,14 @@ def session_trainer():
 
     class SessionTrainer(Trainer):
         in_evaluation = False  # stays True when an evaluation fails, so a failure can say where it happened
+        checkpoint_seconds = 0.0  # time spent writing checkpoints (the run's `phases`)
+
+        def _save_checkpoint(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return super()._save_checkpoint(*args, **kwargs)
+            finally:
+                self.checkpoint_seconds += time.perf_counter() - started
 
         def evaluation_loop(self, *args, **kwargs):
             self.in_evaluation = True

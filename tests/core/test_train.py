@@ -249,3 +249,21 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tiny_config, t
     assert all(abs(a[step] - b[step]) < 1e-4 for step in a), [(s, a[s], b[s]) for s in a if abs(a[s] - b[s]) >= 1e-4]
     metrics = [json.loads((r / "metrics.json").read_text())["test"]["accuracy"] for r in (whole.run_dir, cut.run_dir)]
     assert metrics[0] == metrics[1]
+
+
+def test_a_run_records_where_its_time_went(trained_run):
+    """`phases` covers the run: its named stages add up to within 5% of the wall time, and train prints them."""
+    from core.events import TrainingFinished
+    from core.runs.store import Run
+    from core.training.phases import ORDER, phase_line
+
+    result, events = trained_run
+    phases = Run(result.run_dir).metrics["phases"]
+    named = {k: v for k, v in phases.items() if k in ORDER}
+    assert {"data", "model", "tokenize", "baseline", "training", "evaluation", "checkpoints", "test", "save"} <= set(named)
+    assert all(v >= 0 for v in named.values())
+    assert 0.95 * phases["wall"] <= sum(named.values()) <= phases["wall"] + 1e-3
+    finished = next(e for e in events if isinstance(e, TrainingFinished))
+    assert finished.phases == phases
+    line = phase_line(phases)
+    assert line.startswith("time: ") and "training steps" in line and line.endswith(f"total {phases['wall']:.1f}s")

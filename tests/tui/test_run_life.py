@@ -14,6 +14,7 @@ from core.events import StageChanged
 from core.runs.store import Run, run_info
 from tests.core.test_run_life import _stopped_after_first_checkpoint
 from tests.tui.fake_runs import write_fake_run
+from tests.tui.test_report_screen import text_of
 from tests.tui.waiting import wait_for
 from tui.live import Kind, LiveView
 from tui.messages import TrainingEvent
@@ -129,6 +130,8 @@ async def test_the_report_says_which_evaluation_the_saved_model_comes_from(make_
         await wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None)
         head = str(app.screen.query_one("#summary-head").render())
         assert f"Saved model: the checkpoint of step {kept['step']}, epoch {kept['epoch']:.2f}" in head
+        tables = text_of(app, "#summary-tables")
+        assert "Where the time went" in tables and "training steps" in tables and "total" in tables
 
 
 async def test_the_dashboard_log_keeps_up_past_the_lines_it_keeps(make_app):

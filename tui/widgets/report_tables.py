@@ -136,9 +136,26 @@ def summary_tables(report: RunReport) -> RenderableType:
     calibration = calibration_block(report)
     if calibration is not None:
         parts.append(calibration)
+    if report.phases:
+        parts.append(phases_table(report.phases))
     coach = coach_block(report)
     columns = Columns(parts, padding=(1, 4))
     return columns if coach is None else Group(coach, Text(""), columns)  # the coach's lines span the width
+
+
+def phases_table(phases: dict[str, float]) -> RenderableType:
+    """Where the run's time went: seconds and share of the wall time per stage."""
+    from core.format import format_seconds
+    from core.training.phases import NAMES
+
+    wall = float(phases.get("wall") or 0.0)
+    table = _table("Where the time went", "stage", "time", "share")
+    for key, seconds in phases.items():
+        if key == "wall" or not isinstance(seconds, (int, float)):
+            continue
+        table.add_row(cell(NAMES.get(key, key)), format_seconds(seconds), f"{seconds / wall:.0%}" if wall else "—")
+    table.add_row(Text("total", style="bold"), format_seconds(wall), "")
+    return table
 
 
 def _epoch(value: Any) -> str:
