@@ -100,6 +100,9 @@ class TrainConfig:
     accelerate_config: str = _opt(
         "", "hardware", "An `accelerate config` YAML file for multi-node runs; empty for one machine.",
     )
+    wait_for_gpu: bool = _opt(
+        False, "hardware", "On a shared GPU box: when no GPU has the memory the run needs, wait for one (else refuse).",
+    )
 
     def __post_init__(self) -> None:
         errors = self.validate()

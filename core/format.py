@@ -95,7 +95,7 @@ def format_kept(kept: dict[str, Any] | None) -> str | None:
     return f"saved model: the checkpoint of {where}{why}"
 
 
-STAGES_BEFORE_TRAINING = ("start", "data", "model", "tokenize", "baseline", "retry")
+STAGES_BEFORE_TRAINING = ("start", "data", "wait", "model", "tokenize", "baseline", "retry")
 
 
 def stop_note(stage: str | None) -> str:

@@ -23,6 +23,8 @@ from tui.messages import SweepPoint
 from tui.sweeps import SweepControl
 from tui.training import TrainingControl
 
+GPU_LOOK_SECONDS = 5.0  # how often the header looks at the GPU's free memory and its other processes
+
 MODES = {  # mode -> (key, footer label, palette description)
     "dataset": ("f1", "Data", "Dataset preview: source, columns, rows, balance, lengths"),
     "params": ("f2", "Params", "Hyperparameters: edit, presets, save/load TOML, start training"),
@@ -88,6 +90,9 @@ class SentituneApp(SweepControl, TrainingControl, App):
         self._quit_when_stopped = False
         self._detect_device = detect_device
         self._watch_seconds = watch_seconds
+        self.gpu_line: str | None = None
+        """The GPU this app would train on: its free memory and how many other processes use it ('' without
+        NVML; None until looked at)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -97,6 +102,8 @@ class SentituneApp(SweepControl, TrainingControl, App):
         # look every few seconds, and bump runs_version so every list of runs reloads.
         self._runs_seen: tuple | None = None
         self.set_interval(self._watch_seconds, self._look_at_runs)
+        if self._detect_device:  # a shared GPU box: free memory and other users' processes, in the header
+            self.set_interval(GPU_LOOK_SECONDS, self._look_at_gpus)
         if self._detect_device:
             # After the first screen is drawn: importing torch takes seconds and must not delay it.
             self.set_timer(0.2, self.detect_device)
@@ -120,6 +127,23 @@ class SentituneApp(SweepControl, TrainingControl, App):
         if self._runs_seen is not None and seen != self._runs_seen:
             self.runs_version += 1
         self._runs_seen = seen
+
+    def _look_at_gpus(self) -> None:
+        if self.gpu_line != "":  # "" once NVML turned out to be missing: nothing to look at
+            self._gpu_status()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gpu-watch")
+    def _gpu_status(self) -> None:
+        from core.training.gpus import list_gpus, status_line
+
+        line = status_line(list_gpus())
+        self.call_from_thread(self._gpu_looked_at, line or "")
+
+    def _gpu_looked_at(self, line: str) -> None:
+        if line != self.gpu_line:
+            self.gpu_line = line
+            self.update_subtitle()
+            self.progress_version += 1  # F3 shows it too
 
     @work(thread=True, exit_on_error=False, group="device")
     def detect_device(self) -> None:
@@ -167,7 +191,8 @@ class SentituneApp(SweepControl, TrainingControl, App):
             state = f"last run {p.status}"
         else:
             state = "idle"
-        self.sub_title = f"{self.device_name} · {state}"
+        gpu = f" · {self.gpu_line}" if self.gpu_line else ""
+        self.sub_title = f"{self.device_name}{gpu} · {state}"
 
     # ------------------------------------------------------------ shared helpers for screens
 

@@ -13,7 +13,7 @@ COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "r
 
 # Flags that override the config field of the same name.
 CONFIG_FLAGS = ("model", "dataset", "text_columns", "label_column", "max_samples", "epochs", "batch_size",
-                "learning_rate", "max_length", "seed", "num_processes", "accelerate_config", "report_to")
+                "learning_rate", "max_length", "seed", "num_processes", "accelerate_config", "report_to", "wait_for_gpu")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     training_flags(train)
     train.add_argument("--detach", action="store_true",
                        help="train in a background process that survives logout; print the run folder and return")
+    train.add_argument("--wait-for-gpu", action="store_true", default=None,
+                       help="when no GPU has the memory the run needs, wait in line for one (else refuse)")
     train.add_argument("--auto-batch", action="store_true",
                        help="on CUDA out of memory, retry with half the batch and twice the accumulation")
     train.add_argument("--num-processes", metavar="N", help="train with N processes (one per GPU) via accelerate")

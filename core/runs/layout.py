@@ -11,7 +11,8 @@ from enum import StrEnum
 class RunStatus(StrEnum):
     """What status.json says (or what a reader makes of it); compares equal to the plain string."""
 
-    STARTING = "starting"  # a detached run whose process has not taken its lock yet
+    STARTING = "starting"  # a run whose process is starting (loading its data and model)
+    WAITING = "waiting"  # a run waiting for a GPU with room (wait_for_gpu)
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"
@@ -21,7 +22,7 @@ class RunStatus(StrEnum):
     UNKNOWN = "unknown"  # no usable status.json
 
 
-LIVE = (RunStatus.STARTING, RunStatus.RUNNING)
+LIVE = (RunStatus.STARTING, RunStatus.WAITING, RunStatus.RUNNING)
 ENDED = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.FAILED)
 
 CONFIG = "config.json"  # the effective config, versions, device, labels, data notes, split fingerprint

@@ -19,6 +19,14 @@ def half_batch(config: TrainConfig, evaluating: bool = False) -> TrainConfig | N
 
 
 def oom_message(config: TrainConfig, evaluating: bool = False) -> str:
+    """What ran out and what to change; when other processes hold much of the GPU, they are named first: on a
+    shared box the batch size may not be the cause at all."""
+    from core.training.gpus import oom_blame
+
+    blame = oom_blame()
+    if blame is not None:
+        return (f"the GPU ran out of memory: {blame}; wait until they finish (wait_for_gpu waits for room), use "
+                f"another GPU (CUDA_VISIBLE_DEVICES), or lower batch_size (now {config.batch_size}) or max_length")
     if evaluating:
         return (f"the GPU ran out of memory while evaluating at eval_batch_size {config.eval_batch_size}; "
                 f"set eval_batch_size {max(config.eval_batch_size // 2, 1)} or lower max_length")

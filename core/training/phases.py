@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-ORDER = ("checks", "data", "model", "tokenize", "setup", "baseline", "training", "evaluation", "checkpoints",
+ORDER = ("checks", "data", "gpu", "model", "tokenize", "setup", "baseline", "training", "evaluation", "checkpoints",
          "calibration", "test", "save")
 """The stages, in the order a run goes through them (a resumed run skips the baseline)."""
-NAMES = {"checks": "checks", "data": "loading data", "model": "loading the model", "tokenize": "tokenizing",
+NAMES = {"checks": "checks", "data": "loading data", "gpu": "finding a GPU (and waiting for one)", "model": "loading the model", "tokenize": "tokenizing",
          "setup": "setting up", "baseline": "scoring the untuned model", "training": "training steps",
          "evaluation": "evaluations", "checkpoints": "checkpoint writes", "calibration": "calibration",
          "test": "test", "save": "saving", "other": "other"}

@@ -70,6 +70,8 @@ class RunSetup:
     """Who trains it (core.runs.control.Owner), recorded in status.json: how a stop reaches it."""
     phases: Phases = field(default_factory=Phases)
     """The run's stopwatch (metrics.json `phases`), started as the run is."""
+    on_wait: Callable[[str], None] | None = None
+    """Told each time the run looks for a GPU with room and waits on (wait_for_gpu): the line to show."""
 
     @property
     def resuming(self) -> bool:
@@ -116,6 +118,9 @@ def load(setup: RunSetup) -> Loaded:
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
     source = str(setup.checkpoint) if setup.resuming else config.model
+    if device == "cuda":
+        with setup.phases("gpu"):
+            _place(setup, source, precision)
     emit(StageChanged("model", f"loading {source}"))
     saved_tokenizer = setup.resuming and (setup.checkpoint / "tokenizer_config.json").exists()
     with setup.phases("model"):
@@ -124,6 +129,25 @@ def load(setup: RunSetup) -> Loaded:
         model = load_model(source, data.label_names)
     stop.check()
     return Loaded(data, tokenizer, model, device, precision, device_description(device))
+
+
+def _place(setup: RunSetup, source: str, precision: str) -> None:
+    """Pick the GPU with room for this run (a shared box), or wait for one; several processes have theirs."""
+    from core.training.distributed import world_size
+    from core.training.gpus import place_run
+    from core.training.preflight import model_config
+
+    if world_size() > 1:
+        return
+
+    def say(line: str) -> None:
+        waiting = line.startswith("waiting")
+        setup.emit(StageChanged("wait" if waiting else "model", line))
+        if waiting and setup.on_wait is not None:
+            setup.on_wait(line)
+
+    place_run(setup.config, model_config(source), precision, say, stopped=setup.stop.requested)
+    setup.stop.check()  # a stop while it waited
 
 
 def config_record(setup: RunSetup, loaded: Loaded, processes: int) -> dict[str, Any]:

@@ -132,12 +132,14 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
     """Hold the run's lock; a stop or bad input before the session starts still leaves a clear record."""
     from core.training.distributed import is_main
 
-    run_dir = setup.run_dir
     lock, before = None, None
-    if run_dir is not None and is_main():  # rank 0 holds the run for every rank (or its supervisor does)
-        lock = claim(run_dir, resuming=setup.resuming and clear_stop)  # RunError: a second writer
-        before = _status_record(run_dir) if setup.resuming else None
-        _record_status(run_dir, RunStatus.STARTING, None, owner=setup.owner)
+    folder = _NewFolder(setup)
+    setup = dataclasses.replace(setup, on_wait=folder.waiting)
+    if setup.run_dir is not None and is_main():  # rank 0 holds the run for every rank (or its supervisor does)
+        lock = claim(setup.run_dir, resuming=setup.resuming and clear_stop)  # RunError: a second writer
+        before = _status_record(setup.run_dir) if setup.resuming else None
+        _record_status(setup.run_dir, RunStatus.STARTING, None, owner=setup.owner)
+    run_dir = setup.run_dir
     try:
         if not setup.resuming:  # before any data or weights load (a resumed run checked this when it began)
             with setup.phases("checks"):
@@ -146,18 +148,9 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
         if run_dir is not None:
             before = None  # from here on the run's own session records how it ends
             return _in_folder(setup, loaded)
-        try:
-            new_dir = create_run_dir(setup.runs_root, setup.config.model, setup.config.dataset)
-        except OSError as exc:
-            raise RunError(disk_message(exc, setup.runs_root)) from None
-        setup.stop.stop_file = new_dir / STOP_FILE
-        new_lock = claim(new_dir)
-        try:
-            return _in_folder(dataclasses.replace(setup, run_dir=new_dir), loaded, fresh=True)
-        finally:
-            if new_lock is not None:
-                new_lock.release()
+        return _in_folder(dataclasses.replace(setup, run_dir=folder.make()), loaded, fresh=True)
     except StoppedEarly:  # while loading the data or the model
+        run_dir = run_dir or folder.kept()  # a new run's folder made while it waited for a GPU
         if run_dir is not None and is_main():
             setup.emit.open(run_dir / layout.EVENTS)
             if before is not None:  # a resume stopped before it trained: the run is as it was
@@ -166,6 +159,7 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
                 _record_status(run_dir, RunStatus.STOPPED, "stopped before training began; nothing was saved")
         return _stopped_early(setup.emit, run_dir, setup.checkpoint)
     except CoreError as exc:
+        run_dir = run_dir or folder.kept()
         if run_dir is not None and is_main() and before is not None:
             _restore_status(run_dir, before)  # a resume refused (changed data...) loses nothing the run had
         elif run_dir is not None and not setup.resuming and not isinstance(exc, TrainingError) and is_main():
@@ -175,8 +169,56 @@ def _guarded(setup: RunSetup, clear_stop: bool = True) -> TrainResult:
             setup.emit(TrainingFailed(run_dir=str(run_dir), title=exc.title, message=str(exc), kind="bad_input"))
         raise
     finally:
+        folder.release()
         if lock is not None:
             lock.release()
+
+
+class _NewFolder:
+    """A new run's folder: made once its data and model have loaded (bad input leaves none behind), or earlier
+    when the run has to wait for a GPU, so that `sentitune runs` lists it as waiting and it can be stopped."""
+
+    def __init__(self, setup: RunSetup) -> None:
+        self.setup = setup
+        self.path: Path | None = None
+        self._lock = None
+
+    def make(self) -> Path:
+        if self.path is None:
+            setup = self.setup
+            try:
+                path = create_run_dir(setup.runs_root, setup.config.model, setup.config.dataset)
+            except OSError as exc:
+                raise RunError(disk_message(exc, setup.runs_root)) from None
+            self._lock = claim(path)
+            setup.stop.stop_file = path / STOP_FILE
+            self.path = path
+        return self.path
+
+    def waiting(self, line: str) -> None:
+        """The run waits for a GPU: its folder says so (`waiting`, with the line of who holds the memory)."""
+        from core.training.distributed import is_main
+
+        if not is_main():
+            return
+        target = self.setup.run_dir or self.make()
+        try:
+            if not (target / layout.CONFIG).exists():
+                write_json_atomic(target / layout.CONFIG, {"config": self.setup.config.to_dict(),
+                                                           "created": time.time()})
+            self.setup.emit.open(target / layout.EVENTS)
+        except OSError as exc:
+            log.error("could not record the wait in %s: %s", target, exc)
+        _record_status(target, RunStatus.WAITING, line, owner=self.setup.owner)
+
+    def kept(self) -> Path | None:
+        """The folder made early, if it is still there (a run folder that could not be written is removed)."""
+        return self.path if self.path is not None and self.path.is_dir() else None
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def _status_record(run_dir: Path) -> dict | None:

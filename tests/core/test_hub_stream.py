@@ -26,7 +26,7 @@ def shards(tmp_path_factory):
 
 
 @pytest.fixture()
-def hub_stand_in(shards, monkeypatch):
+def hub_stand_in(shards, monkeypatch, tmp_path):
     """`stand-in/reviews` on a fake hub made of `shards`; counts the rows the stream pulls."""
     import datasets
 
@@ -48,6 +48,8 @@ def hub_stand_in(shards, monkeypatch):
         return loaded
 
     monkeypatch.setattr(datasets, "load_dataset", load)
+    # Samples kept by one test (or an earlier run of the suite) must not answer another's.
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
     monkeypatch.setattr("core.data.sources.STREAM_BUFFER", BUFFER)
     # datasets waits 5 s after interleaving shards (an Arrow workaround): real runs pay it once, tests need not.
     monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
@@ -74,12 +76,10 @@ def test_the_stream_mixes_both_labels(hub_stand_in):
 
 def test_a_streamed_sample_is_kept_and_read_again_offline(hub_stand_in, tmp_path, monkeypatch):
     """The second run reads the sample the first streamed: no stream, and no Hub (a run resumed offline)."""
-    import datasets
-
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
     config = TrainConfig(dataset="stand-in/reviews", max_samples=300)
     first = prepare(config)
-    assert hub_stand_in["calls"] == [True] and list((tmp_path / "cache" / "sentitune-samples").glob("*.parquet"))
+    kept = tmp_path / "datasets-cache" / "sentitune-samples"
+    assert hub_stand_in["calls"] == [True] and list(kept.glob("*.parquet"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("core.data.sources.hub_reachable", lambda timeout=3.0: False)
     again = prepare(config)

@@ -24,7 +24,7 @@ CHART_SECONDS = 2.0  # charts cost more to draw; training shares the CPU, so the
 NAMES = {"accuracy": "acc", "f1": "F1", "precision": "prec", "recall": "rec", "loss": "loss"}
 STAGES = {
     "idle": "No run yet: set hyperparameters (F2), then Start training (ctrl+t there, or t here).",
-    "start": "Starting", "retry": "Retrying", "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
+    "start": "Starting", "wait": "Waiting for a GPU with room", "retry": "Retrying", "data": "Loading data", "model": "Loading model", "tokenize": "Tokenizing", "baseline": "Scoring the untuned model",
     "train": "Training", "test": "Testing the fine-tuned model", "save": "Saving", "finished": "Finished",
     "stopped": "Stopped", "failed": "Failed",
 }
@@ -142,6 +142,8 @@ class TrainScreen(BaseScreen):
             run = f"{short_name(s.model)} on {short_name(s.dataset)} · {s.device} · {s.precision} · {batch} · run {short_name(s.run_dir)}"
         elif p.run_dir:
             run = f"run {short_name(p.run_dir)}"
+        if self.app.gpu_line:  # a shared box: how much room the GPU has left, and how many others use it
+            run = f"{run} · {self.app.gpu_line}" if run else self.app.gpu_line
         self.query_one("#run-line", Static).update(plain(run))
         bar = self.query_one("#steps", ProgressBar)
         bar.update(total=max(p.total_steps, 1), progress=p.step)
