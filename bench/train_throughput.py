@@ -65,17 +65,17 @@ def _sync() -> None:
 
 def timed_sentitune(timer):
     """Patch core's Trainer setup so sentitune's run carries the same step timer as the plain recipe."""
-    from core.training.session import Job
+    import core.training.trainer as trainer_module
 
-    real = Job._trainer
+    real = trainer_module.build_trainer
 
-    def with_timer(self, tokenized, computer):
-        trainer, callback = real(self, tokenized, computer)
+    def with_timer(job, tokenized, computer):
+        trainer, callback = real(job, tokenized, computer)
         trainer.add_callback(timer)
         return trainer, callback
 
-    Job._trainer = with_timer
-    return lambda: setattr(Job, "_trainer", real)
+    trainer_module.build_trainer = with_timer
+    return lambda: setattr(trainer_module, "build_trainer", real)
 
 
 def warm_up(config, out_dir: Path) -> None:
