@@ -27,8 +27,9 @@ class SampleRows(DataTable):
 
     def show(self, frame: Any, label_names: list[str]) -> None:
         """Show `frame` (a split with `text` and integer `label` columns)."""
+        same = frame is self._frame
         self._frame, self._names = frame, label_names
-        self._fill()
+        self._fill(keep_cursor=same)
         # Shown while the loading overlay still covers the table, the width may be a placeholder's:
         # fill again once the layout has settled.
         self.call_after_refresh(self._refill_if_resized)
@@ -47,7 +48,9 @@ class SampleRows(DataTable):
         if self._frame is not None and event.size.width != self._width:
             self._fill()
 
-    def _fill(self) -> None:
+    def _fill(self, keep_cursor: bool = True) -> None:
+        """Fill the table at its current width; a refill for a new width keeps the highlighted row."""
+        row = self.cursor_row if keep_cursor and self.row_count else 0
         self._width = self.size.width
         label_width = min(LABEL_WIDTH, max(len(printable(n)) for n in [*self._names, "label"]))
         # Two cells of padding per column and room for the vertical scrollbar.
@@ -60,6 +63,8 @@ class SampleRows(DataTable):
             (cell(self._names[int(label)], label_width), cell(text, text_width))
             for text, label in zip(rows["text"].tolist(), rows["label"].tolist())
         )
+        if 0 < row < self.row_count:
+            self.move_cursor(row=row, animate=False)
 
 
 def balance_table(stats: Any) -> Table:
