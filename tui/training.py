@@ -30,7 +30,18 @@ class TrainingControl:
         if self.training:
             self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
             return
-        self._start_question(config or self.config, detached)
+        config = config or self.config
+        self._start_question(config, detached)
+        from core.training.distributed import needs_launcher
+
+        if not detached and not needs_launcher(config):  # a run in this process: its imports, while the question shows
+            self._warm_up(config)
+
+    @work(thread=True, exit_on_error=False, group="warm-up", exclusive=True)
+    def _warm_up(self, config: TrainConfig) -> list[str]:
+        from core.training.warm import warm_up
+
+        return warm_up(config)
 
     @work(thread=True, exit_on_error=False, group="start-question")
     def _start_question(self, config: TrainConfig, detached: bool):

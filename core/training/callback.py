@@ -40,6 +40,8 @@ class EventCallback(TrainerCallback):
         self._start = self._last_log = 0.0
         self._eval_seconds = 0.0
         self._prediction_steps = 0
+        # Set when checkpoints are written in the background: the ones finished since the last call.
+        self.written_checkpoints: Callable[[], list[tuple[int, str]]] | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.in_training = True
@@ -48,8 +50,10 @@ class EventCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.in_training = False
+        self._say_written(state)  # the Trainer waited for the last write before it loaded the best model
 
     def on_step_end(self, args, state, control, **kwargs):
+        self._say_written(state)
         requested = self.stop.requested()
         now = time.perf_counter()
         log_due = self.log_interval is not None and now - self._last_log >= self.log_interval
@@ -159,8 +163,20 @@ class EventCallback(TrainerCallback):
         )
 
     def on_save(self, args, state, control, **kwargs):
-        path = f"{args.output_dir}/checkpoint-{state.global_step}"
-        self.emit(CheckpointSaved(step=state.global_step, epoch=float(state.epoch or 0.0), path=path))
+        if self.written_checkpoints is None:  # written in the loop: on disk now
+            path = f"{args.output_dir}/checkpoint-{state.global_step}"
+            self.emit(CheckpointSaved(step=state.global_step, epoch=float(state.epoch or 0.0), path=path))
+        else:
+            self._say_written(state)
+
+    def _say_written(self, state) -> None:
+        """CheckpointSaved for each checkpoint the background writer has finished: said once it is on disk."""
+        if self.written_checkpoints is None:
+            return
+        for step, path in self.written_checkpoints():
+            epoch = next((e["epoch"] for e in reversed(state.log_history) if e.get("step") == step and "epoch" in e),
+                         float(state.epoch or 0.0))
+            self.emit(CheckpointSaved(step=step, epoch=float(epoch), path=path))
 
 
 def _number(value) -> float | None:

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 ORDER = ("checks", "data", "gpu", "model", "tokenize", "setup", "baseline", "training", "evaluation", "checkpoints",
          "calibration", "test", "save")
 """The stages, in the order a run goes through them (a resumed run skips the baseline)."""
-NAMES = {"checks": "checks", "data": "loading data", "gpu": "finding a GPU (and waiting for one)", "model": "loading the model", "tokenize": "tokenizing",
+NAMES = {"checks": "checks", "data": "loading data", "gpu": "finding a GPU (and waiting for one)",
+         "model": "loading the model", "tokenize": "tokenizing",
          "setup": "setting up", "baseline": "scoring the untuned model", "training": "training steps",
-         "evaluation": "evaluations", "checkpoints": "checkpoint writes", "calibration": "calibration",
+         "evaluation": "evaluations", "checkpoints": "checkpoints (what training waited for)", "calibration": "calibration",
          "test": "test", "save": "saving", "other": "other"}
 
 

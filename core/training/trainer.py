@@ -9,6 +9,7 @@ from pathlib import Path
 from core.config import TrainConfig
 from core.runs import layout
 from core.runs.store import SELECTION_METRIC
+from core.training.checkpoint_writer import CheckpointWriter, remove_staging, to_host
 
 
 def gpu_memory() -> tuple[int, int] | None:
@@ -55,14 +56,100 @@ def session_trainer():
 
     class SessionTrainer(Trainer):
         in_evaluation = False  # stays True when an evaluation fails, so a failure can say where it happened
-        checkpoint_seconds = 0.0  # time spent writing checkpoints (the run's `phases`)
+        checkpoint_seconds = 0.0  # time the loop spent on checkpoints: copying state, waiting for writes (`phases`)
 
-        def _save_checkpoint(self, *args, **kwargs):
+        writer: CheckpointWriter | None = None  # set on one-process runs: checkpoints written off the loop
+
+        def _save_checkpoint(self, model, trial):
             started = time.perf_counter()
             try:
-                return super()._save_checkpoint(*args, **kwargs)
+                if self.writer is None:
+                    return super()._save_checkpoint(model, trial)
+                return self._save_checkpoint_in_background(trial)
             finally:
                 self.checkpoint_seconds += time.perf_counter() - started
+
+        def _save_checkpoint_in_background(self, trial) -> None:
+            """What the Trainer's checkpoint holds, copied to host memory here and written by `self.writer`."""
+            import copy
+
+            from transformers.trainer_callback import ExportableState
+            from transformers.trainer_utils import rotate_checkpoints
+
+            self.writer.wait()  # one write at a time (and the previous one's error, if any, ends the run here)
+            step = self.state.global_step
+            run_dir = self._get_output_dir(trial=trial)
+            final = os.path.join(run_dir, f"checkpoint-{step}")
+            self.store_flos()
+            if self.state.best_global_step:
+                best = os.path.join(run_dir, f"checkpoint-{self.state.best_global_step}")
+                if self.state.best_global_step == step or os.path.exists(best):
+                    self.state.best_model_checkpoint = best
+            for cb in [cb for cb in self.callback_handler.callbacks + [self.control] if isinstance(cb, ExportableState)]:
+                name, cb_state = cb.__class__.__name__, cb.state()
+                if isinstance(self.state.stateful_callbacks[name], list):
+                    self.state.stateful_callbacks[name].append(cb_state)
+                else:
+                    self.state.stateful_callbacks[name] = cb_state
+            scaler = getattr(self.accelerator, "scaler", None)
+            snapshot = {
+                "model": to_host(self.model.state_dict()),
+                "optimizer.pt": to_host(self.optimizer.state_dict()),
+                "scheduler.pt": copy.deepcopy(self.lr_scheduler.state_dict()),
+                "scaler.pt": to_host(scaler.state_dict()) if scaler is not None else None,
+                "rng_state.pth": self._rng_states(),
+                "state": copy.deepcopy(self.state),
+            }
+            model, tokenizer, args = self.model, self.processing_class, self.args
+            best_checkpoint, limit = self.state.best_model_checkpoint, args.save_total_limit
+
+            def write(folder: Path) -> None:
+                model.save_pretrained(str(folder), state_dict=snapshot.pop("model"))
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(str(folder))
+                torch.save(args, folder / "training_args.bin")
+                for name in ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth"):
+                    if snapshot[name] is not None:
+                        torch.save(snapshot.pop(name), folder / name)
+                snapshot.pop("state").save_to_json(str(folder / "trainer_state.json"))  # last: says it is whole
+
+            self.writer.submit(final, step, write, after=lambda: rotate_checkpoints(
+                output_dir=run_dir, save_total_limit=limit, best_model_checkpoint=best_checkpoint, use_mtime=True))
+
+        def _rng_states(self) -> dict:
+            """The RNG states a checkpoint resumes from, as the Trainer saves them (CUDA's only on a CUDA run)."""
+            import random
+
+            import numpy as np
+
+            states = {"python": random.getstate(), "numpy": np.random.get_state(),
+                      "cpu": torch.random.get_rng_state()}
+            if self.args.device.type == "cuda":
+                states["cuda"] = torch.cuda.random.get_rng_state()
+            return states
+
+        def _finalize_training(self, *args, **kwargs):
+            if self.writer is not None:
+                started = time.perf_counter()
+                try:
+                    self.writer.wait()  # the best checkpoint is loaded from disk next
+                finally:
+                    self.checkpoint_seconds += time.perf_counter() - started
+            return super()._finalize_training(*args, **kwargs)
+
+        def train(self, *args, **kwargs):
+            if self.writer is None:
+                return super().train(*args, **kwargs)
+            try:
+                output = super().train(*args, **kwargs)
+            except BaseException:
+                try:
+                    self.writer.wait()  # leave no write running behind a failure; the first error is the one said
+                except Exception:  # noqa: BLE001
+                    pass
+                raise
+            self.writer.wait()
+            return output
 
         def evaluation_loop(self, *args, **kwargs):
             self.in_evaluation = True
@@ -232,6 +319,10 @@ def build_trainer(job, tokenized, computer):
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
+    remove_staging(args.output_dir)  # what a process killed mid-write left
+    if args.world_size <= 1:  # several processes save together (collectives): they keep the Trainer's own save
+        trainer.writer = CheckpointWriter()
+        callback.written_checkpoints = trainer.writer.written
     if config.report_to in ("trackio", "wandb"):
         from core.training.distributed import rank
         from core.training.trackers import quiet_trackers

@@ -351,3 +351,22 @@ def test_the_plan_says_when_only_a_sample_of_the_loaded_rows_trains():
 
     assert _loaded_rows(4000, 1500) == "from the loaded data (4000 clean rows, 1500 of them sampled)"
     assert _loaded_rows(300, 5000) == _loaded_rows(300, 0) == "from the loaded data (300 clean rows)"
+
+
+async def test_the_start_question_warms_up_a_run_here_but_not_a_background_one(make_app, monkeypatch):
+    import core.training.warm as warm
+
+    warmed = []
+    monkeypatch.setattr(warm, "warm_up", lambda config: warmed.append(config) or ["imports"])
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.confirm_start(detached=True)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await app.workers.wait_for_complete()
+        assert warmed == []  # its own process imports what it needs
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        app.confirm_start()
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: warmed == [app.config])
+        assert not app.training  # warming is not starting
