@@ -26,8 +26,8 @@ def main() -> None:
     require(args)
     import pandas as pd
 
-    from core.review_files import read_reviews
     from core.predict import Predictor
+    from core.review_files import read_reviews
 
     print(f"machine: {machine()}")
     start = time.perf_counter()
