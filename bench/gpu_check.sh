@@ -6,7 +6,8 @@
 #   2. the plain fp32 recipe padded to 256 tokens beside sentitune's pipeline, optimizer steps timed alone, after a
 #      warm-up (bench/train_throughput.py; one seed: the side-by-side ratio, not its spread);
 #   3. mixed-precision test scores against fp32 `evaluate` of the same model (bench/precision_check.py).
-# On a bare machine without `datasets` and the app's packages, wheels carried in .whl/ are installed first.
+# On a bare machine without `datasets` and captum, the wheels in .whl/ (made here by bench/gpu_wheels.sh, then carried)
+# are installed first.
 #   bash bench/gpu_check.sh            # on the GPU machine, from the repo root
 #   SMOKE=1 bash bench/gpu_check.sh    # a tiny version that runs anywhere, to check the script
 set -euo pipefail
