@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +29,12 @@ class DecodedText:
     text: str
     encoding: str
     nuls_removed: int = 0
+    special: str | None = None  # how an unusual file was read (mixed encodings, a wrong byte-order mark)
 
     @property
     def note(self) -> str | None:
         """A line for the cleaning notes when the file was not plain UTF-8, else None."""
-        parts = []
+        parts = [self.special] if self.special else []
         if self.encoding not in ("utf-8", "utf-8-sig", "ascii"):
             parts.append(f"read as {display_name(self.encoding)} (detected; not UTF-8)")
         if self.nuls_removed:
@@ -74,6 +77,12 @@ def guess_encoding(data: bytes) -> str | None:
 
 def decode(data: bytes, what: str = "the input") -> DecodedText:
     """Decode `data` as text; NotText when it is binary or in no encoding we can tell."""
+    mixed = _mixed_lines(data)
+    if mixed is not None:
+        return mixed
+    misplaced = _utf8_behind_a_utf16_bom(data)
+    if misplaced is not None:
+        return misplaced
     encoding = guess_encoding(data)
     if encoding is None:
         raise NotText(f"{what} is not text (binary data, or an encoding that cannot be told)")
@@ -91,9 +100,108 @@ def decode(data: bytes, what: str = "the input") -> DecodedText:
 
 
 def read_text(path: str | Path) -> DecodedText:
-    """The whole text of a file, decoded as `decode` does."""
+    """The whole text of a regular file, decoded as `decode` does.
+
+    NotText for what is not a regular file (a device such as /dev/zero would be read forever, a FIFO with no
+    writer blocks forever), and for a file whose first 64 KB are already binary (not read any further).
+    """
     path = Path(path)
-    return decode(path.read_bytes(), str(path))
+    check_regular(path)
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+        if not head.startswith(tuple(bom for bom, _ in BOMS)) and _binary(head):
+            raise NotText(f"{path} is not text (it holds binary data)")
+        data = head + handle.read()
+    return decode(data, str(path))
+
+
+FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+              (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def file_kind(path: str | Path) -> str | None:
+    """What `path` is when it (or what its links lead to) is not a regular file: 'a character device', ...;
+    None for a regular file or a path that does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path: str | Path) -> None:
+    """NotText when `path` exists and is not a regular file (links are followed and named)."""
+    kind = file_kind(path)
+    if kind is None:
+        return
+    target = os.path.realpath(path)
+    where = f" (it leads to {target})" if target != os.path.abspath(path) else ""
+    raise NotText(f"{path} is not a regular file but {kind}{where}")
+
+
+def _binary(sample: bytes) -> bool:
+    """Whether a sample of bytes is binary data: NULs or other control bytes past what text holds."""
+    if not sample:
+        return False
+    nuls = sample.count(0)
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 0))
+    return nuls > NUL_SHARE * len(sample) or controls > CONTROL_SHARE * len(sample)
+
+
+def _utf8_behind_a_utf16_bom(data: bytes) -> DecodedText | None:
+    """Text saved as UTF-8 behind a UTF-16 byte-order mark (a tool that wrote the wrong BOM): read as UTF-8.
+
+    Real UTF-16 of mostly Latin text is full of NUL bytes; UTF-8 never holds them.
+    """
+    for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if data.startswith(bom) and not data.startswith(codecs.BOM_UTF32_LE):
+            rest = data[len(bom):]
+            if rest and 0 not in rest[:SAMPLE_BYTES]:
+                try:
+                    return DecodedText(rest.decode("utf-8"), "utf-8", special="UTF-8 text behind a UTF-16 byte-order "
+                                                                          "mark (the mark was ignored)")
+                except UnicodeDecodeError:
+                    return None
+    return None
+
+
+def _mixed_lines(data: bytes) -> DecodedText | None:
+    """A file whose lines mix UTF-8 with a legacy encoding (rows appended from two exports): each line decoded in
+    its own encoding. None when the file is not of that kind (all UTF-8, or no UTF-8 line beyond ASCII)."""
+    if data.startswith(tuple(bom for bom, _ in BOMS if bom != codecs.BOM_UTF8)) or 0 in data[:SAMPLE_BYTES]:
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    utf8, legacy = [], []
+    for number, line in enumerate(lines, 1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8.append(number)
+        except UnicodeDecodeError:
+            legacy.append(number)
+    if not utf8 or not legacy:
+        return None
+    other = guess_encoding(b"\n".join(lines[n - 1] for n in legacy))
+    if other is None or codecs.lookup(other).name in ("utf-8", "utf-16", "utf-32"):
+        return None
+    odd = set(legacy)
+    try:
+        text = "\n".join(line.decode(other) if n in odd else line.decode("utf-8") for n, line in enumerate(lines, 1))
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    shown = ", ".join(map(str, legacy[:5])) + (f" and {len(legacy) - 5} more" if len(legacy) > 5 else "")
+    return DecodedText(text, "utf-8", special=f"mixes encodings: {len(utf8)} lines in UTF-8, {len(legacy)} read as "
+                                           f"{display_name(other)} (lines {shown})")
 
 
 def decode_lenient(data: bytes) -> str:

@@ -77,6 +77,10 @@ def detect_columns(columns: list[str], config: TrainConfig) -> tuple[list[str], 
     lower = {c.lower(): c for c in columns}
     shown = ", ".join(map(str, columns))
     if config.text_columns:
+        twice = next((c for i, c in enumerate(config.text_columns) if c in config.text_columns[:i]), None)
+        if twice is not None:
+            raise DatasetError(f"text column '{twice}' is listed twice in text_columns (each review would hold its "
+                               "text twice); list each column once")
         missing = [c for c in config.text_columns if c not in columns]
         if missing:
             raise DatasetError(f"text column '{missing[0]}' not found; columns are: {shown}")
@@ -175,7 +179,8 @@ def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names
     return work[["text", "label"]].reset_index(drop=True), mapping, report
 
 
-def _stratified_take(frame: pd.DataFrame, n: int, seed: int, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _stratified_take(frame: pd.DataFrame, n: int, seed: int, what: str,
+                     names: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off `n` rows stratified by label: (taken, rest)."""
     from sklearn.model_selection import train_test_split
 
@@ -184,12 +189,28 @@ def _stratified_take(frame: pd.DataFrame, n: int, seed: int, what: str) -> tuple
     try:
         rest, taken = train_test_split(frame, test_size=n, stratify=frame["label"], random_state=seed)
     except ValueError:
-        counts = frame["label"].value_counts()
-        raise DatasetError(
-            f"too few rows per class to split out a stratified {what} set "
-            f"(smallest class has {counts.min()}); add rows or raise max_samples"
-        ) from None
+        raise DatasetError(_too_few_per_class(frame["label"].value_counts(), names, what)) from None
     return taken.reset_index(drop=True), rest.reset_index(drop=True)
+
+
+def _too_few_per_class(counts: pd.Series, names: list[str] | None, what: str) -> str:
+    """Which class is too small to split, with its count, and the class it is probably a typo of."""
+    import difflib
+
+    label, count = int(counts.idxmin()), int(counts.min())
+    if not names:
+        return (f"too few rows per class to split out a stratified {what} set (smallest class has {count}); "
+                "add rows or raise max_samples")
+    name = names[label]
+    if count * 5 > counts.max():  # every class is small: the data is
+        return (f"too few rows per class to split out a stratified {what} set (smallest class, '{name}', has "
+                f"{count}); add rows or raise max_samples")
+    others = [n for i, n in enumerate(names) if i != label and counts.get(i, 0) > count]
+    close = difflib.get_close_matches(name, others, n=1, cutoff=0.7)
+    typo = f" (a typo of '{close[0]}'?)" if close else ""
+    rows = "row" if count == 1 else "rows"
+    return (f"class '{name}'{typo} has only {count} {rows}, too few to split out a stratified {what} set; "
+            "fix or remove those rows, or add rows of that class")
 
 
 @dataclass
@@ -241,11 +262,12 @@ def prepare(config: TrainConfig, progress: Callable[[str], None] | None = None) 
     loaded = load_clean(config, progress)
     rows = loaded.rows
     rows_clean = len(rows)
+    names = loaded.mapping.names
     if config.max_samples and rows_clean > config.max_samples:
-        rows, _ = _stratified_take(rows, config.max_samples, config.seed, "max_samples")
+        rows, _ = _stratified_take(rows, config.max_samples, config.seed, "max_samples", names)
     _, n_val, n_test = split_sizes(len(rows), config.val_fraction, config.test_fraction)
-    test, rest = _stratified_take(rows, n_test, config.seed, "test")
-    val, train = _stratified_take(rest, n_val, config.seed, "validation")
+    test, rest = _stratified_take(rows, n_test, config.seed, "test", names)
+    val, train = _stratified_take(rest, n_val, config.seed, "validation", names)
     return PreparedData(
         splits={"train": train, "validation": val, "test": test},
         label_names=loaded.mapping.names,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -45,8 +46,12 @@ def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None
 
     distinct = list(pd.unique(raw))
     numbers = [_as_number(v) for v in distinct]
+    _refuse_non_finite(raw, column, distinct, numbers)
     if all(n is not None for n in numbers) and not _all_words(distinct):
         return _map_numeric(raw, column, sorted(set(numbers)))
+    polar = _map_polar(raw, distinct)
+    if polar is not None:
+        return polar
     stars = [_star_rating(v) for v in distinct]
     if all(n is not None for n in stars):  # "4 stars", "5/5", "★★★": ratings written as text
         ids, mapping = _map_numeric(raw.map(dict(zip(distinct, stars))), column, sorted(set(stars)))
@@ -55,6 +60,40 @@ def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None
 
 
 _STARS = re.compile(r"^([1-5])(?:\.0+)?\s*(?:stars?|/\s*5|out of 5)?$")
+
+
+def _refuse_non_finite(raw: pd.Series, column: str, distinct: list, numbers: list[float | None]) -> None:
+    """DatasetError for labels such as nan or inf: numbers, but no class."""
+    bad = [v for v, n in zip(distinct, numbers) if n is not None and not math.isfinite(n)]
+    if bad:
+        rows = int(raw.isin(bad).sum())
+        shown = ", ".join(sorted({str(v).strip() for v in bad}))
+        raise DatasetError(f"column '{column}' holds {shown} as the label of {rows} row{'s' if rows != 1 else ''}, "
+                           "which is no class; give those rows a label or remove them")
+
+
+def _canonical(value) -> str:
+    """A label as written, with the spellings of one value made equal: 0, "0", 0.0 and "0.0" are "0"."""
+    number = _as_number(value)
+    if number is not None and math.isfinite(number) and number.is_integer() and not isinstance(value, bool):
+        return str(int(number))
+    return str(value).strip().lower()
+
+
+def _map_polar(raw: pd.Series, distinct: list) -> tuple[pd.Series, LabelMapping] | None:
+    """Labels that spell negative and positive several ways (0, "0.0", "neg" / 1, "1.0", "pos"; True, "yes" /
+    False, "no"), mixed in one column: two classes, not one per spelling. None when the column is not of that kind."""
+    spellings = {v: _canonical(v) for v in distinct}
+    written = {str(v).strip().lower() for v in distinct}
+    if len(written) <= 2 or not set(spellings.values()) <= NEGATIVE_WORDS | POSITIVE_WORDS:
+        return None
+    negative = sorted({str(v).strip() for v, c in spellings.items() if c in NEGATIVE_WORDS})
+    positive = sorted({str(v).strip() for v, c in spellings.items() if c in POSITIVE_WORDS})
+    if not negative or not positive:
+        return None
+    ids = raw.map(lambda v: 1 if _canonical(v) in POSITIVE_WORDS else 0).astype(int)
+    desc = f"{', '.join(negative)} -> negative, {', '.join(positive)} -> positive (several spellings of each class)"
+    return ids, LabelMapping("binary", ["negative", "positive"], desc)
 
 
 def _star_rating(value) -> float | None:

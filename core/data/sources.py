@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -53,8 +54,12 @@ def _read_local(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """One file's rows, and notes on how it was read (a detected encoding, NULs removed)."""
     import io
 
-    from core.textfile import NotText, read_text
+    from core.textfile import NotText, check_regular, read_text
 
+    try:
+        check_regular(path)  # /dev/zero behind a link would be read forever, a FIFO would block
+    except NotText as exc:
+        raise DatasetError(f"{exc}; give a .csv, .tsv, .json, .jsonl or .parquet file of reviews") from None
     suffix = path.suffix.lower()
     if suffix not in LOCAL_SUFFIXES:
         raise DatasetError(f"{path}: unsupported file type; use one of {', '.join(LOCAL_SUFFIXES)}")
@@ -65,15 +70,14 @@ def _read_local(path: Path) -> tuple[pd.DataFrame, list[str]]:
         decoded = read_text(path)
         if decoded.note:
             notes.append(f"{path.name}: {decoded.note}")
-        text = io.StringIO(decoded.text)
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(text, sep="\t" if suffix == ".tsv" else ","), notes
+            return _read_delimited(path, decoded.text, "\t" if suffix == ".tsv" else ",", notes), notes
         if suffix == ".jsonl":
-            return pd.read_json(text, lines=True), notes
+            return _read_json_lines(path, decoded.text, notes), notes
         try:
-            return pd.read_json(text), notes
+            return pd.read_json(io.StringIO(decoded.text)), notes
         except ValueError:
-            return pd.read_json(io.StringIO(decoded.text), lines=True), notes
+            return _read_json_lines(path, decoded.text, notes), notes
     except NotText as exc:
         raise DatasetError(f"{exc}; give a .csv, .tsv, .json, .jsonl or .parquet file of reviews") from None
     except pd.errors.EmptyDataError:
@@ -83,6 +87,83 @@ def _read_local(path: Path) -> tuple[pd.DataFrame, list[str]]:
     except (ValueError, pd.errors.ParserError, OSError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(f"cannot read {path} as {suffix[1:]}: {first}") from None
+
+
+SEP_LINE = re.compile(r"^sep=(.)\s*$")  # Excel's first line naming the delimiter
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _read_delimited(path: Path, text: str, sep: str, notes: list[str]) -> pd.DataFrame:
+    """A CSV or TSV, its delimiter detected: Excel's `sep=;` first line, or a header that holds no comma but
+    semicolons (European Excel), tabs or pipes. A row with more fields than the header is refused, naming it."""
+    import io
+    import warnings
+
+    first, _, rest = text.partition("\n")
+    named = SEP_LINE.match(first.strip("\r"))
+    if named:
+        sep, text = named.group(1), rest
+        notes.append(f"{path.name}: delimiter {sep!r} (from its sep= first line)")
+    elif sep not in first:
+        found = next((d for d in OTHER_DELIMITERS if d != sep and d in first), None)
+        if found is not None:
+            sep = found
+            notes.append(f"{path.name}: delimiter {'tab' if sep == chr(9) else repr(sep)} detected (not a comma)")
+    header = len(next(csv.reader([text.partition("\n")[0]], delimiter=sep), []))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(io.StringIO(text), sep=sep, index_col=False)
+        except pd.errors.ParserWarning:  # the first row has more fields than the header: pandas would shift it
+            row = next(csv.reader(text.splitlines()[1:2], delimiter=sep), [])
+            raise DatasetError(_ragged(path, 2 + bool(named), header, len(row))) from None
+        except pd.errors.ParserError as exc:
+            match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            if match is None:
+                raise
+            raise DatasetError(_ragged(path, int(match.group(2)) + bool(named), int(match.group(1)),
+                                       int(match.group(3)))) from None
+
+
+def _ragged(path: Path, line: int, header: int, seen: int) -> str:
+    return (f"line {line} of {path.name} has {seen} fields but the header has {header} (an unquoted comma in a "
+            "review?); quote each text in double quotes (a spreadsheet's CSV export does) or fix that line")
+
+
+def _read_json_lines(path: Path, text: str, notes: list[str]) -> pd.DataFrame:
+    """One JSON object per line. A file holding one JSON array instead is read as that array (and said); a line
+    that is not complete JSON (a file cut short) is refused with its number."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            if not rows and line.lstrip().startswith("["):
+                return _json_array(path, text, notes)
+            raise DatasetError(f"line {number} of {path.name} is not complete JSON (cut short?): "
+                               f"{line.strip()[:60]!r}; fix or delete that line") from None
+        if isinstance(value, list) and not rows:
+            return _json_array(path, text, notes)
+        if not isinstance(value, dict):
+            raise DatasetError(f"line {number} of {path.name} holds a JSON {type(value).__name__}, not an object "
+                               "with named fields; write one object per line, such as {\"text\": ..., \"label\": ...}")
+        rows.append(value)
+    return pd.DataFrame(rows)
+
+
+def _json_array(path: Path, text: str, notes: list[str]) -> pd.DataFrame:
+    try:
+        rows = json.loads(text)
+    except ValueError as exc:
+        raise DatasetError(f"{path.name} starts a JSON array that does not parse ({exc}); "
+                           "fix it, or write one object per line") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DatasetError(f"{path.name} holds a JSON array of values, not of objects with named fields; "
+                           "write one object per line, such as {\"text\": ..., \"label\": ...}")
+    notes.append(f"{path.name}: one JSON array of rows, not one object per line; read as such")
+    return pd.DataFrame(rows)
 
 
 def check_local_source(source: str) -> None:

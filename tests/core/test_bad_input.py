@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
+from tests.core.bad_input_data import DATA_CASES
 from tests.core.bad_input_experiments import EXPERIMENT_CASES
 from tests.core.bad_input_run_life import RUN_LIFE_CASES
 from tests.core.bad_input_support import Case, Env
@@ -232,7 +233,7 @@ CASES: dict[str, Case] = {
                        "is empty; it needs a header row and labelled rows"),
     "header only": Case(lambda e: e.train(dataset=e.write("header.csv", "text,label\n")), 2, "has no rows"),
     "binary file": Case(lambda e: e.train(dataset=e.write("binary.csv", bytes(range(256)) * 40)), 2,
-                        "is not text (binary data"),
+                        "is not text (it holds binary data)"),
     "CSV full of NUL bytes": Case(lambda e: e.train(dataset=e.write("nul.csv", b"text,label\n" + b"\x00" * 500)), 2,
                                   "is not text (it holds binary data)"),
     "unclosed quote in a CSV": Case(lambda e: e.train(dataset=e.write("quote.csv", 'text,label\n"never closed,1\n')), 2,
@@ -240,7 +241,7 @@ CASES: dict[str, Case] = {
     "JSON that is not rows": Case(lambda e: e.train(dataset=e.write("scalar.json", '{"a": 1, "b": 2}')), 2,
                                   "no text column found; columns are: a, b"),
     "JSON that is not JSON": Case(lambda e: e.train(dataset=e.write("broken.json", '{"text": "x", ')), 2,
-                                  "cannot read"),
+                                  "line 1 of broken.json is not complete JSON"),
     "corrupt parquet": Case(lambda e: e.train(dataset=e.write("broken.parquet", b"PAR1 not really")), 2,
                             "cannot read"),
     "parquet bytes that are not UTF-8": Case(lambda e: e.train(dataset=_non_utf8_parquet(e)), 2,
@@ -405,6 +406,7 @@ CASES: dict[str, Case] = {
                                                 '"status": "unreadable"'),
     **EXPERIMENT_CASES,
     **RUN_LIFE_CASES,
+    **DATA_CASES,
 }
 
 
