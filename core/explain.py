@@ -1,12 +1,21 @@
 """Why the model said what it said: word-level Integrated Gradients over the embedding layer.
 
-Each word gets a score: how much it pushed the predicted label's logit up (positive) or down (negative),
-measured against a baseline review of padding tokens. The scores add up to the logit's change from that
-baseline (IG's completeness); the gap is the convergence delta, which falls as the number of steps rises.
+Each word gets a score: how much it raised (positive) or lowered (negative) the log-odds of the predicted label
+(log p(label) - log p(any other label), the logits divided by the run's temperature), measured against a baseline
+review of padding tokens. The log-odds, not the label's raw logit: the label and its confidence depend only on
+the differences between logits, so a word that raises every logit, the other label's more, pushes the review
+away from its label although it raises the label's own logit. And not the log-probability, which saturates: a
+confident model's log p(label) barely moves, so every word would score near zero. The scores add up to the
+log-odds' change from the baseline (IG's completeness); the gap is the convergence delta, which falls as the
+number of steps rises.
+
+Words are the review's whitespace-separated words: the word pieces and punctuation a tokenizer splits a word into
+("isn't" into isn, ', t) are summed into it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.errors import PredictError
@@ -20,10 +29,21 @@ TOLERANCE = 0.05  # the delta as a share of the logit change it explains; above 
 @dataclass(frozen=True)
 class WordScore:
     word: str
+    """As written in the review, punctuation attached ("good,")."""
     score: float
-    """Toward the predicted label when positive, away from it when negative (logit units)."""
+    """Toward the predicted label when positive, away from it when negative (change in its log-odds)."""
     spaced: bool = True
-    """Whether a space comes before it in the review (punctuation is a word of its own, written without one)."""
+    """Whether a space comes before it in the review (only the first word has none)."""
+    position: int = 0
+    """Its place in the review, counting words from 1."""
+
+    @property
+    def bare(self) -> str:
+        """The word without the punctuation around it ("good," -> "good"); punctuation alone stays as it is."""
+        return self.word.strip(PUNCTUATION) or self.word
+
+
+PUNCTUATION = "\"'.,;:!?()[]{}<>«»“”‘’…-–—*_/\\"
 
 
 @dataclass(frozen=True)
@@ -41,8 +61,13 @@ class Explanation:
         signed = [w for w in self.words if (w.score > 0 if toward else w.score < 0)]
         return sorted(signed, key=lambda w: -abs(w.score))[:count]
 
+    def name(self, word: WordScore) -> str:
+        """How a list names `word`: bare, and with its place when the review holds that word more than once."""
+        repeated = sum(1 for w in self.words if w.bare.lower() == word.bare.lower()) > 1
+        return f"{word.bare} (word {word.position})" if repeated else word.bare
+
     def to_dict(self) -> list[dict]:
-        return [{"word": w.word, "score": round(w.score, 6)} for w in self.words]
+        return [{"word": w.word, "score": round(w.score, 6), "position": w.position} for w in self.words]
 
 
 IG_TOKENS_PER_BATCH = 8192
@@ -84,8 +109,10 @@ def _explain(predictor: Predictor, text: str, steps: int, max_steps: int) -> Exp
     baseline = torch.where(special, input_ids, torch.full_like(input_ids, pad))  # keep [CLS]/[SEP], blank the words
     target = predictor.label_names.index(prediction.label)
 
-    def forward(ids, mask):
-        return model(input_ids=ids, attention_mask=mask).logits[:, target] / (predictor.temperature or 1.0)
+    def forward(ids, mask):  # the label's log-odds: log p(label) - log p(any other label), as calibrated
+        logits = model(input_ids=ids, attention_mask=mask).logits.float() / (predictor.temperature or 1.0)
+        others = torch.cat([logits[:, :target], logits[:, target + 1:]], dim=1)
+        return logits[:, target] - torch.logsumexp(others, dim=1)
 
     ig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     model.zero_grad(set_to_none=True)
@@ -100,22 +127,17 @@ def _explain(predictor: Predictor, text: str, steps: int, max_steps: int) -> Exp
             break
         steps = min(steps * 2, max_steps)
     per_token = attributions.sum(dim=-1)[0].detach().cpu().tolist()
-    words: list[WordScore] = []
-    last_word, start, end, score = None, 0, 0, 0.0
-
-    def add() -> None:
-        words.append(WordScore(cleaned[start:end], score, spaced=start > 0 and cleaned[start - 1].isspace()))
-
-    for token, (word, (a, b)) in enumerate(zip(word_ids, offsets)):
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", cleaned)]  # the review's words
+    scores: dict[int, float] = {}
+    chunk = 0
+    for token, (word, (a, _)) in enumerate(zip(word_ids, offsets)):
         if word is None:
             continue
-        if word != last_word and last_word is not None:
-            add()
-            score = 0.0
-        if word != last_word:
-            start, last_word = a, word
-        end, score = b, score + per_token[token]
-    if last_word is not None:
-        add()
+        while chunk + 1 < len(spans) and spans[chunk][1] <= a:
+            chunk += 1
+        scores[chunk] = scores.get(chunk, 0.0) + per_token[token]
+    words = [WordScore(cleaned[spans[i][0]:spans[i][1]], scores[i], spaced=i > 0, position=i + 1)
+             for i in sorted(scores)]
+    end = spans[max(scores)][1] if scores else 0
     truncated = bool(words) and end < len(cleaned.rstrip())
     return Explanation(prediction, words, delta, steps, truncated)

@@ -53,12 +53,41 @@ def test_predict_explain_prints_plain_words_when_not_a_terminal(one_word_run, ca
     assert "\x1b[" not in out and "superb" in out and "toward" in out and "IG delta" in out
 
 
-def test_punctuation_is_a_word_written_without_a_space(one_word_run):
+def test_words_are_whole_with_their_punctuation_and_repeats_say_where(one_word_run):
     from core.explain import explain
     from core.predict import Predictor
     from tui.widgets.explanation import explanation_text
 
-    explanation = explain(Predictor(one_word_run), "the plot, it was superb.")
-    assert [(w.word, w.spaced) for w in explanation.words] == [
-        ("the", False), ("plot", True), (",", False), ("it", True), ("was", True), ("superb", True), (".", False)]
-    assert explanation_text(explanation).plain.startswith("the plot, it was superb.\n")
+    explanation = explain(Predictor(one_word_run), "the plot, it wasn't superb. the end")
+    assert [(w.word, w.spaced, w.position) for w in explanation.words] == [
+        ("the", False, 1), ("plot,", True, 2), ("it", True, 3), ("wasn't", True, 4), ("superb.", True, 5),
+        ("the", True, 6), ("end", True, 7)]  # no "t", "," or "." of their own
+    assert explanation_text(explanation).plain.startswith("the plot, it wasn't superb. the end\n")
+    named = {explanation.name(w) for w in explanation.words}
+    assert {"the (word 1)", "the (word 6)", "plot", "superb"} <= named
+
+
+def test_scores_explain_the_labels_log_odds_not_its_logit(one_word_run):
+    """Completeness against what decides the label: the scores add up to the change in its log-odds."""
+    import torch
+
+    from core.explain import explain
+    from core.predict import Predictor
+
+    predictor = Predictor(one_word_run)
+    text = "not a dreadful film at all"
+    explanation = explain(predictor, text, steps=64)
+    target = predictor.label_names.index(explanation.prediction.label)
+    enc = predictor.tokenizer(text, return_tensors="pt")
+    ids = enc["input_ids"][0]
+    special = torch.tensor(predictor.tokenizer.get_special_tokens_mask(ids.tolist(), already_has_special_tokens=True))
+    blank = torch.where(special.bool(), ids, torch.full_like(ids, predictor.tokenizer.pad_token_id))
+    with torch.no_grad():
+        scored = [predictor.model(input_ids=x[None], attention_mask=enc["attention_mask"]).logits[0]
+                  / (predictor.temperature or 1.0) for x in (ids, blank)]
+    assert len(predictor.label_names) == 2  # two labels: log(p / (1 - p)) is the difference of the two logits
+    log_odds = [float(x[target] - x[1 - target]) for x in scored]
+    logit = [float(x[target]) for x in scored]
+    total = sum(w.score for w in explanation.words)
+    assert abs(total - (log_odds[0] - log_odds[1])) <= explanation.delta + 1e-3
+    assert abs(total - (logit[0] - logit[1])) > 10 * (explanation.delta + 1e-3)  # what was attributed before

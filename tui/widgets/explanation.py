@@ -26,7 +26,8 @@ def explanation_text(explanation: Any, label: str | None = None) -> Text:
         text.append(" … (the rest was cut at max_length)", style="italic")
 
     def listed(items) -> str:
-        return ", ".join(f"{printable(w.word)} {w.score:+.2f}" for w in items if abs(w.score) >= 0.005) or "none"
+        return ", ".join(f"{printable(explanation.name(w))} {w.score:+.2f}" for w in items
+                         if abs(w.score) >= 0.005) or "none"
 
     name = printable(label or explanation.prediction.label)
     text.append("\n")
