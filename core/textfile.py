@@ -16,6 +16,7 @@ BOMS = (
 )
 NUL_SHARE = 0.01  # more NUL characters than this and the file is binary data (a stray one is a broken export)
 CONTROL_SHARE = 0.10  # other control characters: a review may carry terminal escapes, binary data is full of them
+TEXT_CONTROLS = "\t\n\r\x00\x1b\x07\x08\x0c"  # whitespace, NUL (counted apart), and what terminal escapes use
 
 
 class NotText(ValueError):
@@ -93,7 +94,7 @@ def decode(data: bytes, what: str = "the input") -> DecodedText:
     if text.startswith("\ufeff"):
         text = text[1:]
     nuls = text.count("\x00")
-    controls = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\x00")
+    controls = sum(1 for ch in text if ch < " " and ch not in TEXT_CONTROLS)
     if nuls > NUL_SHARE * len(text) or controls > CONTROL_SHARE * len(text):
         raise NotText(f"{what} is not text (it holds binary data)")
     return DecodedText(text.replace("\x00", "") if nuls else text, encoding, nuls)
@@ -146,7 +147,7 @@ def _binary(sample: bytes) -> bool:
     if not sample:
         return False
     nuls = sample.count(0)
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 0))
+    controls = sum(1 for b in sample if b < 32 and chr(b) not in TEXT_CONTROLS)
     return nuls > NUL_SHARE * len(sample) or controls > CONTROL_SHARE * len(sample)
 
 

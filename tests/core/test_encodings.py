@@ -121,3 +121,13 @@ def test_predict_reads_non_utf8_standard_input(trained_run, monkeypatch, capsys)
 def test_reviews_with_terminal_escapes_are_still_text():
     text = "text,label\n" + "".join(f'"great \x1b]0;pwned\x07 fun {i}",1\n"awful \x1b[2J {i}",0\n' for i in range(30))
     assert decode(text.encode()).text == text  # many escapes, but not binary
+
+
+def test_a_one_line_review_file_of_terminal_escapes_is_text(tmp_path):
+    """Short text dense with escape sequences (a coloured line copied from a terminal) is text, not binary."""
+    from core.review_files import read_reviews
+
+    path = tmp_path / "one.txt"
+    path.write_bytes(b"\x1b[31mawful\x1b[0m \x1b[1mfilm\x1b[0m\x07\n")
+    texts, _ = read_reviews(path)
+    assert texts == ["\x1b[31mawful\x1b[0m \x1b[1mfilm\x1b[0m\x07"]
