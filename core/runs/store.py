@@ -165,6 +165,13 @@ def selection_score(metrics: dict[str, Any]) -> float:
     return 0.0
 
 
+def headline_f1(metrics: dict[str, Any]) -> float | None:
+    """The one F1 shown for a run: macro (SELECTION_METRIC). Runs recorded before F1 was macro everywhere kept the
+    positive class's as `f1`, beside `f1_macro`: the macro one is shown for them too."""
+    value = metrics.get(SELECTION_METRIC, metrics.get("f1"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _best_validation(metrics: dict[str, Any]) -> dict[str, float]:
     """The validation metrics of the best evaluation (by SELECTION_METRIC, the first of equals), if any."""
     history = [m for m in metrics.get("validation") or [] if isinstance(m, dict)]
@@ -196,9 +203,9 @@ def run_info(path: str | Path) -> RunInfo:
         dataset=str(cfg.get("dataset", "?")),
         device=str(config.get("device", "?")),
         val_accuracy=val.get("accuracy"),
-        val_f1=val.get("f1"),
+        val_f1=headline_f1(val),
         test_accuracy=test.get("accuracy"),
-        test_f1=test.get("f1"),
+        test_f1=headline_f1(test),
         error=status.get("error"),
         val_f1_macro=val.get(SELECTION_METRIC),
     )

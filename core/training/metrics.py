@@ -30,7 +30,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def evaluate_predictions(y_true, y_pred, label_names: list[str]) -> dict[str, Any]:
-    """Full report. Binary: precision/recall/F1 of the positive (second) class; else macro averages."""
+    """Full report. Precision, recall and F1 are macro averages (each class's, averaged), for two classes too: the
+    one F1 the app, the command line, the run list and the selection of the kept model all use. Each class's own
+    figures (the positive class's F1 of scikit-learn's binary default among them) are in `per_class`."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     y_true = np.asarray(y_true)
@@ -40,10 +42,7 @@ def evaluate_predictions(y_true, y_pred, label_names: list[str]) -> dict[str, An
     correct = int((y_true == y_pred).sum())
     low, high = wilson_interval(correct, n)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    if len(labels) == 2:
-        precision, recall, f1 = float(p[1]), float(r[1]), float(f[1])
-    else:
-        precision, recall, f1 = float(p.mean()), float(r.mean()), float(f.mean())
+    precision, recall, f1 = float(p.mean()), float(r.mean()), float(f.mean())
     return {
         "accuracy": correct / n if n else 0.0,
         "precision": precision,
@@ -53,7 +52,7 @@ def evaluate_predictions(y_true, y_pred, label_names: list[str]) -> dict[str, An
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
         "n": n,
-        "average": "binary" if len(labels) == 2 else "macro",
+        "average": "macro",
         "per_class": {
             name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, name in enumerate(label_names)
