@@ -46,7 +46,8 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
             if rows is None:  # tested runs keep their test reviews; others are split again from the data
                 rows = (prepared or prepare(config)).splits["test"]
         else:
-            loaded = load_clean(config.replace(dataset=dataset, dataset_config="", text_columns=(), label_column=""))
+            loaded = load_clean(config.replace(dataset=dataset, dataset_config="", text_columns=(), label_column=""),
+                                one_class_ok=True)
             names = loaded.mapping.names
             rows = loaded.rows
         unknown = [n for n in names if n not in predictor.label_names]
@@ -60,6 +61,8 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
         y_true = [predictor.label_names.index(names[i]) for i in rows["label"]]
         y_pred = [predictor.label_names.index(p.label) for p in predictions]
         report = evaluate_predictions(y_true, y_pred, predictor.label_names)
+        if len(set(y_true)) == 1:
+            report = _one_class_report(report, predictor.label_names[y_true[0]])
         probabilities = np.asarray([[p.probabilities[name] for name in predictor.label_names] for p in predictions])
         if len(probabilities):
             report["ece"] = expected_calibration_error(probabilities, np.asarray(y_true))
@@ -72,6 +75,18 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
     finally:
         if lock is not None:
             lock.release()
+
+
+def _one_class_report(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """Scores of reviews that are all of one class: accuracy, which is that class's recall, and what cannot be
+    computed said (precision and F1 need reviews of each class: averaged over classes with no review they mean
+    nothing)."""
+    report = {k: v for k, v in report.items() if k not in ("precision", "f1", "f1_macro")}
+    report["recall"] = report["per_class"][name]["recall"]
+    report["average"] = f"one class: {name}"
+    report["note"] = (f"every review is {name}: accuracy is {name}'s recall; "
+                      "precision and F1 need reviews of each class")
+    return report
 
 
 def _untested(run: Run) -> bool:

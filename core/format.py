@@ -43,6 +43,8 @@ def format_metrics(m: dict[str, Any]) -> str:
         parts.append(f"loss {m['loss']:.4f}")
     if m.get("ece") is not None:
         parts.append(f"ECE {m['ece']:.3f}")  # expected calibration error: 0 when confidence matches accuracy
+    if m.get("note"):
+        parts.append(f"({m['note']})")
     return "  ".join(parts)
 
 

@@ -153,7 +153,8 @@ def plain_values(values: pd.Series, column: str, flag: str) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=object)
 
 
-def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names: list[str] | None):
+def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names: list[str] | None,
+          one_class_ok: bool = False):
     """Join text, map labels, and drop empty, unlabelled, neutral and duplicate rows."""
     rows_read = len(frame)
     columns = {c: plain_values(frame[c], c, "--text-columns") for c in text_cols}
@@ -166,7 +167,7 @@ def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names
     work = work[~missing]
     if work.empty:
         raise DatasetError(f"no rows with both text and a label in columns {' + '.join(text_cols)} / {label_col}")
-    ids, mapping = map_labels(work["raw_label"], label_col, class_names)
+    ids, mapping = map_labels(work["raw_label"], label_col, class_names, one_class_ok)
     work = work.assign(label=ids.values)
     neutral = int((work["label"] == -1).sum())
     work = work[work["label"] >= 0]
@@ -226,10 +227,12 @@ class CleanRows:
     notes: list[str]
 
 
-def load_clean(config: TrainConfig, progress: Callable[[str], None] | None = None) -> CleanRows:
+def load_clean(config: TrainConfig, progress: Callable[[str], None] | None = None,
+               one_class_ok: bool = False) -> CleanRows:
     """Load the source `config` names, pick its columns, map labels and clean every row.
 
-    `progress` receives a line now and then while a hub dataset downloads.
+    `progress` receives a line now and then while a hub dataset downloads. `one_class_ok`: rows to score, not to
+    train on, may all be of one class.
     """
     # Twice the sample read from a hub dataset: cleaning drops rows (empty, neutral, duplicates) before
     # the stratified max_samples subset is taken from what is left.
@@ -246,9 +249,9 @@ def load_clean(config: TrainConfig, progress: Callable[[str], None] | None = Non
     raw.columns = [str(c) for c in raw.columns]
     text_cols, label_col, notes = detect_columns(list(raw.columns), config)
     notes = read_notes + notes
-    rows, mapping, counts = clean(raw, text_cols, label_col, class_names.get(label_col))
+    rows, mapping, counts = clean(raw, text_cols, label_col, class_names.get(label_col), one_class_ok)
     present = set(rows["label"].unique())
-    if len(present) < 2:
+    if len(present) < 2 and not one_class_ok:
         raise DatasetError(
             f"only one label ({mapping.names[int(next(iter(present)))]}) left in column '{label_col}' after cleaning; "
             "a classifier needs at least two classes"

@@ -37,8 +37,17 @@ def _as_number(value) -> float | None:
     return number
 
 
-def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None) -> tuple[pd.Series, LabelMapping]:
-    """Map a label column (no missing values) to integer ids; -1 marks rows to drop (neutral stars)."""
+def map_labels(raw: pd.Series, column: str, class_names: list[str] | None = None,
+               one_class_ok: bool = False) -> tuple[pd.Series, LabelMapping]:
+    """Map a label column (no missing values) to integer ids; -1 marks rows to drop (neutral stars).
+
+    `one_class_ok`: a column of one class is scored, not trained on (`evaluate --dataset`): its one value is named
+    as a model would name it (1, "pos", "5 stars" -> positive).
+    """
+    if one_class_ok and not class_names:
+        single = _single_class(raw)
+        if single is not None:
+            return single
     if class_names:  # a hub ClassLabel: ids are already right
         ids = raw.astype(int)
         kind = "binary" if len(class_names) == 2 else "multiclass"
@@ -94,6 +103,22 @@ def _map_polar(raw: pd.Series, distinct: list) -> tuple[pd.Series, LabelMapping]
     ids = raw.map(lambda v: 1 if _canonical(v) in POSITIVE_WORDS else 0).astype(int)
     desc = f"{', '.join(negative)} -> negative, {', '.join(positive)} -> positive (several spellings of each class)"
     return ids, LabelMapping("binary", ["negative", "positive"], desc)
+
+
+def _single_class(raw: pd.Series) -> tuple[pd.Series, LabelMapping] | None:
+    """Every row's label is one value (however spelled): that class, named; None otherwise."""
+    spellings = {_canonical(v) for v in pd.unique(raw)}
+    if len(spellings) != 1:
+        return None
+    (value,) = spellings
+    stars = _star_rating(value)
+    if value in NEGATIVE_WORDS or (value not in POSITIVE_WORDS and stars is not None and stars <= 2):
+        name = "negative"
+    elif value in POSITIVE_WORDS or (stars is not None and stars >= 4):  # "1" is positive, "1 star" negative
+        name = "positive"
+    else:
+        name = str(pd.unique(raw)[0]).strip()
+    return pd.Series(0, index=raw.index), LabelMapping("single", [name], f"every row is {name}")
 
 
 def _star_rating(value) -> float | None:

@@ -141,6 +141,23 @@ def test_evaluate_on_another_dataset_scores_every_row(capsys, tmp_path, trained_
     assert "scored 2,400/2,400 reviews" in err  # progress on long sets
 
 
+@pytest.mark.parametrize("spelling", ["positive", "1"])
+def test_evaluate_on_reviews_of_one_class_scores_them_and_says_what_it_cannot(capsys, tmp_path, trained_run,
+                                                                                spelling):
+    path = tmp_path / "praise.csv"
+    frame = reviews_frame(200, seed=6)
+    frame = frame[frame["label"] == "positive"].assign(label=spelling)
+    frame.to_csv(path, index=False)
+    code, out, err = run_cli(capsys, "evaluate", trained_run[0].run_dir, "--dataset", path, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["n"] == len(frame) and 0 <= report["accuracy"] <= 1
+    assert report["recall"] == report["per_class"]["positive"]["recall"] == pytest.approx(report["accuracy"])
+    assert "f1" not in report and "precision" not in report and "precision and F1 need" in report["note"]
+    code, out, _ = run_cli(capsys, "evaluate", trained_run[0].run_dir, "--dataset", path)
+    assert code == 0 and "every review is positive" in out and " f1 " not in out
+
+
 def test_step_counts_match_the_trainer_when_batches_do_not_fill_the_accumulation(tmp_path, tiny_config):
     from core.events import TrainingStarted
     from core.training.train import train
