@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import DatasetError
 from core.runs import layout
 from core.runs.store import Run
-from core.training.calibration import expected_calibration_error
+from core.training.calibration import ece_interval, expected_calibration_error
 from core.training.metrics import evaluate_predictions
 
 
@@ -66,6 +66,7 @@ def evaluate_run(run: Run, dataset: str | None = None, batch_size: int = 64,
         probabilities = np.asarray([[p.probabilities[name] for name in predictor.label_names] for p in predictions])
         if len(probabilities):
             report["ece"] = expected_calibration_error(probabilities, np.asarray(y_true))
+            report["ece_ci_low"], report["ece_ci_high"] = ece_interval(probabilities, np.asarray(y_true))
         report["temperature"] = predictor.temperature
         report["dataset"] = str(Path(dataset)) if dataset else config.dataset
         if untested:
@@ -102,17 +103,24 @@ def _calibrate(run: Run, validation, batch_size: int) -> None:
     """Fit the model's temperature on the validation split, as training would have, and save it with the model."""
     from core.files import write_json_atomic
     from core.predict import Predictor
-    from core.training.calibration import fit_temperature
+    from core.training.calibration import choose_temperature
 
     raw = Predictor(run.path, calibrated=False)
     predictions = raw.predict(validation["text"].tolist(), batch_size=batch_size)
     # Log-probabilities are the logits up to a constant per review, which a softmax ignores.
     logits = np.log(np.clip([[p.probabilities[n] for n in raw.label_names] for p in predictions], 1e-300, None))
     labels = np.asarray(validation["label"])
-    temperature = fit_temperature(logits.astype(np.float64), labels)
-    step = (run.metrics.get("kept") or {}).get("step")
-    write_json_atomic(run.model_dir / layout.CALIBRATION, {"temperature": temperature, "fitted_on": "validation",
-                                                           "step": step})
+    choice = choose_temperature(logits.astype(np.float64), labels)
+    metrics = run.metrics
+    metrics["calibration"] = {**(metrics.get("calibration") or {}), "temperature": choice.temperature,
+                              "applied": choice.temperature is not None, "reason": choice.reason,
+                              "fitted_on": "validation"}
+    write_json_atomic(run.path / layout.METRICS, metrics)
+    if choice.temperature is None:
+        return
+    step = (metrics.get("kept") or {}).get("step")
+    write_json_atomic(run.model_dir / layout.CALIBRATION, {"temperature": choice.temperature,
+                                                           "fitted_on": "validation", "step": step})
 
 
 def _record_test(run: Run, report: dict[str, Any], texts: list[str], y_true: list[int], probabilities,
@@ -137,7 +145,12 @@ def _record_test(run: Run, report: dict[str, Any], texts: list[str], y_true: lis
         raw = scaled_softmax(np.log(np.clip(probabilities, 1e-300, None)), 1 / temperature)
         metrics["calibration"] = {**(metrics.get("calibration") or {}), "temperature": temperature,
                                   "fitted_on": "validation", "ece_after": report.get("ece"),
-                                  "ece_before": expected_calibration_error(raw, np.asarray(y_true))}
+                                  "ece_after_ci": [report.get("ece_ci_low"), report.get("ece_ci_high")],
+                                  "ece_before": expected_calibration_error(raw, np.asarray(y_true)),
+                                  "ece_before_ci": list(ece_interval(raw, np.asarray(y_true)))}
+    elif metrics.get("calibration") is not None:  # calibrate = true, no temperature applied: the plain ECE
+        metrics["calibration"] = {**metrics["calibration"], "ece_before": report.get("ece"), "ece_after": None,
+                                  "ece_before_ci": [report.get("ece_ci_low"), report.get("ece_ci_high")]}
     write_json_atomic(run.path / layout.METRICS, metrics)
     write_model_card(run.path)
     status = run.status

@@ -66,7 +66,8 @@ def shape_problem(name: str, data: dict[str, Any]) -> str | None:
                     isinstance(v, dict) and all(_is_number(x) for x in v.values()) for v in per_class.values()):
                 return f"{name}: 'per_class' is not a table of numbers"
         calibration = data.get("calibration") or {}
-        if not all(_is_number(calibration.get(k)) for k in ("temperature", "ece_before", "ece_after") if k in calibration):
+        if not all(_is_number(calibration.get(k)) or calibration.get(k) is None  # None: no temperature applied
+                   for k in ("temperature", "ece_before", "ece_after") if k in calibration):
             return f"{name}: 'calibration' holds a figure that is not a number"
         if not all(isinstance(b, dict) and all(_is_number(v) for v in b.values()) for b in data.get("reliability") or []):
             return f"{name}: 'reliability' is not a list of bins of numbers"

@@ -3,6 +3,11 @@
 A model that says "98% confident" should be right about 98% of the time it says so. Fine-tuned
 transformers are usually over-confident; dividing the logits by one temperature, fitted on the
 validation split, fixes most of it without changing a single predicted label.
+
+But a temperature fitted on a small validation split can make confidences worse (on 60-120 reviews it raised
+the test ECE in 2 of 4 runs). So one is applied only where the validation data supports it: at least
+MIN_REVIEWS reviews, and a lower log-loss on held-out parts of the validation split (5-fold cross-validation)
+than the plain softmax. The ECE is reported with a bootstrap interval, so a gain inside the noise reads as such.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 BINS = 15  # the usual choice in the calibration literature (Guo et al. 2017), so figures compare
+MIN_REVIEWS = 100  # below it, a fitted temperature made test confidences worse as often as better
+FOLDS = 5
+MIN_GAIN = 0.01  # the held-out log-loss must fall by at least 1% for a temperature to be applied
 
 
 @dataclass(frozen=True)
@@ -86,3 +94,61 @@ def scaled_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled -= scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class TemperatureChoice:
+    """The temperature to apply (None: the plain softmax is kept) and why, in a line a student can read."""
+
+    temperature: float | None
+    reason: str
+
+
+def log_loss(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the true labels under softmax(logits / temperature)."""
+    probabilities = scaled_softmax(logits, temperature)
+    picked = probabilities[np.arange(len(labels)), np.asarray(labels)]
+    return float(-np.log(np.clip(picked, 1e-300, None)).mean())
+
+
+def choose_temperature(logits: np.ndarray, labels: np.ndarray, folds: int = FOLDS, seed: int = 0) -> TemperatureChoice:
+    """A temperature fitted on all of the validation split, kept only when fitting one helps on held-out folds."""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if n < MIN_REVIEWS:
+        return TemperatureChoice(None, f"not applied: the validation split has {n} reviews, fewer than the "
+                                       f"{MIN_REVIEWS} a temperature needs to help more often than it hurts")
+    parts = np.array_split(np.random.default_rng(seed).permutation(n), folds)
+    before = after = 0.0
+    for k, held in enumerate(parts):
+        fit_on = np.concatenate([p for j, p in enumerate(parts) if j != k])
+        temperature = fit_temperature(logits[fit_on], labels[fit_on])
+        before += log_loss(logits[held], labels[held]) * len(held)
+        after += log_loss(logits[held], labels[held], temperature) * len(held)
+    before, after = before / n, after / n
+    summary = f"held-out log-loss {before:.3f} -> {after:.3f} over {folds} folds of the validation split"
+    if after > before * (1 - MIN_GAIN):
+        return TemperatureChoice(None, f"not applied: it did not help on held-out reviews ({summary})")
+    return TemperatureChoice(fit_temperature(logits, labels), f"applied: {summary}")
+
+
+def ece_interval(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS, draws: int = 1000,
+                 seed: int = 0) -> tuple[float, float]:
+    """A 95% bootstrap interval of the ECE (reviews resampled with replacement, seeded)."""
+    probabilities, labels = np.asarray(probabilities, dtype=np.float64), np.asarray(labels)
+    n = len(labels)
+    if n == 0:
+        return 0.0, 0.0
+    confidence = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.minimum(np.digitize(confidence, edges[1:-1], right=False), bins - 1)
+    rng = np.random.default_rng(seed)
+    values = np.empty(draws)
+    for d in range(draws):
+        pick = rng.integers(0, n, n)
+        said = np.bincount(index[pick], weights=confidence[pick], minlength=bins)
+        right = np.bincount(index[pick], weights=correct[pick], minlength=bins)
+        values[d] = np.abs(said - right).sum() / n
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)

@@ -196,8 +196,10 @@ class Job:
             temperature = None
             if self.config.calibrate:
                 with self.phases("calibration"):
-                    temperature = fit_temperature(self, trainer, tokenized["validation"])
-                self.metrics["calibration"] = {"temperature": temperature, "fitted_on": "validation"}
+                    choice = fit_temperature(self, trainer, tokenized["validation"])
+                temperature = choice.temperature
+                self.metrics["calibration"] = {"temperature": temperature, "applied": temperature is not None,
+                                               "reason": choice.reason, "fitted_on": "validation"}
             self.emit(StageChanged("test", "scoring the fine-tuned model on the test split"))
             with self.phases("test"):
                 return evaluate(self, trainer, tokenized["test"], computer, "test", step,
@@ -249,7 +251,7 @@ class Job:
     def _write_model_extras(self, model_dir: Path, test: dict[str, Any] | None) -> None:
         """This model's temperature (or none) and test predictions (or none): never an earlier model's."""
         calibration = self.metrics.get("calibration")
-        if calibration:  # predict, evaluate and the console divide the logits by it
+        if calibration and calibration.get("temperature") is not None:  # predict, evaluate, F5 divide the logits by it
             write_json_atomic(model_dir / layout.CALIBRATION, {"temperature": calibration["temperature"],
                                                                "fitted_on": "validation",
                                                                "step": self.metrics["kept"]["step"]})

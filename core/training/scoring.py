@@ -32,12 +32,13 @@ def score_baseline(job, trainer, test, computer) -> dict[str, Any]:
     return baseline
 
 
-def fit_temperature(job, trainer, validation) -> float:
-    """The temperature that calibrates the kept model's confidences, fitted on the validation split."""
+def fit_temperature(job, trainer, validation):
+    """The temperature that calibrates the kept model's confidences, fitted on the validation split where that
+    helps (core.training.calibration.choose_temperature): a TemperatureChoice."""
     import numpy as np
 
     from core.events import StageChanged
-    from core.training.calibration import fit_temperature as fit
+    from core.training.calibration import choose_temperature as fit
     from core.training.tokenize import model_inputs
 
     job.emit(StageChanged("test", "calibrating confidences on the validation split"))
@@ -56,7 +57,7 @@ def evaluate(job, trainer, ds, computer, split: str, step: int, epoch: float, pr
     import numpy as np
 
     from core.events import EvalCompleted
-    from core.training.calibration import expected_calibration_error, reliability, scaled_softmax
+    from core.training.calibration import expected_calibration_error, ece_interval, reliability, scaled_softmax
     from core.training.distributed import is_main
     from core.training.tokenize import model_inputs
 
@@ -69,10 +70,14 @@ def evaluate(job, trainer, ds, computer, split: str, step: int, epoch: float, pr
     probs = scaled_softmax(logits, temperature or 1.0)
     if split == "test" and len(labels):
         report["ece"] = expected_calibration_error(probs, labels)
-        if temperature is not None:
+        report["ece_ci_low"], report["ece_ci_high"] = ece_interval(probs, labels)
+        if job.metrics.get("calibration") is not None:  # calibrate = true: the ECE before and after (if applied)
+            raw = scaled_softmax(logits)
             job.metrics["calibration"] = {
-                **(job.metrics.get("calibration") or {}), "temperature": temperature, "fitted_on": "validation",
-                "ece_before": expected_calibration_error(scaled_softmax(logits), labels), "ece_after": report["ece"],
+                **job.metrics["calibration"], "fitted_on": "validation",
+                "ece_before": expected_calibration_error(raw, labels), "ece_before_ci": list(ece_interval(raw, labels)),
+                "ece_after": report["ece"] if temperature is not None else None,
+                "ece_after_ci": [report["ece_ci_low"], report["ece_ci_high"]] if temperature is not None else None,
             }
         job.metrics["reliability"] = [b.to_dict() for b in reliability(probs, labels)]
     names = job.data.label_names

@@ -41,30 +41,75 @@ def test_the_reliability_table_counts_every_review_once_in_its_bin():
     assert low.count == 2 and low.accuracy == 0.5 and abs(low.confidence - 0.55) < 1e-9
 
 
-def test_a_run_fits_a_temperature_on_validation_and_predict_reports_calibrated_confidence(trained_run, capsys):
+def test_a_temperature_is_applied_only_where_held_out_validation_reviews_say_it_helps():
+    from core.training.calibration import MIN_REVIEWS, choose_temperature
+
+    sharp, labels = _synthetic(600, 3.0, seed=2)  # over-confident: a temperature helps
+    applied = choose_temperature(sharp, labels)
+    assert applied.temperature is not None and abs(applied.temperature - 3.0) < 0.6
+    assert applied.reason.startswith("applied: held-out log-loss")
+    calibrated, labels = _synthetic(600, 1.0, seed=3)  # already calibrated: nothing to gain
+    kept = choose_temperature(calibrated, labels)
+    assert kept.temperature is None and "did not help on held-out reviews" in kept.reason
+    few, labels = _synthetic(MIN_REVIEWS - 1, 3.0, seed=4)  # too few to trust, however over-confident
+    small = choose_temperature(few, labels)
+    assert small.temperature is None and f"has {MIN_REVIEWS - 1} reviews" in small.reason
+
+
+def test_the_ece_comes_with_a_bootstrap_interval_that_narrows_with_more_reviews():
+    from core.training.calibration import ece_interval
+
+    widths = []
+    for n in (100, 5000):
+        logits, labels = _synthetic(n, 2.0, seed=5)
+        probs = scaled_softmax(logits)
+        low, high = ece_interval(probs, labels)
+        assert low <= expected_calibration_error(probs, labels) <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 3
+
+
+def test_a_small_validation_split_keeps_the_plain_softmax_and_says_why(trained_run, capsys):
     import json
 
     from core.cli import main
     from core.predict import Predictor
 
-    run_dir = trained_run[0].run_dir
+    run_dir = trained_run[0].run_dir  # 45 validation reviews
     metrics = json.loads((run_dir / "metrics.json").read_text())
     calibration = metrics["calibration"]
-    saved = json.loads((run_dir / "model" / "calibration.json").read_text())
-    assert saved["temperature"] == calibration["temperature"] > 0 and calibration["fitted_on"] == "validation"
-    assert metrics["test"]["ece"] == calibration["ece_after"] and 0 <= calibration["ece_after"] <= 1
-    assert sum(b["count"] for b in metrics["reliability"]) == metrics["test"]["n"]
-
-    rows = [json.loads(line) for line in (run_dir / "test_predictions.jsonl").read_text().splitlines()][:20]
-    calibrated = Predictor(run_dir).predict([r["text"] for r in rows])
-    assert all(abs(p.confidence - r["confidence"]) < 1e-4 for p, r in zip(calibrated, rows))
-    raw = Predictor(run_dir, calibrated=False).predict([r["text"] for r in rows])
-    assert [p.label for p in raw] == [p.label for p in calibrated]  # a temperature never changes a label
-    assert any(abs(a.confidence - b.confidence) > 1e-3 for a, b in zip(raw, calibrated))
-
+    assert calibration["temperature"] is None and calibration["applied"] is False
+    assert "fewer than the 100" in calibration["reason"] and calibration["ece_after"] is None
+    assert not (run_dir / "model" / "calibration.json").exists() and Predictor(run_dir).temperature is None
+    test = metrics["test"]
+    assert calibration["ece_before"] == test["ece"] and test["ece_ci_low"] <= test["ece"] <= test["ece_ci_high"]
+    assert sum(b["count"] for b in metrics["reliability"]) == test["n"]
     assert main(["evaluate", str(run_dir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert abs(report["ece"] - metrics["test"]["ece"]) < 1e-4 and report["temperature"] == saved["temperature"]
+    assert abs(report["ece"] - test["ece"]) < 1e-4 and report["temperature"] is None
+
+
+def _with_temperature(run_dir, tmp_path, temperature: float = 2.0):
+    import json
+    import shutil
+
+    copy = shutil.copytree(run_dir, tmp_path / "calibrated")
+    (copy / "model" / "calibration.json").write_text(json.dumps({"temperature": temperature,
+                                                                 "fitted_on": "validation"}))
+    return copy
+
+
+def test_predict_reports_the_calibrated_confidence_of_a_run_with_a_temperature(trained_run, tmp_path):
+    from core.predict import Predictor
+
+    run_dir = _with_temperature(trained_run[0].run_dir, tmp_path)
+    texts = ["a fine film", "dull and slow", "great fun"]
+    calibrated = Predictor(run_dir).predict(texts)
+    raw = Predictor(run_dir, calibrated=False).predict(texts)
+    assert [p.label for p in raw] == [p.label for p in calibrated]  # a temperature never changes a label
+    for a, b in zip(raw, calibrated):
+        logit_gap = np.log(a.confidence / (1 - a.confidence))
+        assert abs(np.log(b.confidence / (1 - b.confidence)) - logit_gap / 2.0) < 1e-3
 
 
 def test_calibration_can_be_turned_off(tiny_config, tmp_path):
@@ -89,13 +134,13 @@ def test_a_metrics_file_with_damaged_calibration_figures_is_named_not_crashed_on
                                           "reliability": [{"count": 3, "accuracy": 0.5}]}) is None
 
 
-def test_predict_raw_confidence_skips_the_temperature(trained_run, capsys):
+def test_predict_raw_confidence_skips_the_temperature(trained_run, capsys, tmp_path):
     import json
 
     from core.cli import main
     from core.predict import Predictor
 
-    run_dir = trained_run[0].run_dir
+    run_dir = _with_temperature(trained_run[0].run_dir, tmp_path)
     text = "a fine film"
     assert main(["predict", str(run_dir), text, "--json", "--raw-confidence"]) == 0
     raw = json.loads(capsys.readouterr().out)["confidence"]

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from core.config import TrainConfig
 from tests.tui.fake_runs import fixed_explanation, write_fake_run
+from tests.tui.waiting import wait_for
 from tui.widgets.predict_model import ModelPicker
 
 
@@ -378,18 +379,31 @@ async def test_a_failed_run_without_a_checkpoint_does_not_offer_resume(make_app,
 async def test_the_summary_shows_calibration_and_a_reliability_diagram(make_app, runs_root, trained_run):
     import shutil
 
+    plain = runs_root / "20260101-110000-plain"  # 45 validation reviews: no temperature, and why
+    shutil.copytree(trained_run[0].run_dir, plain)
     run = runs_root / "20260101-120000-calibrated"
     shutil.copytree(trained_run[0].run_dir, run)
-    calibration = metrics_of(run)["calibration"]
+    metrics = metrics_of(run)
+    metrics["calibration"].update(temperature=1.8, applied=True, reason="applied: held-out log-loss 0.40 -> 0.30",
+                                  ece_before=0.09, ece_before_ci=[0.05, 0.13], ece_after=metrics["test"]["ece"])
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    calibration = metrics["calibration"]
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f4")
         await settle(pilot)
         shown = text_of(app, "#summary-tables")
-        assert f"temperature {calibration['temperature']:.2f} (fitted on validation)" in shown
-        assert f"ECE {calibration['ece_before']:.1%} → {calibration['ece_after']:.1%}" in shown
+        assert "temperature 1.80 (fitted on validation)" in shown and "held-out log-loss 0.40 -> 0.30" in shown
+        assert f"ECE 9.0% (95% CI 5.0%–13.0%) → {calibration['ece_after']:.1%}" in shown
         bins = metrics_of(run)["reliability"]
         assert shown.count("┃") == len(bins) + 1 and f"{bins[-1]['low']:.0%}–{bins[-1]['high']:.0%}" in shown  # one per bin, one in the key
+        runs = [info.path for info in app.screen.runs]
+        app.screen.query_one("#runs", DataTable).move_cursor(row=runs.index(plain), animate=False)
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.screen.selected == plain and "no temperature" in text_of(
+            app, "#summary-tables"))
+        shown = text_of(app, "#summary-tables")
+        assert "no temperature: not applied: the validation split has" in shown and "95% CI" in shown
 
 
 async def test_the_errors_tab_explains_the_selected_misclassified_review(make_app, finished_runs):

@@ -87,6 +87,13 @@ def per_class_table(per_class: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def ece_range(low, high) -> str:
+    """' (95% CI 1.2–3.4%)' for an ECE's bootstrap interval, or '' for runs recorded without one."""
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return ""
+    return f" (95% CI {low:.1%}–{high:.1%})"
+
+
 def calibration_block(report: RunReport) -> RenderableType | None:
     """How far to trust the confidences: the test ECE (before and after the temperature) and a reliability
     diagram, one row per confidence bin: a bar of how often the model was right, ┃ where it said it would be."""
@@ -94,11 +101,18 @@ def calibration_block(report: RunReport) -> RenderableType | None:
     if not report.reliability or not isinstance(test.get("ece"), (int, float)):
         return None
     lines = [Text("Confidence", style="bold")]
-    if calibration:
+    measured = f"ECE {pct(test['ece'])}{ece_range(test.get('ece_ci_low'), test.get('ece_ci_high'))}"
+    if calibration and isinstance(calibration.get("temperature"), (int, float)):
+        before = calibration.get("ece_before")
         lines.append(Text(f"temperature {calibration['temperature']:.2f} (fitted on validation): "
-                          f"ECE {pct(calibration['ece_before'])} → {pct(calibration['ece_after'])}"))
+                          f"ECE {pct(before)}{ece_range(*(calibration.get('ece_before_ci') or [None, None]))} → "
+                          f"{measured[4:]}"))
+    elif calibration:  # calibrate = true, but the validation data did not support a temperature
+        lines.append(Text(f"{measured}; no temperature: {calibration.get('reason') or 'not applied'}"))
     else:
-        lines.append(Text(f"ECE {pct(test['ece'])} (not calibrated: calibrate = false)"))
+        lines.append(Text(f"{measured} (not calibrated: calibrate = false)"))
+    if calibration and calibration.get("reason") and isinstance(calibration.get("temperature"), (int, float)):
+        lines.append(Text(str(calibration["reason"]), style="italic"))
     width = 20
     table = _table(None, "confidence", "right", "reviews", Text("0%" + " " * (width - 6) + "100%"))
     for b in report.reliability:
