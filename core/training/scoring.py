@@ -57,7 +57,7 @@ def evaluate(job, trainer, ds, computer, split: str, step: int, epoch: float, pr
     import numpy as np
 
     from core.events import EvalCompleted
-    from core.training.calibration import expected_calibration_error, ece_interval, reliability, scaled_softmax
+    from core.training.calibration import ece_interval, expected_calibration_error, reliability, scaled_softmax
     from core.training.distributed import is_main
     from core.training.tokenize import model_inputs
 
