@@ -119,7 +119,18 @@ class TrainConfig:
         if "val_fraction" not in errors and "test_fraction" not in errors:
             if self.val_fraction + self.test_fraction > 0.6:
                 errors["test_fraction"] = "validation + test shares must leave at least 40% for training"
+            elif "max_samples" not in errors and 0 < self.max_samples < self.min_samples():
+                errors["max_samples"] = (f"{self.max_samples} is too few rows to split into training, validation and "
+                                         f"test sets of both classes; use at least {self.min_samples()} (or 0 for "
+                                         "every row)")
         return errors
+
+    def min_samples(self) -> int:
+        """The fewest rows whose training, validation and test splits can each hold a row of two classes."""
+        n = 2
+        while min(split_sizes(n, self.val_fraction, self.test_fraction)) < 2:
+            n += 1
+        return n
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied (validated like a new config)."""
@@ -305,12 +316,19 @@ def changes(old: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
 def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
     """Read a config file; group tables ([optimisation] ...) and flat keys both work."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError({"config": f"{path} is a folder; give a .toml file (sentitune train --config job.toml)"})
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        # Notepad starts a UTF-8 file with a byte order mark, which TOML does not allow: it is no setting
+        raw = tomllib.loads(text.removeprefix("\ufeff"))
     except FileNotFoundError:
         raise ConfigError({"config": f"file not found: {path}"}) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError({"config": f"cannot read {path}: {exc.strerror or exc}"}) from None
+    except UnicodeDecodeError:
+        raise ConfigError({"config": f"{path} is not UTF-8 text; save it as UTF-8"}) from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError({"config": f"{path} is not valid TOML ({exc})"}) from None
     flat: dict[str, Any] = {}
     where: dict[str, str] = {}

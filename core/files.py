@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,72 @@ from typing import Any
 from core.errors import RunError
 
 
+class NotAFile(OSError):
+    """A path that a file write must not replace: a device, FIFO, socket or folder, or a link into /proc or /dev/fd
+    (where /dev/stdout leads: a stream of a running process, not a file)."""
+
+
+_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO, a named pipe",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def write_target(path: str | Path) -> Path:
+    """The file a write to `path` replaces: `path` itself, or the end of its chain of symbolic links (a link stays
+    a link and its target gets the new content), which may not exist yet. NotAFile when that is no regular file.
+
+    Renaming a new file over a device or a FIFO replaces it (as root, /dev/full or /dev/stdout become plain
+    files); over a link, replaces the link. Nothing is opened here: a FIFO would block.
+    """
+    given = Path(path).expanduser()
+    current = Path(os.path.abspath(given))
+    for _ in range(40):  # the kernel's own limit on links followed
+        current = Path(os.path.realpath(current.parent)) / current.name  # the links of its folders, followed
+        if _process_stream(str(current)):
+            raise NotAFile(f"{given} is not a regular file (it leads to {current}, a stream of a running process)")
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return current  # a new file, or the missing target of a link: made there
+        if stat.S_ISLNK(st.st_mode):
+            link = os.readlink(current)
+            if _process_stream(link):  # /dev/stdout -> /proc/self/fd/1 (macOS: fd/1, caught above next round)
+                raise NotAFile(f"{given} is not a regular file (it leads to {link}, a stream of a running process)")
+            current = current.parent / link
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(st.st_mode), "a special file")
+            raise NotAFile(f"{given} is not a regular file ({kind})")
+        return current
+    raise NotAFile(f"{given} is a chain of symbolic links that does not end (a loop)")
+
+
+def _process_stream(path: str) -> bool:
+    """A path into /proc or /dev/fd: a running process's open files (its standard output, a pipe), not files."""
+    return path.startswith(("/proc/", "/dev/fd/"))
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file so readers see the old or the new content, never half of it."""
+    """Write a file so readers see the old or the new content, never half of it.
+
+    A symbolic link is written through (write_target): it stays a link to its target, which gets the new content
+    and keeps its permissions. A device, FIFO or socket is refused (NotAFile), never replaced.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    target = write_target(path)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

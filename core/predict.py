@@ -113,7 +113,12 @@ class Predictor:
         except CoreError:
             raise
         except Exception as exc:  # OSError, ValueError, a SafetensorError for damaged weights...
+            mismatch = _label_mismatch(self.model_dir)  # transformers says only "look at the above report!"
+            if mismatch:
+                raise ModelError(mismatch) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "weights_only" in first:  # torch's advice to unpickle anything: never to be passed on
+                first = "its weights hold more than tensors (damaged, or not saved by transformers)"
             raise ModelError(f"cannot load the model in {self.model_dir}: {first}") from None
         self.device = torch.device("cpu" if self.onnx else resolve_device(device or "auto"))
         use_tf32(self.device.type)
@@ -129,6 +134,25 @@ class Predictor:
         """Held while the model runs: an explanation hooks its embedding layer, which a prediction must not meet."""
         self.temperature = _temperature(self.model_dir) if calibrated else None
         """Logits are divided by it before the softmax (the run's calibration); None: raw softmax."""
+        self._twin: Predictor | None = None
+        self._twin_lock = threading.Lock()
+
+    def twin(self) -> Predictor:
+        """A copy of this predictor with its own weights, tokenizer and lock, made on first use: a long job on it
+        (an explanation holds its model for seconds) never makes a prediction here wait. It costs the model's
+        memory once more. An ONNX export is its own twin (it cannot be explained)."""
+        import copy
+
+        if self.onnx:
+            return self
+        with self._twin_lock:
+            if self._twin is None:
+                twin = copy.copy(self)
+                # A fast tokenizer used from two threads at once raises "Already borrowed": each has its own.
+                twin.model, twin.tokenizer = copy.deepcopy(self.model), copy.deepcopy(self.tokenizer)
+                twin.lock, twin._twin_lock = threading.RLock(), threading.Lock()
+                self._twin = twin
+            return self._twin
 
     def predict(self, texts: list[str] | str, batch_size: int = 32,
                 on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
@@ -231,9 +255,47 @@ def _temperature(model_dir: Path) -> float | None:
         value = read_object(path).get("temperature")
     except CoreError as exc:
         raise ModelError(f"{path} is damaged ({exc}); delete it to use the uncalibrated model") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ModelError(f"{path} holds no positive temperature; delete it to use the uncalibrated model")
+    if not TEMPERATURES[0] <= value <= TEMPERATURES[1]:  # 5e-324 turns every confidence into NaN, 1e300 into a tie
+        raise ModelError(f"{path} holds a temperature of {value!r}, outside {TEMPERATURES[0]:g} to "
+                         f"{TEMPERATURES[1]:g} (a fitted one lies in 0.05 to 20); delete it to use the uncalibrated "
+                         "model")
     return float(value)
+
+
+TEMPERATURES = (0.01, 100.0)
+"""The temperatures calibration.json may hold: core.training.calibration fits within 0.05 to 20."""
+
+
+CLASSIFIER_WEIGHTS = ("classifier.out_proj.weight", "classifier.weight", "score.weight")
+"""The output layer of a sequence classifier, by its name in the common architectures."""
+
+
+def _label_mismatch(model_dir: Path) -> str | None:
+    """What is wrong when config.json's id2label lists more or fewer labels than the weights have outputs."""
+    import json
+
+    try:
+        from safetensors import safe_open
+
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        labels = config.get("id2label")
+        count = len(labels) if isinstance(labels, dict) else config.get("num_labels")
+        with safe_open(str(model_dir / "model.safetensors"), framework="np") as weights:
+            keys = list(weights.keys())
+            name = next((k for suffix in CLASSIFIER_WEIGHTS for k in keys if k == suffix or k.endswith(f".{suffix}")),
+                        None)
+            if name is None or not isinstance(count, int):
+                return None
+            outputs = weights.get_slice(name).get_shape()[0]
+    except Exception:  # no safetensors weights, a config that is not JSON: the library's own message says more
+        return None
+    if outputs == count:
+        return None
+    return (f"the config.json of {model_dir} lists {count} labels in id2label but its weights have {outputs} "
+            f"outputs; give config.json the {outputs} labels the model was trained with (id2label and label2id), "
+            "or save the model again")
 
 
 def _valid_text(text) -> str:

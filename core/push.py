@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.data.sources import hub_offline, hub_reachable
 from core.errors import HubError, ModelError
+from core.network import check_hub_proxy
 from core.predict import model_dir_of
 from core.runs import layout
 from core.runs.card import card_text
@@ -45,6 +46,7 @@ def check_push(target: str | Path, repo: str) -> tuple[Path, str]:
     token = get_token()
     if not token:
         raise HubError(f"no Hugging Face token found: {LOGIN_HINT}, then push again")
+    check_hub_proxy()  # a dead proxy: said now, in one line, not after half a minute of retries
     if not hub_reachable():
         raise HubError("cannot reach the Hugging Face Hub; nothing was uploaded: push again when online")
     return model_dir, token
@@ -67,7 +69,17 @@ def push_run(target: str | Path, repo: str, private: bool = False) -> PushResult
             raise HubError(_refusal(exc, repo)) from None
         except OSError as exc:  # the connection dropped mid-upload
             raise HubError(f"the upload to {repo} failed: {exc.strerror or exc}; push again") from None
+        except Exception as exc:
+            if not _network_error(exc):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HubError(f"the upload to {repo} failed: the connection broke ({first[:200]}); push again") from None
     return PushResult(repo, str(url), files, private)
+
+
+def _network_error(exc: BaseException) -> bool:
+    """An HTTP client's connection error (httpx's, requests'...), which is no OSError."""
+    return type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3")
 
 
 def _name(model_dir: Path) -> str:

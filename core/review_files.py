@@ -112,36 +112,61 @@ def _polar(names: list[str]) -> bool:
     return len(low) == 2 and low[0] in NEGATIVE_WORDS | {"negative"} and low[1] in POSITIVE_WORDS | {"positive"}
 
 
-def check_save_path(save: str | Path, source: str | Path | None = None) -> Path:
-    """Where predictions may be saved; PredictError for a folder, a missing folder, or the input file itself."""
+def check_save_path(save: str | Path, source: str | Path | None = None, instead: str | None = None) -> Path:
+    """Where predictions may be saved; PredictError for a folder, a missing folder, the input file itself, or what
+    is no regular file (a device, FIFO, socket, /dev/stdout). A symbolic link is written through: it stays a link
+    and its target gets the predictions. `instead`: the other way out the refusal offers ("leave out --save...")."""
+    from core.files import NotAFile, write_target
+
     path = Path(save).expanduser()
     if path.is_dir():
         raise PredictError(f"{save} is a folder; give a file to save to, such as {Path(save) / 'predictions.csv'}")
     if not path.parent.is_dir():
         raise PredictError(f"the folder {path.parent} does not exist; create it or save somewhere else")
-    if source is not None and path.exists() and path.resolve() == Path(source).expanduser().resolve():
+    try:
+        target = write_target(path)
+    except NotAFile as exc:
+        raise PredictError(f"{exc}; give a file path to save to" + (f", or {instead}" if instead else "")) from None
+    if not target.parent.is_dir():
+        raise PredictError(f"{save} is a link to {target}, whose folder does not exist; create it or save somewhere "
+                           "else")
+    if source is not None and target.exists() and target == Path(source).expanduser().resolve():
         raise PredictError(f"{save} is the file being predicted; save to another file so its reviews are kept")
     return path
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list): `=HYPERLINK(...)`, `+cmd|...`."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell that a spreadsheet shows as text: one that would start a formula gets a leading `'`."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def write_predictions_csv(predictions: list[Prediction], path: str | Path) -> Path:
-    """Save predictions as CSV (atomically): text, label, confidence, one probability column per class, and the
-    true label when the predictions have one (from a labelled file)."""
+    """Save predictions as CSV (atomically, through a symbolic link): text, label, confidence, one probability
+    column per class, and the true label when the predictions have one (from a labelled file). Text cells that
+    would start a spreadsheet formula get a leading `'` (spreadsheet_safe); the numbers are written as numbers."""
     import io
 
-    from core.files import write_text_atomic
+    from core.files import NotAFile, write_text_atomic
 
     path = Path(path).expanduser()
     names = list(predictions[0].probabilities) if predictions else []
     with_truth = any(p.true_label is not None for p in predictions)
     out = io.StringIO(newline="")
     writer = csv.writer(out)
-    writer.writerow(["text", "label", "confidence", *[f"p_{n}" for n in names], *(["true_label"] if with_truth else [])])
+    writer.writerow(["text", "label", "confidence", *[spreadsheet_safe(f"p_{n}") for n in names],
+                     *(["true_label"] if with_truth else [])])
     for p in predictions:
-        writer.writerow([p.text, p.label, f"{p.confidence:.4f}", *[f"{p.probabilities.get(n, 0.0):.4f}" for n in names],
-                         *([p.true_label or ""] if with_truth else [])])
+        writer.writerow([spreadsheet_safe(p.text), spreadsheet_safe(p.label), f"{p.confidence:.4f}",
+                         *[f"{p.probabilities.get(n, 0.0):.4f}" for n in names],
+                         *([spreadsheet_safe(p.true_label or "")] if with_truth else [])])
     try:
         write_text_atomic(path, out.getvalue())
+    except NotAFile as exc:
+        raise PredictError(f"{exc}; give a file path to save to") from None
     except OSError as exc:
         raise PredictError(f"cannot save predictions to {path}: {exc.strerror or exc}") from None
     return path

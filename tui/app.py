@@ -226,14 +226,16 @@ def run_app(config_path: str | None = None, run: str | None = None, runs_root: s
     """Entry point for `sentitune` with no subcommand."""
     import sys
 
+    from core.network import check_hub_endpoint
     from core.runs.store import resolve_run
 
     try:
+        check_hub_endpoint()  # the app's workers import huggingface_hub, which parses it on import
         # Without --config, the settings last started with this runs folder (a long model path is not retyped).
         config = load_toml(config_path) if config_path else last_config(runs_root)
         open_run = resolve_run(run, runs_root) if run else None
     except CoreError as exc:
-        print(f"sentitune: {exc}", file=sys.stderr)
+        print(printable(f"sentitune: {exc}"), file=sys.stderr)
         return 2
     create_app(runs_root, config, open_run).run()
     return 0

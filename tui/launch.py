@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from core.cli import main as cli_main
 from core.cli.parser import COMMANDS
+from core.format import printable
 
 APP_OPTIONS = ("--config", "--run", "--output-dir")  # the app's own options, each with a value
 
@@ -28,8 +29,13 @@ def _subcommand(argv: list[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _subcommand(argv) in COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
+    word = _subcommand(argv)
+    if word in COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
         return cli_main(argv)
+    if word is not None:  # the app takes no word: a mistyped command, said as one
+        print(printable(f"sentitune: unknown command '{word}'; the commands are: {', '.join(COMMANDS)} "
+                        "(sentitune alone opens the app; see sentitune --help)"), file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="sentitune", description="Open the sentitune app.")
     parser.add_argument("--config", metavar="FILE.toml", help="open the app with this config")
     parser.add_argument("--run", metavar="RUN", help="open a run on its report")

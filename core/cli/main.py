@@ -18,6 +18,7 @@ from core.cli.publish import cmd_export, cmd_push
 from core.cli.queries import cmd_data, cmd_evaluate, cmd_predict, cmd_runs
 from core.cli.training import cmd_attach, cmd_resume, cmd_stop, cmd_train
 from core.errors import CoreError
+from core.network import check_hub_endpoint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.printer = JsonPrinter() if args.json else ProgressPrinter()
         previous = install_stop_handlers(args.stop, args.printer)
     try:
+        if args.command not in HUB_FREE:
+            check_hub_endpoint()  # before anything imports huggingface_hub, which parses it on import
         return COMMAND_FUNCS[args.command](args)
     except CoreError as exc:
         if args.debug:
@@ -68,6 +71,9 @@ def finish(code: int) -> NoReturn:
             pass  # a reader that went away (`| head`), or a closed stream: nothing more to say
     os._exit(code)
 
+
+HUB_FREE = ("runs", "attach", "stop")
+"""Commands that never load the Hugging Face libraries: a broken HF_ENDPOINT does not concern them."""
 
 COMMAND_FUNCS = {
     "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import signal
 import sys
 import threading
@@ -16,6 +17,22 @@ from core.training.phases import phase_line
 def say(text: str = "", file=None) -> None:
     """Print a line that may hold user text (file names, labels, reviews) with control characters made visible."""
     print(printable(text), file=file or sys.stdout, flush=True)
+
+
+def json_line(data, default=None) -> str:
+    """`data` as one line of strict JSON: a NaN or infinite number (a model whose outputs blew up) is null, never
+    the `NaN` that JSON readers refuse."""
+    return json.dumps(_finite(data), default=default, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def error_line(exc: CoreError) -> str:
@@ -66,7 +83,7 @@ class JsonPrinter(Printer):
     """Prints each event as one JSON line."""
 
     def show(self, event) -> None:
-        print(json.dumps(event.to_dict(), default=str), flush=True)
+        print(json_line(event.to_dict(), default=str), flush=True)
 
     def note(self, message: str) -> None:
         print(json.dumps({"event": "Note", "message": message}), file=sys.stderr, flush=True)

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.cli.output import ProgressLine, say
+from core.cli.output import ProgressLine, json_line, say
 from core.cli.parser import config_from_args
 from core.format import format_confusion, format_metrics, one_line
 
@@ -19,7 +19,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from core.review_files import check_save_path, read_review_file, summarize_batch, true_labels, write_predictions_csv
     from core.runs.store import resolve_run
 
-    save = check_save_path(args.save, args.file) if args.save else None  # before any work is done
+    save = check_save_path(args.save, args.file, instead="leave out --save to print to the terminal") \
+        if args.save else None  # before any work is done
     texts = list(args.texts)
     file_labels = None
     if args.file:
@@ -49,9 +50,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             line = p.to_dict()
             if explanations:
                 line["explanation"] = explanations[i].to_dict()
-                line["explanation_delta"] = explanations[i].delta  # IG's convergence gap, in logit units
+                line["explanation_delta"] = explanations[i].delta  # IG's convergence gap, in log-odds units
                 line["explanation_steps"] = explanations[i].steps
-            print(json.dumps(line))
+            print(json_line(line))
         else:
             say(f"{p.label:<10} {p.confidence:6.1%}  {one_line(p.text, 70)}")
             if explanations:
@@ -97,7 +98,8 @@ def _print_explanation(explanation) -> None:
         print("  " + "".join(coloured), flush=True)
 
     def listed(words) -> str:
-        return ", ".join(f"{w.word} {w.score:+.2f}" for w in words if abs(w.score) >= 0.005) or "none"
+        return ", ".join(f"{printable(explanation.name(w))} {w.score:+.2f}" for w in words
+                         if abs(w.score) >= 0.005) or "none"
 
     say(f"  toward: {listed(explanation.top(5))} · away: {listed(explanation.top(5, toward=False))}"
         + (" (cut at max_length)" if explanation.truncated else "")
@@ -118,7 +120,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate_run(load_run(args.run, args.output_dir), args.dataset, on_progress=ProgressLine("scored"))
     if args.json:
-        print(json.dumps(report))
+        print(json_line(report))
         return 0
     say(f"{report['dataset']}: {report['n']} reviews")
     say(format_metrics(report))
@@ -166,7 +168,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = list_runs(args.output_dir)
     if args.json:
         for r in runs:
-            print(json.dumps({**r.__dict__, "path": str(r.path), "name": r.name}))
+            print(json_line({**r.__dict__, "path": str(r.path), "name": r.name}))
         return 0
     if not runs:
         say(f"no runs yet in {args.output_dir}/")

@@ -134,12 +134,18 @@ def _shared_job(config: TrainConfig, run_dir: Path) -> Path:
 
 def _exit_for_run(run_dir: Path) -> int:
     """0 for a run that finished or stopped, 1 (with its error) for one that failed."""
+    from core.runs.checkpoints import has_complete_checkpoint
     from core.runs.store import run_info
 
     info = run_info(run_dir)
+    if info.status == RunStatus.INTERRUPTED and not _began_training(run_dir):
+        say(f"sentitune: {_killed_at_start(run_dir)}", file=sys.stderr)
+        return 1
     if info.status == RunStatus.INTERRUPTED:
+        way = (f"sentitune resume {run_dir.name} goes on from its last checkpoint" if has_complete_checkpoint(run_dir)
+               else "it wrote no checkpoint to resume from: start it again")
         say(f"sentitune: run {run_dir.name} was interrupted: its process ended without a word (killed, or the machine "
-            f"went down); sentitune resume {run_dir.name} goes on from its last checkpoint", file=sys.stderr)
+            f"went down); {way}", file=sys.stderr)
         return 1
     if info.status in (RunStatus.FAILED, RunStatus.UNREADABLE):
         say(f"sentitune: run {run_dir.name} {info.status}: {info.error or 'see its train.log'}", file=sys.stderr)
@@ -190,6 +196,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
     printer = JsonPrinter() if args.json else ProgressPrinter()
     while True:
         now = state(run_dir)
+        if now.status == RunStatus.INTERRUPTED and not _began_training(run_dir):
+            raise RunError(_killed_at_start(run_dir))
         if not (run_dir / layout.EVENTS).exists() and not now.live:
             raise RunError(f"run {run_dir.name} is {now.status} and has no events.jsonl to show; "
                            f"{_what_it_has(run_dir)}")
@@ -209,6 +217,27 @@ def cmd_attach(args: argparse.Namespace) -> int:
     if not args.json:
         say(f"run {run_dir.name} is {state(run_dir).status}")
     return _exit_for_run(run_dir)
+
+
+def _began_training(run_dir: Path) -> bool:
+    """Whether any segment of the run got as far as training (its events say TrainingStarted)."""
+    from core.events import read_events
+
+    return any(type(e).__name__ == "TrainingStarted" for e in read_events(run_dir / layout.EVENTS))
+
+
+def _killed_at_start(run_dir: Path) -> str:
+    """What to do with a run whose process was killed before it trained: nothing of it to follow or evaluate."""
+    from core.runs.checkpoints import has_complete_checkpoint
+
+    name = run_dir.name
+    what = f"run {name} was interrupted before training began (its process was killed or died while starting)"
+    if has_complete_checkpoint(run_dir):
+        return f"{what}; sentitune resume {name} goes on from its last checkpoint"
+    job = run_dir / layout.JOB
+    again = (f"start it again: sentitune train --config {job}" if job.is_file()
+             else "start it again with the settings its config.json records")
+    return f"{what}, so it has nothing to show and no checkpoint to resume from; {again}"
 
 
 def _what_it_has(run_dir: Path) -> str:

@@ -112,6 +112,7 @@ def load(setup: RunSetup) -> Loaded:
         data = prepare(config, progress=reading)
         if setup.resuming:
             check_same_data(setup.run_dir, data)
+            check_checkpoint(setup.run_dir, setup.checkpoint)
     for note in data.notes + ["; ".join(data.cleaning.lines())]:
         emit(StageChanged("data", note))
     stop.check()
@@ -186,12 +187,48 @@ def library_versions() -> dict[str, str]:
 
 
 def check_resumable(run_dir: str | Path) -> None:
-    """CoreError now, rather than in a background process, when a run's data no longer gives its split."""
+    """CoreError now, rather than in a background process, when a run's data no longer gives its split or its
+    last checkpoint is damaged."""
     from core.data.clean import prepare
+    from core.runs.checkpoints import last_complete_checkpoint
     from core.runs.store import Run
 
     run = Run(run_dir)
     check_same_data(run.path, prepare(run.train_config()))
+    check_checkpoint(run.path, last_complete_checkpoint(run.path))
+
+
+CHECKPOINT_STATES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "rng_state_*.pth")
+"""A checkpoint's pickled states, which the Trainer unpickles (tensors and plain values only) when it resumes."""
+
+
+def check_checkpoint(run_dir: Path, checkpoint: Path) -> None:
+    """RunError, before the run is touched, when a state file of `checkpoint` does not unpickle as tensors and
+    plain values: damaged, or written by something else. torch's own error advises unpickling it with
+    weights_only=False, which runs whatever code the file holds: that advice is never passed on."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    from core.errors import RunError
+    from core.runs.checkpoints import checkpoint_step, is_complete
+
+    for path in sorted(p for pattern in CHECKPOINT_STATES for p in checkpoint.glob(pattern)):
+        try:
+            with safe_globals():  # the numpy RNG state's types, as the Trainer allows
+                try:
+                    torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # the tensors stay on disk
+                except RuntimeError as exc:
+                    if "mmap" not in str(exc):
+                        raise
+                    torch.load(path, map_location="cpu", weights_only=True)  # an older format: read whole
+        except Exception:
+            earlier = [p for p in checkpoint.parent.glob("checkpoint-*")
+                       if p.name.rsplit("-", 1)[-1].isdigit() and checkpoint_step(p) < checkpoint_step(checkpoint)
+                       and is_complete(p)]
+            way = (f"move {checkpoint.name} out of {run_dir.name}/checkpoints to resume from the one before it, or "
+                   "start a new run" if earlier else "start a new run (it is the only checkpoint)")
+            raise RunError(f"{path.name} in {checkpoint.name} of run {run_dir.name} is damaged or was not written by "
+                           f"sentitune; nothing was loaded from it: {way}") from None
 
 
 def check_same_data(run_dir: Path, data) -> None:

@@ -336,4 +336,7 @@ def _failure_message(exc: BaseException, config: TrainConfig, run_dir: Path, eva
     if isinstance(exc, OSError) and exc.errno is not None:
         return disk_message(exc, run_dir)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "weights_only" in first:  # torch's advice to unpickle with weights_only=False runs any code: never given
+        return ("a file of the run's checkpoint or model holds more than tensors: it is damaged or was not written "
+                "by sentitune; start a new run, or resume from a checkpoint before it (details in train.log)")
     return f"{type(exc).__name__}: {first} (details in train.log)"

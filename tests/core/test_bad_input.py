@@ -20,6 +20,7 @@ import pytest
 from core.cli import main
 from tests.core.bad_input_data import DATA_CASES
 from tests.core.bad_input_experiments import EXPERIMENT_CASES
+from tests.core.bad_input_outputs import OUTPUT_CASES
 from tests.core.bad_input_run_life import RUN_LIFE_CASES
 from tests.core.bad_input_support import Case, Env
 from tests.tiny import reviews_frame
@@ -233,7 +234,7 @@ CASES: dict[str, Case] = {
                        "is empty; it needs a header row and labelled rows"),
     "header only": Case(lambda e: e.train(dataset=e.write("header.csv", "text,label\n")), 2, "has no rows"),
     "binary file": Case(lambda e: e.train(dataset=e.write("binary.csv", bytes(range(256)) * 40)), 2,
-                        "is not text (it holds binary data)"),
+                        "binary.csv is not text ("),
     "CSV full of NUL bytes": Case(lambda e: e.train(dataset=e.write("nul.csv", b"text,label\n" + b"\x00" * 500)), 2,
                                   "is not text (it holds binary data)"),
     "unclosed quote in a CSV": Case(lambda e: e.train(dataset=e.write("quote.csv", 'text,label\n"never closed,1\n')), 2,
@@ -407,6 +408,7 @@ CASES: dict[str, Case] = {
     **EXPERIMENT_CASES,
     **RUN_LIFE_CASES,
     **DATA_CASES,
+    **OUTPUT_CASES,
 }
 
 
