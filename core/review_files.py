@@ -26,14 +26,33 @@ def read_reviews(path: str | Path) -> tuple[list[str], int]:
     return reviews.texts, reviews.blanks
 
 
-def read_review_file(path: str | Path) -> ReviewFile:
+def trained_text_columns(model_dir: str | Path | None) -> list[str]:
+    """The text columns the run of a model folder was trained on (`--text-columns`), or [] when it named none."""
+    import json
+
+    if model_dir is None:
+        return []
+    for folder in (Path(model_dir), Path(model_dir).parent):
+        try:
+            record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            columns = record.get("config", {}).get("text_columns") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(columns, list) and all(isinstance(c, str) for c in columns):
+            return list(columns)
+    return []
+
+
+def read_review_file(path: str | Path, text_columns: list[str] | tuple[str, ...] = ()) -> ReviewFile:
     """Reviews from a .txt (one per line) or .csv (a text/review/... column, and a label column if there is one).
 
-    The encoding is detected (UTF-8, a BOM, else charset-normalizer's guess); binary files are refused.
+    A CSV's reviews are read as training read them: the `text_columns` the model was trained on when the file has
+    them, else title + content joined when it has both (the default dataset's shape), else the first text-like
+    column. The encoding is detected (UTF-8, a BOM, else charset-normalizer's guess); binary files are refused.
     """
     import io
 
-    from core.data.clean import LABEL_CANDIDATES, TEXT_CANDIDATES
+    from core.data.clean import LABEL_CANDIDATES, TEXT_CANDIDATES, join_text
     from core.textfile import NotText, read_text
 
     path = Path(path).expanduser()
@@ -52,12 +71,22 @@ def read_review_file(path: str | Path) -> ReviewFile:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         fields = reader.fieldnames or []
         lower = {f.lower(): f for f in fields}
-        column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
-        if column is None:
-            raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
-        label_column = next((lower[c] for c in LABEL_CANDIDATES if c in lower and lower[c] != column), None)
+        if text_columns and all(c in fields for c in text_columns):
+            columns = list(text_columns)
+        elif "title" in lower and "content" in lower:
+            columns = [lower["title"], lower["content"]]
+        else:
+            column = next((lower[c] for c in TEXT_CANDIDATES if c in lower), fields[0] if len(fields) == 1 else None)
+            if column is None:
+                raise PredictError(f"no text column in {path.name}; columns are: {', '.join(fields)}; name one 'text'")
+            columns = [column]
+        label_column = next((lower[c] for c in LABEL_CANDIDATES if c in lower and lower[c] not in columns), None)
+
+        def review(row: dict) -> str:
+            return join_text([row.get(c) for c in columns]) if len(columns) > 1 else row.get(columns[0]) or ""
+
         try:
-            rows = [(row.get(column) or "", row.get(label_column) or "" if label_column else "") for row in reader]
+            rows = [(review(row), row.get(label_column) or "" if label_column else "") for row in reader]
         except csv.Error as exc:
             raise PredictError(f"cannot read {path.name} as CSV: {exc}") from None
     else:

@@ -16,15 +16,25 @@ from core.format import format_confusion, format_metrics, one_line
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.errors import PredictError
     from core.predict import Predictor
-    from core.review_files import check_save_path, read_review_file, summarize_batch, true_labels, write_predictions_csv
+    from core.review_files import (
+        check_save_path,
+        read_review_file,
+        summarize_batch,
+        trained_text_columns,
+        true_labels,
+        write_predictions_csv,
+    )
     from core.runs.store import resolve_run
 
     save = check_save_path(args.save, args.file, instead="leave out --save to print to the terminal") \
         if args.save else None  # before any work is done
     texts = list(args.texts)
     file_labels = None
+    target = Path(args.target)
+    if not target.exists():
+        target = resolve_run(args.target, args.output_dir)
     if args.file:
-        reviews = read_review_file(args.file)
+        reviews = read_review_file(args.file, trained_text_columns(target))
         texts += reviews.texts
         if reviews.labels and not args.texts:
             file_labels = reviews.labels
@@ -32,9 +42,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts = [line for line in _read_stdin().splitlines() if line.strip()]
     if not texts:
         raise PredictError("give reviews to predict: sentitune predict RUN \"great film\" (or --file reviews.txt)")
-    target = Path(args.target)
-    if not target.exists():
-        target = resolve_run(args.target, args.output_dir)
     predictor = Predictor(target, calibrated=not args.raw_confidence)
     if predictor.stale:
         from core.predict import STALE_EXPORT

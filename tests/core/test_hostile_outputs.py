@@ -219,3 +219,24 @@ def test_the_app_refuses_a_malformed_hf_endpoint_before_it_starts(tmp_path, monk
     assert launch(["--output-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "HF_ENDPOINT is 'not a url'" in err
+
+
+def test_files_written_atomically_follow_the_umask_like_their_siblings(tmp_path, trained_run):
+    """On a shared box a teaching assistant reads a run: no file of it is owner-only when the umask allows more."""
+    import os
+    import stat
+
+    from core.files import write_json_atomic
+
+    old = os.umask(0o027)
+    try:
+        write_json_atomic(tmp_path / "status.json", {"status": "finished"})
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "status.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o640
+    run = trained_run[0].run_dir
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (run / "status.json", run / "config.json",
+                                                                run / "metrics.json", run / "events.jsonl")}
+    assert len(set(modes.values())) == 1 and modes["status.json"] == 0o666 & ~old, modes

@@ -22,3 +22,30 @@ def test_batch_summary_without_names_or_time():
     assert summary.counts == {"good": 1} and summary.per_second == 0.0
     assert summary.describe() == "1 review: good 1 (100.0%)"
     assert summarize_batch([]).describe() == "0 reviews"
+
+
+def test_a_title_and_content_file_is_read_as_training_read_it(tmp_path):
+    """The default dataset's shape: predictions see title + content joined, as the model was trained on."""
+    from core.data.clean import join_text
+    from core.review_files import read_review_file
+
+    path = tmp_path / "amazon.csv"
+    path.write_text("label,title,content\npositive,Great buy,Works well every day\nnegative,Broke,\"Stopped, sadly\"\n")
+    reviews = read_review_file(path)
+    assert reviews.texts == [join_text(["Great buy", "Works well every day"]), join_text(["Broke", "Stopped, sadly"])]
+    assert reviews.labels == ["positive", "negative"]
+    named = tmp_path / "named.csv"
+    named.write_text("summary,body,label\nOk,fine enough,positive\n")
+    assert read_review_file(named, ["summary", "body"]).texts == ["Ok. fine enough"]  # the run's --text-columns
+
+
+def test_predict_reads_a_file_with_the_columns_its_run_was_trained_on(tmp_path):
+    import json
+
+    from core.review_files import trained_text_columns
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {"text_columns": ["summary", "body"]}}))
+    assert trained_text_columns(run / "model") == ["summary", "body"] == trained_text_columns(run)
+    assert trained_text_columns(tmp_path / "elsewhere") == []
