@@ -15,7 +15,7 @@ from core.cli.experiments import cmd_lr_find, cmd_sweep
 from core.cli.output import JsonPrinter, ProgressPrinter, error_line, install_stop_handlers, say
 from core.cli.parser import build_parser
 from core.cli.publish import cmd_export, cmd_push
-from core.cli.queries import cmd_data, cmd_evaluate, cmd_predict, cmd_runs
+from core.cli.queries import cmd_data, cmd_doctor, cmd_evaluate, cmd_predict, cmd_runs
 from core.cli.training import cmd_attach, cmd_resume, cmd_stop, cmd_train
 from core.errors import CoreError
 from core.network import check_hub_endpoint
@@ -78,5 +78,5 @@ HUB_FREE = ("runs", "attach", "stop")
 COMMAND_FUNCS = {
     "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "data": cmd_data, "runs": cmd_runs,
     "attach": cmd_attach, "stop": cmd_stop, "resume": cmd_resume, "export": cmd_export, "push": cmd_push,
-    "lr-find": cmd_lr_find, "sweep": cmd_sweep,
+    "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor,
 }

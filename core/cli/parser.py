@@ -8,7 +8,7 @@ from core.config import TrainConfig, load_toml
 from core.format import printable
 
 COMMANDS = ("train", "predict", "evaluate", "data", "runs", "attach", "stop", "resume", "export", "push", "lr-find",
-            "sweep")
+            "sweep", "doctor")
 
 
 # Flags that override the config field of the same name.
@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = command("evaluate", "score a run's model on its test split or another dataset")
     evaluate.add_argument("--dataset", metavar="ID|FILE", help="evaluate on every row of this dataset instead")
+
+    doctor = command("doctor", "find the reviews of a run's data whose labels look wrong, ambiguous ones, near "
+                               "copies and test reviews that leak from training")
+    doctor.add_argument("--top", type=int, metavar="N", help="only the N most suspicious rows")
+    doctor.add_argument("--write-clean", metavar="OUT.csv", help="write a copy of the data without the rows listed "
+                        "(or relabelled, with --relabel), and OUT.csv.changes.json listing every change")
+    how = doctor.add_mutually_exclusive_group()
+    how.add_argument("--drop", action="store_true", help="with --write-clean: drop every row listed (the default)")
+    how.add_argument("--relabel", action="store_true", help="with --write-clean: give label errors the suggested "
+                     "label, drop copies and leaks, keep ambiguous rows")
 
     data = sub.add_parser("data", help="load a dataset and print preview statistics")
     data_flags(data)

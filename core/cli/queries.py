@@ -121,6 +121,44 @@ def _read_stdin() -> str:
     return decode_lenient(buffer.read()) if buffer is not None else sys.stdin.read()
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from core.doctor import diagnose, write_clean
+    from core.errors import ConfigError
+    from core.runs.store import resolve_run
+
+    if args.top is not None and args.top < 1:
+        raise ConfigError({"top": "must be at least 1"})
+    run = resolve_run(args.run, args.output_dir)
+    diagnosis = diagnose(run)
+    findings = diagnosis.findings[:args.top] if args.top else diagnosis.findings
+    for note in diagnosis.notes:
+        say(f"sentitune: note: {note}", file=sys.stderr)
+    if args.json:
+        for finding in findings:
+            print(json_line(finding.to_dict()))
+    else:
+        counts = {k: sum(f.kind == k for f in diagnosis.findings) for k in ("label_error", "ambiguous",
+                                                                          "near_duplicate", "leak")}
+        say(f"{run.name}: {len(diagnosis.findings)} suspicious rows ("
+            + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()) + ")"
+            + (f"; the {len(findings)} most suspicious:" if len(findings) < len(diagnosis.findings) else ""))
+        for f in findings:
+            suggested = f" -> {f.suggested_label}" if f.suggested_label else ""
+            say(f"{f.score:5.2f} {f.kind:<14} {f.split:<10} row {f.row:<6} {f.label}{suggested}  "
+                f"{one_line(f.text, 60)}")
+            say(f"      {f.reason}")
+        if diagnosis.leaked_test_rows and diagnosis.test_accuracy_without_leaks is not None:
+            say(f"test accuracy {diagnosis.test_accuracy:.4f}; without the {diagnosis.leaked_test_rows} leaked "
+                f"test reviews {diagnosis.test_accuracy_without_leaks:.4f}")
+    if args.write_clean:
+        sidecar = write_clean(run, findings, args.write_clean, relabel=args.relabel)
+        relabelled = sum(c["change"] == "relabelled" for c in sidecar["changes"])
+        say(f"wrote {args.write_clean}: {sidecar['rows_written']} rows ({len(sidecar['changes']) - relabelled} "
+            f"dropped, {relabelled} relabelled; every change in {args.write_clean}.changes.json). Train on it with "
+            f"sentitune train --dataset {args.write_clean}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.evaluate import evaluate_run
     from core.runs.store import load_run

@@ -160,7 +160,8 @@ def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names
     columns = {c: plain_values(frame[c], c, "--text-columns") for c in text_cols}
     labels = plain_values(frame[label_col], label_col, "--label-column")
     texts = [join_text(list(row)) for row in zip(*(columns[c].values for c in text_cols))]
-    work = pd.DataFrame({"text": texts, "raw_label": labels.values})
+    # `row`: the review's row in the data as read (1 = the first row under a header), for the data doctor.
+    work = pd.DataFrame({"text": texts, "raw_label": labels.values, "row": range(1, rows_read + 1)})
     empty = work["text"] == ""
     work = work[~empty]
     missing = work["raw_label"].isna() | (work["raw_label"].astype(str).str.strip() == "")
@@ -177,7 +178,7 @@ def clean(frame: pd.DataFrame, text_cols: list[str], label_col: str, class_names
         rows_read=rows_read, empty_text=int(empty.sum()), missing_label=int(missing.sum()),
         neutral=neutral, duplicates=before - len(work),
     )
-    return work[["text", "label"]].reset_index(drop=True), mapping, report
+    return work[["text", "label", "row"]].reset_index(drop=True), mapping, report
 
 
 def _stratified_take(frame: pd.DataFrame, n: int, seed: int, what: str,

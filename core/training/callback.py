@@ -42,6 +42,7 @@ class EventCallback(TrainerCallback):
         self._prediction_steps = 0
         # Set when checkpoints are written in the background: the ones finished since the last call.
         self.written_checkpoints: Callable[[], list[tuple[int, str]]] | None = None
+        self.dynamics = None  # core.training.dynamics.DynamicsRecorder: written at each epoch's end
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.in_training = True
@@ -50,6 +51,8 @@ class EventCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.in_training = False
+        if self.dynamics is not None:
+            self.dynamics.flush()  # a stop mid-epoch: what that epoch saw
         self._say_written(state)  # the Trainer waited for the last write before it loaded the best model
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -82,6 +85,8 @@ class EventCallback(TrainerCallback):
         return control
 
     def on_epoch_end(self, args, state, control, **kwargs):
+        if self.dynamics is not None:
+            self.dynamics.flush()
         if self.stopped:
             # The stop step was already evaluated and saved; the epoch end that follows the early exit
             # must not do it twice.

@@ -106,7 +106,7 @@ def _workers(rows: int) -> int | None:
 
 def model_inputs(ds):
     """The dataset without the columns the model does not take (text); `length` stays for the sampler."""
-    keep = set(MODEL_COLUMNS) | {"length"}
+    keep = set(MODEL_COLUMNS) | {"length", "idx"}
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
@@ -119,4 +119,9 @@ class PaddingCollator:
         self._pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def __call__(self, features):
-        return self._pad([{k: v for k, v in f.items() if k != "length"} for f in features])
+        batch = self._pad([{k: v for k, v in f.items() if k not in ("length", "idx")} for f in features])
+        if features and "idx" in features[0]:  # training reviews' places, for the training dynamics
+            import torch
+
+            batch["idx"] = torch.tensor([f["idx"] for f in features], dtype=torch.long)
+        return batch

@@ -59,6 +59,15 @@ def session_trainer():
         checkpoint_seconds = 0.0  # time the loop spent on checkpoints: copying state, waiting for writes (`phases`)
 
         writer: CheckpointWriter | None = None  # set on one-process runs: checkpoints written off the loop
+        dynamics = None  # a DynamicsRecorder on one-process runs: each training review's label probability
+
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            index = inputs.pop("idx", None)
+            if index is None or self.dynamics is None or not model.training:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, **kwargs)
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True, **kwargs)
+            self.dynamics.record(self.state.epoch or 0.0, index, outputs.logits, inputs["labels"])
+            return (loss, outputs) if return_outputs else loss
 
         def _save_checkpoint(self, model, trial):
             started = time.perf_counter()
@@ -312,7 +321,8 @@ def build_trainer(job, tokenized, computer):
         model=job.model,
         args=args,
         data_collator=PaddingCollator(job.tokenizer, pad_to_multiple_of=8 if job.device == "cuda" else None),
-        train_dataset=model_inputs(tokenized["train"]),
+        # `idx`: each training review's place in the split, so its probability per epoch can be recorded.
+        train_dataset=model_inputs(tokenized["train"]).add_column("idx", list(range(len(tokenized["train"])))),
         eval_dataset=model_inputs(tokenized["validation"]),
         processing_class=job.tokenizer,
         compute_metrics=computer,
@@ -323,6 +333,11 @@ def build_trainer(job, tokenized, computer):
     if args.world_size <= 1:  # several processes save together (collectives): they keep the Trainer's own save
         trainer.writer = CheckpointWriter()
         callback.written_checkpoints = trainer.writer.written
+        # Several processes each see a shard of the reviews: dynamics are recorded by one-process runs only.
+        from core.training.dynamics import FILE, DynamicsRecorder
+
+        trainer.dynamics = DynamicsRecorder(run_dir / FILE, len(tokenized["train"]), config.epochs)
+        callback.dynamics = trainer.dynamics
     if config.report_to in ("trackio", "wandb"):
         from core.training.distributed import rank
         from core.training.trackers import quiet_trackers
