@@ -17,7 +17,6 @@ are (near) copies of each other, a test or validation review copying a training 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import numpy as np
 
 from core.errors import RunError
 
-NEAR = 0.9  # cosine similarity of character 3-5-gram TF-IDF vectors: typos, punctuation, a word changed
 AMBIGUOUS_VARIABILITY = 0.2
 KINDS = ("label_error", "ambiguous", "near_duplicate", "leak")
 
@@ -55,6 +53,8 @@ class Diagnosis:
     test_accuracy: float | None = None
     test_accuracy_without_leaks: float | None = None
     leaked_test_rows: int = 0
+    train_rows: list[int] = field(default_factory=list)
+    """The data rows of the training split, in the order its dynamics were recorded."""
 
 
 def diagnose(run_path: str | Path, batch_size: int = 64) -> Diagnosis:
@@ -78,7 +78,7 @@ def diagnose(run_path: str | Path, batch_size: int = 64) -> Diagnosis:
     predictor = Predictor(run.path, calibrated=False)
     splits = {name: data.splits[name].reset_index(drop=True) for name in ("train", "validation", "test")}
     probs = {name: _probabilities(predictor, frame, names, batch_size) for name, frame in splits.items()}
-    diagnosis = Diagnosis([])
+    diagnosis = Diagnosis([], train_rows=[int(r) for r in splits["train"]["row"]])
     findings = diagnosis.findings
     held = pd.concat([splits["validation"].assign(split="validation"), splits["test"].assign(split="test")],
                      ignore_index=True)
@@ -163,46 +163,27 @@ def _training_findings(train, probability: np.ndarray, margin: np.ndarray, final
 
 def _copies(splits: dict, names: list[str]) -> tuple[list[Finding], set[int]]:
     """Near duplicates within a split, and validation/test reviews close to a training review (leaks)."""
-    import pandas as pd
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.neighbors import NearestNeighbors
+    from core.data.copies import find_copies
 
-    frames = [splits[s].assign(split=s, position=range(len(splits[s]))) for s in ("train", "validation", "test")]
-    every = pd.concat(frames, ignore_index=True)
-    if len(every) < 2:
-        return [], set()
-    vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True).fit_transform(every["text"])
-    neighbours = NearestNeighbors(radius=1 - NEAR, metric="cosine").fit(vectors)
-    distances, indices = neighbours.radius_neighbors(vectors, sort_results=True)
     out, leaked = [], set()
-    split_of = every["split"].to_numpy()
-    for i, (dist, idx) in enumerate(zip(distances, indices)):
-        me = every.iloc[i]
-        near = [(1 - float(d), int(j)) for d, j in zip(dist, idx) if j != i]  # most similar first
-        in_training = [(s, j) for s, j in near if split_of[j] == "train"]
-        if me["split"] != "train" and in_training:  # a leak, whatever else it resembles
-            similarity, j = in_training[0]
-            other = every.iloc[j]
-            if me["split"] == "test":
-                leaked.add(int(me["position"]))
-            out.append(Finding(str(me["split"]), int(me["row"]), str(me["text"]), names[int(me["label"])], None,
-                               round(similarity, 4), "leak",
-                               f"{similarity:.0%} similar to training row {int(other['row'])}: the model may have "
-                               f"learned it there ({str(other['text'])[:60]!r})"))
-            continue
-        earlier = [(s, j) for s, j in near if split_of[j] == me["split"] and j < i]  # the first copy is not flagged
-        if earlier:
-            similarity, j = earlier[0]
-            other = every.iloc[j]
-            label_note = "" if int(me["label"]) == int(other["label"]) else f", labelled {names[int(other['label'])]} there"
-            out.append(Finding(str(me["split"]), int(me["row"]), str(me["text"]), names[int(me["label"])], None,
-                               round(similarity, 4), "near_duplicate",
-                               f"{similarity:.0%} similar to row {int(other['row'])}{label_note}"))
+    for c in find_copies(splits):
+        frame = splits[c.split]
+        text, label = str(frame["text"].iloc[c.position]), names[int(frame["label"].iloc[c.position])]
+        if c.leak:
+            if c.split == "test":
+                leaked.add(c.position)
+            out.append(Finding(c.split, c.row, text, label, None, c.similarity, "leak",
+                               f"{c.similarity:.0%} similar to training row {c.other_row}: the model may have "
+                               f"learned it there ({c.other_text[:60]!r})"))
+        else:
+            out.append(Finding(c.split, c.row, text, label, None, c.similarity, "near_duplicate",
+                               f"{c.similarity:.0%} similar to row {c.other_row}"))
     return out, leaked
 
 
 def write_clean(run_path: str | Path, findings: list[Finding], out: str | Path, relabel: bool) -> dict[str, Any]:
-    """A copy of the run's data file without the flagged rows (or with label errors relabelled), and a sidecar
+    """A copy of the run's data file without the rows of `findings` (with `relabel`, label errors get their
+    suggested label instead, the rest is dropped), and a sidecar
     (`OUT.changes.json`) listing every change. The source is never touched. Returns the sidecar's content."""
     from core.data.clean import load_clean
     from core.data.sources import _load_local, is_local_source
@@ -233,12 +214,12 @@ def write_clean(run_path: str | Path, findings: list[Finding], out: str | Path, 
     frame = raw.copy()
     for f in findings:
         position = f.row - 1
-        if relabel and f.kind == "label_error" and f.suggested_label in raw_for_class:
+        if relabel and f.kind == "label_error" and f.suggested_label in raw_for_class:  # the rest is dropped
             new = raw_for_class[f.suggested_label]
             changes.append({"row": f.row, "change": "relabelled", "from": str(frame.at[position, label_column]),
                             "to": str(new), "kind": f.kind, "reason": f.reason})
             frame.at[position, label_column] = new
-        elif not (relabel and f.kind == "ambiguous"):
+        else:
             drop.add(position)
             changes.append({"row": f.row, "change": "dropped", "kind": f.kind, "reason": f.reason})
     frame = frame.drop(index=sorted(drop))
@@ -248,5 +229,14 @@ def write_clean(run_path: str | Path, findings: list[Finding], out: str | Path, 
     return sidecar
 
 
-def findings_json(findings: list[Finding]) -> str:
-    return "\n".join(json.dumps(f.to_dict()) for f in findings)
+def clean_copy_path(run_path: str | Path) -> Path:
+    """Where the app writes a run's cleaned data: `<data>.clean.csv` beside the data file, or in the runs folder
+    when that folder cannot be written."""
+    import os
+
+    from core.runs.store import Run
+
+    run = Run(Path(run_path))
+    source = Path(run.train_config().dataset).expanduser()
+    folder = source.parent if os.access(source.parent, os.W_OK) else run.path.parent
+    return folder / f"{source.stem}.clean.csv"

@@ -151,7 +151,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             say(f"test accuracy {diagnosis.test_accuracy:.4f}; without the {diagnosis.leaked_test_rows} leaked "
                 f"test reviews {diagnosis.test_accuracy_without_leaks:.4f}")
     if args.write_clean:
-        sidecar = write_clean(run, findings, args.write_clean, relabel=args.relabel)
+        chosen = [f for f in findings if not (args.relabel and f.kind == "ambiguous")]  # --relabel keeps those
+        sidecar = write_clean(run, chosen, args.write_clean, relabel=args.relabel)
         relabelled = sum(c["change"] == "relabelled" for c in sidecar["changes"])
         say(f"wrote {args.write_clean}: {sidecar['rows_written']} rows ({len(sidecar['changes']) - relabelled} "
             f"dropped, {relabelled} relabelled; every change in {args.write_clean}.changes.json). Train on it with "

@@ -134,6 +134,9 @@ class Preview:
         return self.rows if same else None
 
 
+COPIES_CHECKED_ROWS = 60_000  # near copies are looked for in a preview of up to this many rows (a few seconds)
+
+
 def build_preview(config: TrainConfig, load_tokenizer: Callable[[str], Any],
                   progress: Callable[[str], None] | None = None) -> Preview:
     """Load, clean and split the data, then measure it with the model's tokenizer (`load_tokenizer(model)`).
@@ -141,6 +144,15 @@ def build_preview(config: TrainConfig, load_tokenizer: Callable[[str], Any],
     Without the tokenizer (a model that cannot be loaded) the preview has character lengths only, and says why.
     """
     data = prepare(config, progress)
+    rows = sum(len(frame) for frame in data.splits.values())
+    if rows <= COPIES_CHECKED_ROWS:  # warned before any training: copies and leaks flatter the test score
+        from core.data.copies import copies_note, find_copies
+
+        if progress:
+            progress("looking for near copies and leaks…")
+        note_on_copies = copies_note(find_copies(data.splits))
+        if note_on_copies:
+            data.notes.append(note_on_copies)
     if progress:
         progress(f"loading the tokenizer of {config.model}…")
     tokenizer, note = None, None

@@ -106,3 +106,19 @@ def test_the_doctor_refuses_changed_data_and_a_run_without_a_model(noisy_run, tm
     untrained = shutil.copytree(noisy_run, tmp_path / "untrained", ignore=shutil.ignore_patterns("model"))
     assert main(["doctor", str(untrained)]) == 2
     assert "has no saved model to diagnose" in capsys.readouterr().err
+
+
+def test_the_preview_warns_of_leaks_before_any_training(tmp_path, tiny_config):
+    """F1 and `sentitune data`: near copies across the splits are said as soon as the data loads."""
+    import pandas as pd
+
+    from core.data.stats import build_preview
+    from core.training.model import load_tokenizer
+
+    frame = reviews_frame(200, seed=4)
+    copies = pd.DataFrame([{"text": f"the music was wonderful and the plot superb {'!' * (k + 1)}", "label": "positive"}
+                           for k in range(10)])
+    path = tmp_path / "leaky.csv"
+    pd.concat([frame, copies]).to_csv(path, index=False)
+    notes = build_preview(tiny_config.replace(dataset=str(path)), load_tokenizer).data.notes
+    assert any("nearly copy a training review (leaks" in n and "sentitune doctor" in n for n in notes), notes

@@ -20,6 +20,7 @@ from tui.safe import cell, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.curves import PALETTE, CurvesPlot, Series
 from tui.widgets.report_compare import MARKS, ComparePane
+from tui.widgets.report_data import DataPane
 from tui.widgets.report_errors import ErrorsPane
 from tui.widgets.report_head import RESUMABLE, stop_line, summary_head
 from tui.widgets.report_sweep import SweepPane
@@ -29,7 +30,7 @@ GROUPS = ("report-runs", "report-run", "report-compare")
 
 
 TABS = {"tab-summary": "Summary", "tab-curves": "Curves", "tab-errors": "Errors", "tab-compare": "Compare",
-        "tab-sweep": "Sweep"}
+        "tab-sweep": "Sweep", "tab-data": "Data"}
 
 
 class ReportScreen(BaseScreen):
@@ -52,6 +53,7 @@ class ReportScreen(BaseScreen):
     ReportScreen #summary-head { margin-bottom: 1; }
     ReportScreen #summary-validation { margin-top: 1; }
     ReportScreen #errors-pane { height: 1fr; }
+    ReportScreen #data-pane { height: 1fr; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -81,6 +83,8 @@ class ReportScreen(BaseScreen):
                 yield ComparePane(id="compare")
             with TabPane("Sweep (5)", id="tab-sweep"):
                 yield SweepPane(id="sweep")
+            with TabPane("Data (6)", id="tab-data"):
+                yield DataPane(id="data-pane")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -311,10 +315,12 @@ class ReportScreen(BaseScreen):
             Series("validation loss", report.validation_loss, PALETTE[1]),
         ])
         self.query_one(ErrorsPane).show(report)
+        self.query_one(DataPane).select(report.path)
 
     @on(TabbedContent.TabActivated, "#report-tabs")
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self.query_one(ErrorsPane).set_active(event.pane.id == "tab-errors")
+        self.query_one(DataPane).set_active(event.pane.id == "tab-data")
 
 
 def _pair(accuracy: float | None, f1: float | None) -> str:
