@@ -139,7 +139,8 @@ class Diagnostic(Event):
     """The coach noticed something going wrong (core.training.coach): what, at which step, and what to change."""
 
     kind: str
-    """nan_loss, diverging, loss_flat, collapsed_predictions, overfitting, worse_than_baseline, truncation, imbalance."""
+    """nan_loss, diverging, loss_flat, collapsed_predictions, overfitting, worse_than_baseline, truncation, imbalance,
+    high_learning_rate."""
     step: int
     message: str
     advice: str

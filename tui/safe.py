@@ -62,7 +62,20 @@ def notify_error(node: Any, error: BaseException | None, title: str = "Unexpecte
 
 
 class SafeInput(Input):
-    """An Input whose value never holds control characters: pasted or loaded ones become visible `\\x1b`."""
+    """An Input whose value never holds control characters: pasted or loaded ones become visible `\\x1b`.
+
+    `?` pressed first in it (the field empty, or as it was when it got the cursor) is left to the screen's
+    help key; typed after other text, it is text."""
+
+    _text_at_focus = ""
+
+    def _on_focus(self, event: Any) -> None:
+        self._text_at_focus = self.value
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if character == "?" and self.value in ("", self._text_at_focus):
+            return False
+        return super().check_consume_key(key, character)
 
     def validate_value(self, value: str) -> str:
         return printable(value)

@@ -28,7 +28,7 @@ from core.runs.card import write_model_card
 from core.runs.checkpoints import checkpoint_step
 from core.runs.layout import RunStatus
 from core.runs.store import SELECTION_METRIC, write_status
-from core.training.coach import Coach, data_diagnostics
+from core.training.coach import Coach, data_diagnostics, settings_diagnostics
 from core.training.metrics import REPORTED
 from core.training.setup import Loaded, RunSetup
 from core.training.stopping import StoppedEarly
@@ -113,8 +113,9 @@ class Job:
             tokenized["validation"] = seeded_subset(tokenized["validation"], config.max_eval_samples, config.seed)
         self.emit(StageChanged("tokenize", "tokenized splits loaded from cache" if cached else "tokenized splits cached"))
         if self.checkpoint is None:  # a resumed run said these when it started
-            for diagnostic in data_diagnostics(tokenized["train"]["length"], config.max_length,
-                                               tokenized["train"]["label"], self.data.label_names):
+            for diagnostic in [*settings_diagnostics(config.learning_rate),
+                               *data_diagnostics(tokenized["train"]["length"], config.max_length,
+                                                 tokenized["train"]["label"], self.data.label_names)]:
                 self.emit(diagnostic)
         self.stop.check()
         computer = MetricsComputer(self.data.label_names)

@@ -72,7 +72,18 @@ def _diagnostics(run_dir) -> list[Diagnostic]:
 
 
 def test_no_diagnostic_on_a_healthy_run_of_the_recipe(trained_run):
-    assert _diagnostics(trained_run[0].run_dir) == []
+    found = _diagnostics(trained_run[0].run_dir)
+    # The tiny test model is trained from scratch at 5e-3: high for fine-tuning, so said once, before training.
+    assert [(d.kind, d.step) for d in found] == [("high_learning_rate", 0)]
+    assert "fine-tuning, which usually uses 1e-5 to 1e-4" in found[0].message
+
+
+def test_a_learning_rate_above_1e_3_is_a_warning():
+    from core.training.coach import learning_rate_warning, settings_diagnostics
+
+    assert learning_rate_warning(1e-3) is None and settings_diagnostics(5e-5) == []
+    assert learning_rate_warning(1.0) == ("1 is high for fine-tuning, which usually uses 1e-5 to 1e-4 (above 0.001 "
+                                          "the loss often explodes)")
 
 
 @pytest.mark.parametrize("change,kinds", [
@@ -118,7 +129,8 @@ def test_a_nan_loss_fails_the_run_with_advice_and_saves_no_model(tiny_model, tin
     run = next(p for p in (tmp_path / "runs").iterdir() if (p / "status.json").exists())
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "failed" and "learning rate 10x lower" in status["error"]
-    assert [d.kind for d in _diagnostics(run)][0] == "nan_loss" and not (run / "model").exists()
+    kinds = [d.kind for d in _diagnostics(run) if d.kind != "high_learning_rate"]  # the tiny model's 5e-3
+    assert kinds[0] == "nan_loss" and not (run / "model").exists()
 
 
 def test_the_cli_prints_what_the_coach_says(tiny_model, reviews_csv, tmp_path, capsys):
@@ -152,3 +164,24 @@ def test_a_resume_forgets_the_nan_of_the_steps_it_goes_back_before():
     assert coach.nan_step == 4
     coach.observe(Resumed(step=2, checkpoint="checkpoint-2"))
     assert coach.nan_step is None and coach.losses == [(2, 0.7)]
+
+
+def _started_with_labels(names=("negative", "positive")):
+    from dataclasses import replace
+
+    return replace(_started(), label_names=list(names))
+
+
+def test_a_loss_that_explodes_in_the_first_steps_is_diverging():
+    coach = Coach(learning_rate=1.0)
+    found = [d for e in [_started_with_labels(), _step(2, 0.69), _step(4, 101.0), _step(6, 188.0)]
+             for d in coach.observe(e)]
+    assert [d.kind for d in found] == ["diverging"]
+    assert found[0].message == "the training loss rose from 0.693 to 96.563"  # from log(2)
+
+
+def test_noisy_or_confidently_wrong_starts_are_not_diverging():
+    noisy = [0.45, 0.72, 0.68, 0.70, 0.66, 0.71, 0.69, 0.67, 0.6, 0.55]  # one lucky first batch
+    assert _kinds([_started_with_labels(), *[_step(2 * i + 2, x) for i, x in enumerate(noisy)]]) == []
+    falling = [2.5, 2.2, 1.9, 1.5, 1.2, 0.9, 0.7, 0.6]  # a head trained for other labels: above log(2), falling
+    assert _kinds([_started_with_labels(), *[_step(2 * i + 2, x) for i, x in enumerate(falling)]]) == []

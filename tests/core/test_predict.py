@@ -93,3 +93,13 @@ def test_a_labelled_file_is_scored_and_keeps_its_labels(trained_run, tmp_path, c
     assert [r["true_label"] for r in rows] == ["positive", "negative", "positive"]
     assert main(["predict", str(trained_run[0].run_dir), "--file", str(path), "--json"]) == 0
     assert all("true_label" in json.loads(line) for line in capsys.readouterr().out.splitlines())
+
+
+def test_the_twin_predicts_alike_on_its_own_weights_and_lock(predictor):
+    twin = predictor.twin()
+    assert twin is predictor.twin()  # made once
+    assert twin.model is not predictor.model and twin.tokenizer is not predictor.tokenizer
+    assert twin.lock is not predictor.lock
+    with twin.lock:  # held by a long job on the twin: predictions here do not wait for it
+        text = "awful terrible boring dull"
+        assert predictor.predict(text)[0].probabilities == pytest.approx(twin.predict(text)[0].probabilities)

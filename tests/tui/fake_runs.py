@@ -122,5 +122,6 @@ def fixed_explanation(text: str, predictor=None):
     else:
         prediction = Prediction(text, "negative", 0.9, {"negative": 0.9, "positive": 0.1})
     strong = {"awful": 0.9, "dull": 0.4, "delight": 0.7, "wonderful": 0.5, "great": -0.6, "loved": -0.5}
-    words = [WordScore(w, strong.get(w.strip(".,:!").lower(), -0.05)) for w in text.split()]
+    words = [WordScore(w, strong.get(w.strip(".,:!").lower(), -0.05), spaced=i > 0, position=i + 1)
+             for i, w in enumerate(text.split())]
     return Explanation(prediction, words, 0.001, 32, False)

@@ -108,7 +108,24 @@ async def test_missing_file_keeps_the_previous_dataset(make_app, local_reviews):
         assert any("not found: missing.csv" in e for e in _errors(app))
         assert app.dataset is loaded and app.config == config
         assert app.screen.query_one("#rows-table", SampleRows).row_count == 200
-        assert _text(app.screen, "#dataset-status").startswith("reviews.csv:")
+        status = _text(app.screen, "#dataset-status").splitlines()
+        assert status[0] == "missing.csv was not loaded: the dataset is still reviews.csv (as on F2)"
+        assert status[1].startswith("reviews.csv:")
+
+
+async def test_after_a_failed_load_f1_and_f2_show_the_same_dataset(make_app, local_reviews, tiny_config):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _load(pilot, "missing.csv", label_column="stars")  # nothing loaded before
+        assert any("not found: missing.csv" in e for e in _errors(app))
+        screen = app.screen
+        assert screen.query_one("#source", Input).value == app.config.dataset == tiny_config.dataset
+        assert screen.query_one("#label-column", Input).value == ""  # the config's: auto-detect
+        status = _text(screen, "#dataset-status")
+        assert status.startswith(f"missing.csv was not loaded: the dataset is still {tiny_config.dataset} (as on F2)")
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.screen.query_one("#field-dataset", Input).value == tiny_config.dataset
 
 
 async def test_without_the_tokenizer_character_lengths_are_shown_with_a_note(make_app, local_reviews, tiny_config,

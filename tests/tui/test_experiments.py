@@ -236,6 +236,11 @@ async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make
         assert any(n.message == "The test uses batch_size=4, the first value of each list." for n in
                    app.seen_notifications)
         assert app.screen.config.batch_size == 4 and app.screen.running
+        modal = app.screen
+        dataset = Path(modal.config.dataset).name
+        assert f"on {dataset}, batch 4" in " ".join(str(s.render()) for s in modal.query(".dialog-text"))
+        await wait_for(pilot, lambda: modal.drawn >= 2, timeout=60)  # the curve grows while the test runs
+        assert modal.running and modal.drawn <= len(modal.points) < lr_find.MAX_STEPS
         assert app.screen.focused is None  # Enter closes nothing while the test runs
         await pilot.press("enter")
         assert isinstance(app.screen, LrFindModal)

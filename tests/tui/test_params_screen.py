@@ -370,3 +370,47 @@ async def test_the_start_question_warms_up_a_run_here_but_not_a_background_one(m
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await wait_for(pilot, lambda: warmed == [app.config])
         assert not app.training  # warming is not starting
+
+
+async def test_a_learning_rate_far_above_fine_tunings_is_a_warning_not_an_error(make_app, tiny_config):
+    async with make_app(tiny_config.replace(learning_rate=2e-5)).run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        row = screen.query_one("#row-learning_rate")
+        assert not row.has_class("-warned")
+        await _type(pilot, "learning_rate", "1.0")
+        assert row.has_class("-warned") and not row.has_class("-invalid") and not _start_disabled(screen)
+        shown = _text(row.query_one(".field-error", Static))
+        assert shown.startswith("⚠ 1 is high for fine-tuning, which usually uses 1e-5 to 1e-4")
+        await _type(pilot, "learning_rate", "2e-5, 0.01")  # a sweep: its highest rate counts
+        assert row.has_class("-warned")
+        await _type(pilot, "learning_rate", "5e-5")
+        assert not row.has_class("-warned")
+
+
+async def test_a_preset_over_invalid_fields_names_the_fields_it_reset(make_app, tiny_config):
+    app = make_app(tiny_config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await _type(pilot, "epochs", "three")
+        await _type(pilot, "weight_decay", "-1")
+        assert _error(screen, "epochs") and _error(screen, "weight_decay")
+        await pilot.press("f8")
+        await pilot.pause()
+        said = app.seen_notifications[-1].message
+        assert "reset the invalid fields epochs ('three'), weight_decay ('-1')" in said
+        assert not screen.form.errors
+
+
+async def test_a_sweep_over_batch_size_shows_the_range_of_steps(make_app, tiny_config):
+    config = tiny_config.replace(max_samples=400, batch_size=16)
+    async with make_app(config).run_test(size=(100, 30)) as pilot:
+        screen = await _open(pilot)
+        await _type(pilot, "batch_size", "16, 32")
+        small, large = plan(config.replace(batch_size=32)), plan(config)
+
+        def figure(key: str) -> str:
+            return _text(screen.query_one(f"#fig-{key}", Label))
+
+        assert figure("effective_batch") == "16–32"
+        assert figure("steps_per_epoch") == f"≤{small.steps_per_epoch}–{large.steps_per_epoch}"
+        assert figure("total_steps") == f"≤{small.total_steps}–{large.total_steps}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import threading
 from types import SimpleNamespace
 
 from textual.widgets import Input, Select, Static
 
 from core.predict import Prediction, model_dir_of
+from core.predict import Predictor as RealPredictor
 from tests.tui.fake_runs import fixed_explanation, write_fake_run
+from tests.tui.waiting import wait_for
 from tui.screens import predict_screen
 from tui.screens.predict_screen import EMPTY_REVIEW, SAMPLES, PredictScreen
 from tui.widgets.confidence import ConfidenceView, block_bar
@@ -127,6 +130,44 @@ async def test_batch_file_and_save_csv(make_app, finished_runs, tmp_path, monkey
     assert {r["label"] for r in rows} <= {"negative", "positive"}
 
 
+async def test_ctrl_s_refuses_a_fifo_writes_through_a_link_and_neutralises_formulas(make_app, finished_runs,
+                                                                                     tmp_path):
+    """The console saves as `predict --save` does: a FIFO (or device) is refused and left as it was, a link is
+    written through and stays a link, and a review that would start a spreadsheet formula is saved as text."""
+    import os
+    import stat
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    target = tmp_path / "target.csv"
+    target.write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(target)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        review = screen.query_one("#predict-review", Input)
+        review.value = '=HYPERLINK("http://x.example","click") great film'
+        await pilot.press("enter")
+        await settle(pilot)
+        prompt = screen.query_one(PathPrompt).query_one(Input)
+        await pilot.press("ctrl+s")
+        prompt.value = str(fifo)
+        await pilot.press("enter")
+        await settle(pilot)
+        errors = [n.message for n in app.seen_notifications if n.severity == "error"]
+        assert len(errors) == 1 and "pipe.csv is not a regular file (a FIFO, a named pipe)" in errors[0]
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        await pilot.press("ctrl+s")
+        prompt.value = str(tmp_path / "link.csv")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("Saved 1 predictions" in n.message for n in app.seen_notifications)
+    assert (tmp_path / "link.csv").is_symlink() and os.readlink(tmp_path / "link.csv") == str(target)
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert [r["text"] for r in rows] == ['\'=HYPERLINK("http://x.example","click") great film']
+    assert float(rows[0]["confidence"]) > 0.5
+
+
 async def test_review_sent_from_another_screen_is_predicted(make_app, finished_runs):
     older, newer = finished_runs
     app = make_app()
@@ -218,6 +259,10 @@ class FixedPredictor:
 
     def __init__(self, path, device=None):
         self.model_dir = model_dir_of(path)
+        self.lock = threading.RLock()
+
+    def twin(self):
+        return self
 
     def predict(self, texts, batch_size=32):
         negative = [0.93 if "awful" in t else 0.08 for t in texts]
@@ -346,3 +391,125 @@ async def test_an_onnx_export_is_listed_under_its_run_and_predicts(make_app, fin
         await settle(pilot)
         assert screen.query_one(ConfidenceView).prediction.label == "positive"
         assert "PyTorch model" in str(screen.query_one(ExplanationView).render())  # said, not a crash
+
+
+async def test_an_explanation_never_delays_the_next_prediction(make_app, finished_runs, monkeypatch):
+    from tests.tui.fake_runs import fixed_explanation
+    from tui.widgets.explanation import ExplanationView
+
+    latencies, explaining, release, explained = [], threading.Event(), threading.Event(), []
+
+    def slow_explain(predictor, text):  # as core.explain does: the predictor's model is held throughout
+        with predictor.lock:
+            explaining.set()
+            release.wait(30)  # the first explanation lasts until the test lets it end
+            explained.append(text)
+            return fixed_explanation(text, predictor)
+
+    def record(seconds):
+        latencies.append(seconds)
+        return f"{seconds * 1000:.1f} ms"
+
+    monkeypatch.setattr("core.explain.explain", slow_explain)
+    monkeypatch.setattr(predict_screen, "format_latency", record)
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        screen = await open_console(pilot)
+        await pilot.press(*"awful dull film", "enter")
+        await wait_for(pilot, explaining.is_set, timeout=30)
+        await pilot.press(*"great acting", "enter")
+        history = screen.query_one(PredictHistory)
+        await wait_for(pilot, lambda: history.row_count == 2, timeout=30)
+        assert not explained  # the second prediction came while the first review was still being explained
+        assert latencies[1] < 1.0  # and its latency is the prediction's own
+        await pilot.press(*"boring", "enter", *"superb", "enter")  # asked while one runs: only the last waits
+        await wait_for(pilot, lambda: history.row_count == 4, timeout=30)
+        release.set()
+        await settle(pilot)
+        await wait_for(pilot, lambda: screen.query_one(ExplanationView).explanation is not None, timeout=30)
+        assert explained == ["awful dull film", "superb"]
+        assert screen.query_one(ExplanationView).explanation.prediction.text == "superb"
+
+
+class GatedPredictor:
+    """core.predict.Predictor whose loads of real models wait for `gate` (a typed bad path fails at once)."""
+
+    gate = threading.Event()
+    failures: list = []  # keys of loads to fail once, as a damaged model would
+
+    def __new__(cls, path, *args, **kwargs):
+        from core.errors import ModelError
+
+        model_dir_of(path)  # a path that is no model fails at once
+        cls.gate.wait(30)
+        if model_key(path) in cls.failures:
+            cls.failures.remove(model_key(path))
+            raise ModelError(f"cannot load the model in {path}: damaged")
+        return RealPredictor(path, *args, **kwargs)
+
+
+async def test_a_bad_path_typed_while_the_default_model_loads_keeps_the_default(make_app, finished_runs, tmp_path,
+                                                                                monkeypatch):
+    older, newer = finished_runs
+    GatedPredictor.gate = threading.Event()
+    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        picker = screen.query_one(ModelPicker)
+        await wait_for(pilot, lambda: picker._loading)  # the newest run's model is loading
+        path = picker.query_one(Input)
+        path.value = str(tmp_path / "no-such-model")
+        path.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app.seen_notifications))
+        GatedPredictor.gate.set()
+        await wait_for(pilot, lambda: not picker._loading and screen.predictor is not None, timeout=30)
+        assert picker._want == model_key(newer)
+        status = text_of(screen, "#model-status")
+        assert newer.name in status and status.startswith("no-such-model could not be loaded · Model: ")
+        errors = [n.message for n in app.seen_notifications if n.severity == "error"]
+        assert len(errors) == 1 and "no run or model folder" in errors[0] and "\n" not in errors[0]
+        screen.query_one("#predict-review", Input).focus()
+        await pilot.press(*"awful", "enter")
+        await settle(pilot)
+        assert screen.query_one(PredictHistory).row_count == 1
+
+
+async def test_a_bad_path_failing_after_the_default_loaded_keeps_the_default(make_app, finished_runs, tmp_path,
+                                                                             monkeypatch):
+    older, newer = finished_runs
+    GatedPredictor.gate = threading.Event()
+    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        picker = screen.query_one(ModelPicker)
+        await wait_for(pilot, lambda: picker._loading)
+        picker.use(older / "model", by_hand=True)  # a real model, picked while the default loads...
+        GatedPredictor.failures = [model_key(older / "model")]  # ...that turns out damaged
+        GatedPredictor.gate.set()
+        await wait_for(pilot, lambda: not picker._loading and screen.predictor is not None, timeout=30)
+        assert picker._want == model_key(newer)
+
+
+async def test_ctrl_l_loads_the_newest_run_again_after_its_load_failed(make_app, finished_runs, monkeypatch):
+    older, newer = finished_runs
+    GatedPredictor.gate = threading.Event()
+    GatedPredictor.gate.set()
+    GatedPredictor.failures = [model_key(newer)]
+    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        picker = screen.query_one(ModelPicker)
+        await wait_for(pilot, lambda: picker.runs_known and not picker._loading, timeout=30)
+        assert screen.predictor is None
+        assert "No trained model yet" not in text_of(screen, "#model-status")  # there are runs: it did not load
+        await pilot.press(*"awful", "enter")
+        assert "ctrl+l" in text_of(screen, "#predict-error")
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert picker._want == model_key(newer) and screen.predictor is not None

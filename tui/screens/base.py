@@ -14,9 +14,11 @@ from tui.widgets.nav import ScreenKeys
 class BaseScreen(Screen):
     """A screen with the app header and footer; subclasses yield their body from `compose_body`."""
 
-    # A text field takes q and ? as text; anywhere else they answer (F10 always, as htop users expect).
+    # A text field takes q as text; anywhere else it quits (F10 always, as htop users expect). `?` opens the
+    # help anywhere, and in a text field too when pressed first (F1 and F5 open with the cursor in one): with
+    # priority, it is seen before the field, which lets it through only then (SafeInput.check_consume_key).
     BINDINGS = [
-        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("question_mark", "help", "Keys", key_display="?", priority=True),
         Binding("q", "app.quit", "Quit", show=False),
         Binding("f10", "app.quit", "Quit", show=False, priority=True),
     ]

@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from core.config import TrainConfig, format_value
 from core.errors import ConfigError
+from core.format import printable
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.dataset_views import SampleRows, balance_table
@@ -99,6 +100,7 @@ class DatasetScreen(BaseScreen):
         return widget
 
     def on_mount(self) -> None:
+        self._failed: str | None = None  # the source of the last load, when it failed
         self.watch(self.app, "dataset", self._show_dataset)
         self.watch(self.app, "config", self._config_changed, init=False)
         self.query_one("#source", SafeInput).focus()
@@ -115,6 +117,7 @@ class DatasetScreen(BaseScreen):
         except ConfigError as err:
             notify_error(self, err)
             return
+        self._failed = None
         self.query_one("#dataset-body").add_class("loading")
         self.query_one("#dataset-main").loading = True
         self.query_one("#load", Button).disabled = True
@@ -149,6 +152,11 @@ class DatasetScreen(BaseScreen):
             self.app.dataset = dataset
             return
         notify_error(self, worker.error, title="Loading failed", timeout=10)
+        # One source of truth: the fields go back to the config's dataset, the one F2 shows and a run uses;
+        # the message names what failed, and the status line which dataset this is.
+        self._failed = self.query_one("#source", SafeInput).value.strip()
+        for id, field in COLUMN_FIELDS.items():
+            self.query_one(f"#{id}", SafeInput).value = format_value(field, getattr(self.app.config, field))
         self._show_status(self.app.dataset)
 
     # ------------------------------------------------------------ showing
@@ -171,8 +179,10 @@ class DatasetScreen(BaseScreen):
 
     def _show_status(self, dataset: Preview | None) -> None:
         status = self.query_one("#dataset-status", Static)
+        failed = Content.styled(printable(f"{self._failed} was not loaded: the dataset is still "
+                                          f"{self.app.config.dataset} (as on F2)"), "bold $warning")
         if dataset is None:
-            status.update(EMPTY_HINT)
+            status.update(Content("\n").join([failed, Content(EMPTY_HINT)]) if self._failed else EMPTY_HINT)
             return
         rows = dataset.stats.rows
         split = self.query_one("#split-tabs", Tabs).active or "train"
@@ -181,7 +191,7 @@ class DatasetScreen(BaseScreen):
         if dataset.config is not None and dataset.stale(self.app.config):
             text = Content("\n").join([text, Content.styled(
                 "Settings changed since this preview was loaded: press Load (ctrl+l) to refresh it.", "bold $warning")])
-        status.update(text)
+        status.update(Content("\n").join([failed, text]) if self._failed else text)
 
     def _show_split(self) -> None:
         dataset = self.app.dataset
@@ -233,6 +243,8 @@ class DatasetScreen(BaseScreen):
             widget = self.query_one(f"#{id}", SafeInput)
             if getattr(old, field) != getattr(new, field) and not (self.is_current and widget.has_focus):
                 widget.value = format_value(field, getattr(new, field))
+        if old.dataset != new.dataset:
+            self._failed = None  # another dataset was chosen: the failed load is old news
         if old.max_length != new.max_length:
             self._show_lengths()
         self._show_status(self.app.dataset)

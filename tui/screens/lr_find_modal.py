@@ -32,6 +32,8 @@ class LrFindModal(ModalScreen[float | None]):
     LrFindModal PlotextPlot { height: 1fr; min-height: 8; }
     """
 
+    DRAW_EVERY = 0.5
+
     class Step(Message):
         def __init__(self, step: int, steps: int, lr: float, loss: float) -> None:
             super().__init__()
@@ -43,13 +45,19 @@ class LrFindModal(ModalScreen[float | None]):
         self.stop = threading.Event()
         self.suggestion: float | None = None
         self.running = True
+        self.points: list[tuple[float, float]] = []  # (learning rate, smoothed loss) as the steps come
+        self.drawn = 0
+        """How many points the curve shows: it is drawn as they come (a test takes minutes), at most every
+        DRAW_EVERY seconds, and once more with the suggestion at the end."""
+        self._draw_due = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Find a learning rate", classes="dialog-title")
             from core.training import lr_find
 
-            yield Static(plain(f"{short_name(self.config.model)}, batch {self.config.batch_size}: the learning rate "
+            yield Static(plain(f"{short_name(self.config.model)} on {short_name(self.config.dataset)}, batch "
+                               f"{self.config.batch_size}: the learning rate "
                                f"rises from {lr_find.START_LR:.0e} to {lr_find.END_LR:g} over {lr_find.STEPS} steps "
                                "on a fresh copy of the model; nothing is saved."), classes="dialog-text")
             yield Static("loading the data and the model…", id="lr-status", classes="dialog-text")
@@ -72,6 +80,15 @@ class LrFindModal(ModalScreen[float | None]):
     def on_lr_find_modal_step(self, message: Step) -> None:
         self.query_one("#lr-status", Static).update(
             f"step {message.step}/{message.steps} · learning rate {message.lr:.1e} · loss {message.loss:.4f}")
+        self.points.append((message.lr, message.loss))
+        if not self._draw_due:
+            self._draw_due = True
+            self.set_timer(self.DRAW_EVERY, self._draw_so_far)
+
+    def _draw_so_far(self) -> None:
+        self._draw_due = False
+        if self.running:
+            self._plot([lr for lr, _ in self.points], [loss for _, loss in self.points], None)
 
     @on(Worker.StateChanged)
     def _found(self, event: Worker.StateChanged) -> None:
@@ -85,7 +102,7 @@ class LrFindModal(ModalScreen[float | None]):
             status.update(plain(f"no result: {said}" if str(error) else "stopped"))
             return
         finding = event.worker.result
-        self._plot(finding)
+        self._plot(finding.learning_rates, finding.losses, finding.suggested_learning_rate)
         self.suggestion = finding.suggested_learning_rate
         if self.suggestion is None:
             status.update("no suggestion: the loss fell less than 5% over the range (a larger batch_size may help)")
@@ -95,19 +112,20 @@ class LrFindModal(ModalScreen[float | None]):
         use.label, use.disabled = f"Use {self.suggestion:.1e} (enter)", False
         use.focus()
 
-    def _plot(self, finding) -> None:
+    def _plot(self, learning_rates: list[float], losses: list[float], suggested: float | None) -> None:
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_figure()
         plt.title("smoothed training loss against log10(learning rate)")
-        points = [(math.log10(lr), loss) for lr, loss in zip(finding.learning_rates, finding.losses)
+        points = [(math.log10(lr), loss) for lr, loss in zip(learning_rates, losses)
                   if math.isfinite(loss)]  # a loss that blew up to NaN ends the curve; it has no place on it
+        self.drawn = len(points)
         if not points:
             return
         losses = [loss for _, loss in points]
         plt.plot([x for x, _ in points], losses, marker="braille")
-        if finding.suggested_learning_rate is not None:
-            plt.vline(math.log10(finding.suggested_learning_rate), color="green")
+        if suggested is not None:
+            plt.vline(math.log10(suggested), color="green")
         low, high = min(losses), min(max(losses), 3 * min(losses))
         plt.ylim(low * 0.98, high * 1.02)  # the blow-up at the end would flatten the part that matters
         plot.refresh()

@@ -13,7 +13,7 @@ from textual.worker import Worker, WorkerState
 from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, preset
 from core.format import format_duration, printable, short_name
 from core.training.planning import plan
-from core.training.sweep import plan_points
+from core.training.sweep import plan_points, point_configs
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.form_config import ConfigForm
@@ -47,8 +47,10 @@ class ParamsScreen(BaseScreen):
           for i, name in enumerate(PRESETS, start=6)],
         Binding("ctrl+z", "undo", "Undo preset/load", priority=True),
         Binding("ctrl+f", "find_lr", "Find learning rate", priority=True),
-        # Tab and Shift+Tab stop at the ends of the form: a stray Shift+Tab never lands on Start.
-        Binding("tab", "focus_step(1)", show=False), Binding("shift+tab", "focus_step(-1)", show=False),
+        # Tab and Shift+Tab stop at the ends of the form: a stray Shift+Tab never lands on Start. With priority
+        # they are handled in the order they were typed, before the keys behind them reach the focused field.
+        Binding("tab", "focus_step(1)", show=False, priority=True),
+        Binding("shift+tab", "focus_step(-1)", show=False, priority=True),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     AUTO_FOCUS = "#form Input"
@@ -163,9 +165,13 @@ class ParamsScreen(BaseScreen):
         if dataset is not None and dataset.stale(config):
             dataset = None  # token lengths from another model's tokenizer do not scale this estimate
         figures = plan(config, rows)
+        # A sweep's points may differ (a list in batch_size): each figure shows its range over them.
+        points = [plan(c, dataset.rows_for(c) if dataset is not None else rows)
+                  for c in point_configs(config, plan_points(self.form.sweep))] if runs > 1 else [figures]
         unknown = rows is None and config.max_samples == 0
         for key, _ in FIGURES:
-            value = str(getattr(figures, key))
+            low, high = min(getattr(p, key) for p in points), max(getattr(p, key) for p in points)
+            value = str(low) if low == high else f"{low}–{high}"
             if key != "effective_batch" and unknown:
                 value = "?"  # every row of a file not loaded yet
             elif key != "effective_batch" and rows is None and value != "0":
@@ -270,13 +276,17 @@ class ParamsScreen(BaseScreen):
     def _replace_form(self, new: TrainConfig, what: str) -> None:
         old = self.form.config or self.app.config
         changed = changes(old, new)
+        # What was typed into invalid fields is replaced too: named, as it is not in `changed` (nor undone).
+        invalid = ", ".join(f"{n} ({str(self.form.raw[n])!r})" for n in self.form.errors if n in self.form.raw)
+        reset = f" It reset the invalid fields {invalid}." if invalid else ""
         self.form.fill(new)
         if not changed:
-            self.notify(f"{what}: nothing to change.", title="Settings", markup=False)
+            self.notify(printable(f"{what}: nothing to change.{reset}"), title="Settings", markup=False)
             return
         self._undo.append((old, what))
         listed = "; ".join(f"{n} {format_value(n, a) or '(auto)'} → {format_value(n, b) or '(auto)'}" for n, a, b in changed)
-        self.notify(printable(f"{what} changed {listed}. ctrl+z undoes it."), title="Settings", markup=False, timeout=8)
+        self.notify(printable(f"{what} changed {listed}.{reset} ctrl+z undoes it."), title="Settings", markup=False,
+                    timeout=8)
 
     def action_undo(self) -> None:
         if not self._undo:
@@ -292,7 +302,9 @@ class ParamsScreen(BaseScreen):
             return
         index = chain.index(self.focused) if self.focused in chain else (-1 if step > 0 else len(chain))
         if 0 <= index + step < len(chain):
-            chain[index + step].focus()
+            # At once, not as widget.focus() does (after the keys already queued): the next Tab of a quick
+            # burst must start from this field, and the text typed after it land in it.
+            self.set_focus(chain[index + step])
 
     @work(thread=True, exit_on_error=False, group="models")
     def _offer_models(self) -> list[str]:

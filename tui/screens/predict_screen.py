@@ -18,13 +18,13 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import CoreError
 from core.format import clip, printable
-from tui.safe import SafeInput, notify_error, plain
+from tui.safe import notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.confidence import ConfidenceView
 from tui.widgets.explanation import ExplanationView
 from tui.widgets.predict_history import PredictHistory
-from tui.widgets.predict_model import NO_MODEL, ModelPicker
-from tui.widgets.predict_panels import BatchStatus, PathPrompt, SamplePicker
+from tui.widgets.predict_model import ModelPicker
+from tui.widgets.predict_panels import BatchStatus, PathPrompt, ReviewInput, SamplePicker
 
 SAMPLES = [
     "An absolute delight from start to finish: a wonderful cast and an ending that made me cry.",
@@ -97,7 +97,7 @@ class PredictScreen(BaseScreen):
         yield ModelPicker(self.app.runs_root)
         with Horizontal():
             with Vertical(id="predict-left"):
-                yield SafeInput(placeholder="Type or paste a review, Enter to predict", id="predict-review")
+                yield ReviewInput(placeholder="Type or paste a review, Enter to predict", id="predict-review")
                 yield Static(id="predict-hint")
                 yield Static(id="predict-error")
                 yield ConfidenceView(HINT)
@@ -125,16 +125,16 @@ class PredictScreen(BaseScreen):
 
     @on(Input.Submitted, "#predict-review")
     def _review_entered(self, event: Input.Submitted) -> None:
-        event.stop()
-        if self.predict_text(event.value):
-            event.input.clear()  # ready for the next review; this one goes into the history
+        event.stop()  # the box emptied itself on Enter (keys typed after Enter are the next review's)
+        if not self.predict_text(event.value) and not event.input.value:
+            event.input.value = event.value  # not predicted (no model): the text stays to be sent again
 
     def predict_text(self, text: str) -> bool:
         """Predict `text` as soon as the model is ready (after any earlier reviews); False if it cannot be."""
         if not text.strip():
             self._show_error(EMPTY_REVIEW)
         elif self.query_one(ModelPicker).no_model:
-            self._show_error(NO_MODEL)
+            self._show_error(self.query_one(ModelPicker).missing)
         else:
             self._show_error(None)
             self._queue.append(text)
@@ -146,16 +146,17 @@ class PredictScreen(BaseScreen):
         """Start the next queued prediction; one at a time so the history keeps the order they were asked in."""
         if self.query_one(ModelPicker).no_model and self._queue:
             self._queue.clear()
-            self._show_error(NO_MODEL)
+            self._show_error(self.query_one(ModelPicker).missing)
         if not self._predicting and self._queue and self.predictor is not None:
             self._predicting = True
             self._predict(self.predictor, self._queue.popleft())
 
     @work(thread=True, exit_on_error=False, group="predict-one")
     def _predict(self, predictor: Any, text: str) -> tuple[Any, float]:
-        start = time.perf_counter()
-        prediction = predictor.predict([text])[0]
-        return prediction, time.perf_counter() - start
+        with predictor.lock:  # the latency counts this review only, not a file that held the model before it
+            start = time.perf_counter()
+            prediction = predictor.predict([text])[0]
+            return prediction, time.perf_counter() - start
 
     def _show_error(self, message: str | None) -> None:
         error = self.query_one("#predict-error", Static)
@@ -167,12 +168,10 @@ class PredictScreen(BaseScreen):
         self._try_sample((self._sample + step) % len(SAMPLES))
 
     def action_use_newest(self) -> None:
-        """Switch to the newest finished run's model (offered after one finishes while another was picked)."""
-        picker = self.query_one(ModelPicker)
-        if picker.newer is None:
+        """Switch to the newest finished run's model (offered after one finishes while another was picked), or
+        load it again after its load failed."""
+        if not self.query_one(ModelPicker).use_newest():
             self.notify("The newest run's model is already in use.", title="Model")
-            return
-        picker.use(picker.newer)
 
     def on_sample_picker_picked(self, message: SamplePicker.Picked) -> None:
         self._try_sample(message.index)
@@ -227,7 +226,8 @@ class PredictScreen(BaseScreen):
         if message.mode == "save":
             self._save(self._saveable()[0], message.path)
         elif self.predictor is None:
-            self.notify(NO_MODEL if self.query_one(ModelPicker).no_model else "The model is still loading; try again.",
+            self.notify(self.query_one(ModelPicker).missing if self.query_one(ModelPicker).no_model
+                        else "The model is still loading; try again.",
                         severity="warning")
         elif any(w.group == "predict-batch" and not w.is_finished for w in self.workers):
             self.notify("A file is already being predicted; wait for it to finish.", severity="warning")
@@ -237,9 +237,9 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-batch")
     def _predict_file(self, predictor: Any, path: str) -> tuple[str, list[Any], Any]:
-        from core.review_files import read_review_file, summarize_batch, true_labels
+        from core.review_files import read_review_file, summarize_batch, trained_text_columns, true_labels
 
-        reviews = read_review_file(path)
+        reviews = read_review_file(path, trained_text_columns(getattr(predictor, "model_dir", None)))
         texts, blanks = reviews.texts, reviews.blanks
         truth = true_labels(reviews.labels, predictor.label_names) if reviews.labels else None
         self.post_message(self.BatchProgress(0, len(texts)))
@@ -259,29 +259,12 @@ class PredictScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="predict-save")
     def _save(self, predictions: list[Any], path: str) -> tuple[Path, int]:
-        from core.review_files import write_predictions_csv
+        from core.review_files import check_save_path, write_predictions_csv
 
-        return write_predictions_csv(predictions, path), len(predictions)
+        # A device, FIFO or /dev/stdout is refused; a link is written through, as `predict --save` does
+        return write_predictions_csv(predictions, check_save_path(path)), len(predictions)
 
     # ------------------------------------------------------------ worker results (UI thread)
-
-    @work(thread=True, exit_on_error=False, group="explain-one")
-    def _explain(self, predictor: Any, text: str) -> Any:
-        from core.explain import explain
-
-        return text, explain(predictor, text)
-
-    @on(Worker.StateChanged)
-    def _explained(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "explain-one" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
-            return
-        view = self.query_one(ExplanationView)
-        if event.state == WorkerState.ERROR:
-            view.failed(str(event.worker.error))
-            return
-        text, explanation = event.worker.result
-        if text == view.for_text:  # a later prediction replaced the one this explains
-            view.show(explanation)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker, group = event.worker, event.worker.group
@@ -293,8 +276,8 @@ class PredictScreen(BaseScreen):
             prediction, seconds = worker.result
             latency = format_latency(seconds)
             self.query_one(ConfidenceView).show(prediction, latency)
-            self.query_one(ExplanationView).waiting(prediction.text)
-            self._explain(self.predictor, prediction.text)
+            if not self._queue:  # reviews still waiting would replace it at once: only the last one is explained
+                self.query_one(ExplanationView).explain(self.predictor, prediction.text)
             self.query_one(PredictHistory).add_predictions([(prediction, latency)])
             self._session.append(prediction)
             self._predicting = False

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from core.format import printable
 
@@ -40,7 +42,11 @@ def explanation_text(explanation: Any, label: str | None = None) -> Text:
 
 
 class ExplanationView(Static):
-    """Why the model gave its label: shown after each prediction once its explanation is computed."""
+    """Why the model gave its label: shown after each prediction once its explanation is computed.
+
+    Explanations run in their own thread on the model's twin (core.predict.Predictor.twin), so the next
+    prediction never waits for one; one at a time, and a review asked while one runs replaces any that waits.
+    """
 
     DEFAULT_CSS = "ExplanationView { height: auto; padding: 0 1; }"
 
@@ -48,6 +54,39 @@ class ExplanationView(Static):
         super().__init__("", **kwargs)
         self.explanation: Any = None
         self.for_text: str | None = None
+        self._explaining: str | None = None  # the review being explained
+        self._asked: tuple[Any, str] | None = None  # (predictor, review) to explain after it; stale ones dropped
+
+    def explain(self, predictor: Any, text: str) -> None:
+        """Explain the prediction of `text` by `predictor` as soon as the explanation under way (if any) ends."""
+        self.waiting(text)
+        self._asked = (predictor, text)
+        if self._explaining is None:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if self._asked is not None:
+            predictor, self._explaining = self._asked
+            self._asked = None
+            self._explain(predictor, self._explaining)
+
+    @work(thread=True, exit_on_error=False, group="explain-one")
+    def _explain(self, predictor: Any, text: str) -> Any:
+        from core.explain import explain
+
+        return explain(predictor.twin(), text)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "explain-one" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        event.stop()
+        text, self._explaining = self._explaining, None
+        if text == self.for_text:  # else a later prediction replaced the one this explains
+            if event.state == WorkerState.ERROR:
+                self.failed(str(event.worker.error))
+            else:
+                self.show(event.worker.result)
+        self._start_next()
 
     def waiting(self, text: str) -> None:
         self.explanation, self.for_text = None, text
@@ -62,5 +101,5 @@ class ExplanationView(Static):
         self.update(Text(f"no explanation: {message}", style="italic"))
 
     def clear(self) -> None:
-        self.explanation, self.for_text = None, None
+        self.explanation, self.for_text, self._asked = None, None, None
         self.update("")

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
 from core.errors import ConfigError
+from core.training.coach import learning_rate_warning
 from core.training.sweep import parse_grid, plan_points, point_configs
 from tui.safe import SafeInput, plain
 
@@ -38,13 +39,13 @@ def _control(name: str, value: Any) -> Widget:
 
 
 class FieldRow(Vertical):
-    """One field: its name and input, its help, and its error line (hidden while valid)."""
+    """One field: its name and input, its help, and its error line (hidden while valid and unremarkable)."""
 
     def __init__(self, name: str, value: Any) -> None:
         super().__init__(classes="field-row", id=f"row-{name}")
         self.field = name
         self.value = value
-        self._error: str | None = None
+        self._shown: tuple[str | None, str | None] = (None, None)  # (error, warning)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-line"):
@@ -53,15 +54,18 @@ class FieldRow(Vertical):
         yield Static(help_text(self.field), classes="field-help")
         yield Static("", classes="field-error")
 
-    def show_error(self, error: str | None) -> None:
-        """Show `error` under the field (None: valid); every field is checked on each keystroke, so a row whose
-        error did not change is left alone (redrawing all of them made typing lag)."""
-        if error == self._error:
+    def show_error(self, error: str | None, warning: str | None = None) -> None:
+        """Show `error` under the field (None: valid), else `warning` (valid but unusual: it does not block a
+        run); every field is checked on each keystroke, so a row whose lines did not change is left alone
+        (redrawing all of them made typing lag)."""
+        if (error, warning) == self._shown:
             return
-        self._error = error
+        self._shown = (error, warning)
         self.set_class(bool(error), "-invalid")
+        self.set_class(bool(warning) and not error, "-warned")
         self.query_one(f"#field-{self.field}").set_class(bool(error), "field-invalid")
-        self.query_one(".field-error", Static).update(plain(f"✗ {error}" if error else ""))
+        self.query_one(".field-error", Static).update(
+            plain(f"✗ {error}" if error else f"⚠ {warning}" if warning else ""))
 
 
 def _listed(name: str, raw: Any) -> str | None:
@@ -87,6 +91,7 @@ class ConfigForm(VerticalScroll):
     ConfigForm .field-help { color: $text-muted; padding-left: 2; }
     ConfigForm .field-error { color: $error; padding-left: 2; display: none; }
     ConfigForm .field-row.-invalid .field-error { display: block; }
+    ConfigForm .field-row.-warned .field-error { display: block; color: $warning; }
     ConfigForm .field-invalid { background-tint: $error 30%; }
     """
 
@@ -104,6 +109,8 @@ class ConfigForm(VerticalScroll):
         self.config: TrainConfig | None = config
         """With lists in fields: the first value of each (the sweep's base)."""
         self.errors: dict[str, str] = {}
+        self.warnings: dict[str, str] = {}
+        """Valid but unusual values (a learning rate far above fine-tuning's): said, never blocking."""
         self.sweep: dict[str, list[Any]] = {}
         """Fields holding a list of values (`2e-5, 5e-5`): a sweep, one run per combination."""
         self.model_configs: dict[str, Any] = {}  # model name -> its transformers config, None when unreadable
@@ -180,8 +187,11 @@ class ConfigForm(VerticalScroll):
             errors |= self._model_errors(values["model"], values["max_length"])
             config = None if errors else config
         self.config, self.errors, self.sweep = config, errors, sweep
+        rates = sweep.get("learning_rate") or [values.get("learning_rate")]
+        warning = learning_rate_warning(max(rates)) if "learning_rate" not in errors and None not in rates else None
+        self.warnings = {"learning_rate": warning} if warning else {}
         for row in self.query(FieldRow):
-            row.show_error(errors.get(row.field))
+            row.show_error(errors.get(row.field), self.warnings.get(row.field))
         self.post_message(self.Edited(config, errors))
 
     # ------------------------------------------------------------ what the model takes

@@ -23,6 +23,7 @@ from core.runs import layout
 from tui.safe import SafeInput, notify_error, plain
 
 NO_MODEL = "No trained model yet: train one (F2) or type a model folder path above"
+NOT_LOADED = "No model loaded: pick a run above, or press ctrl+l to load the newest"
 CACHE_SIZE = 2  # loaded models kept: the current one and the one before it (each can take GBs)
 
 
@@ -64,6 +65,8 @@ class ModelPicker(Vertical):
         self._cache: OrderedDict[str, Any] = OrderedDict()  # model key -> core.predict.Predictor, least recent first
         self._want: str | None = None  # the model the user picked
         self._good: str | None = None  # the last model that loaded, to fall back to
+        self._before: str | None = None  # the choice before the current one (loaded or loading), to fall back to
+        self._failed: str | None = None  # the name of the last model that could not be loaded, for the status line
         self._loading: dict[Worker, str] = {}
         self._run_keys: set[str] = set()
         self.runs_known = False
@@ -81,6 +84,11 @@ class ModelPicker(Vertical):
     def no_model(self) -> bool:
         """True when no model is picked or loading and none can be picked automatically."""
         return self._want is None and self.runs_known
+
+    @property
+    def missing(self) -> str:
+        """What to tell the user while there is no model: none trained yet, or none loaded (a load failed)."""
+        return NOT_LOADED if self._latest is not None else NO_MODEL
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -134,13 +142,35 @@ class ModelPicker(Vertical):
         """
         self.by_hand = self.by_hand or by_hand
         key = model_key(path)
-        self._want = key
+        if self._want is not None and key != self._want:
+            self._before = self._want
+        self._want, self._failed = key, None
         if key in self._cache:
             self._cache.move_to_end(key)
             self._good = key
         elif key not in self._loading.values():
             self._loading[self._load(key)] = key
         self._sync()
+
+    def use_newest(self) -> bool:
+        """Use the newest run's model: a newer run than the current one, or the newest again when none is
+        loaded or loading (its load failed). False when it is already the current model."""
+        if self.newer is not None:
+            self.use(self.newer)
+        elif self._latest is not None and self._want is None:
+            self.use(self._latest)
+        else:
+            return False
+        return True
+
+    def _fallback(self, failed: str) -> str | None:
+        """The model to keep when `failed` could not be loaded: the one picked before it, else the last one that
+        loaded, else one still loading; only one that is loaded or loading."""
+        loading = list(self._loading.values())
+        for key in (self._before, self._good, *reversed(loading)):
+            if key is not None and key != failed and (key in self._cache or key in loading):
+                return key
+        return None
 
     @work(thread=True, exit_on_error=False, group="model-load")
     def _load(self, key: str) -> Any:
@@ -163,12 +193,14 @@ class ModelPicker(Vertical):
         if predictor is not None:
             newer = f" · newer run {self.newer.name}: ctrl+l uses it" if self.newer is not None else ""
             stale = " · older than its run's model: export again" if getattr(predictor, "stale", False) else ""
-            status.update(plain(f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
-                                f" · {predictor.device.type}{stale}{newer}"))
+            line = (f"Model: {model_name(predictor)} · labels {', '.join(predictor.label_names)}"
+                    f" · {predictor.device.type}{stale}{newer}")
         elif self._want is not None:
-            status.update(plain(f"loading model {Path(self._want).name}…"))
-        elif self.runs_known:
-            status.update(NO_MODEL)
+            line = f"loading model {Path(self._want).name}…"
+        else:
+            line = self.missing if self.runs_known else "looking for trained runs…"
+        # The failure first, where a narrow line does not cut it; the message says why.
+        status.update(plain(f"{self._failed} could not be loaded · {line}" if self._failed else line))
         self.post_message(self.Changed(failed))
 
     @on(Select.Changed)
@@ -193,11 +225,14 @@ class ModelPicker(Vertical):
         if event.state == WorkerState.ERROR:
             notify_error(self, worker.error, timeout=8)
             self.runs_known = True
-            failed = worker.group == "model-load" and self._loading.pop(worker) == self._want
+            key = self._loading.pop(worker) if worker.group == "model-load" else None
+            failed = key is not None and key == self._want
             if failed:
-                self._want = self._good  # fall back to the model that worked before
-                if self._want is not None and self._want not in self._cache:
-                    self.use(self._want)  # dropped from the cache meanwhile: load it again
+                # Keep the model there was, or the one that was loading when this one was picked.
+                self._want, self._failed = self._fallback(key), Path(key).name
+                if self._want in self._cache:
+                    self._cache.move_to_end(self._want)
+                    self._good = self._want
             self._sync(failed)
         elif worker.group == "model-runs":
             self._runs_listed(*worker.result)

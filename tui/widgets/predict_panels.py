@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,6 +13,37 @@ from textual.widgets import Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from tui.safe import SafeInput, plain
+
+
+class ReviewInput(SafeInput):
+    """The review box: Enter hands over the text typed so far and empties the box at once, and a pasted
+    review of several lines is kept whole, as one review on one line."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            # Submitted here, in the box's own key order: as a binding, Enter would run only once the key had
+            # gone up to the app, after the keys typed behind it in the same burst had landed in this review.
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()
+        # other keys: Input's own handler runs next
+
+    async def action_submit(self) -> None:
+        value = self.value
+        self.value = ""  # emptied at once: what is typed next is the next review
+        self.post_message(self.Submitted(self, value))
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # Input's own handler keeps only the first line
+        event.stop()
+        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
+        if not lines:
+            return
+        start, end = sorted(self.selection)
+        self.replace(" ".join(lines), start, end)
+        if len(lines) > 1:
+            self.notify(f"The {len(lines)} pasted lines are kept as one review; to predict one review per line, "
+                        "save them in a .txt file and press ctrl+o.", title="Paste")
 
 
 class SamplePicker(Vertical):
