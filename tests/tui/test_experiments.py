@@ -86,7 +86,9 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
         await wait_for(pilot, lambda: table.row_count == 2)
         assert str(table.get_row_at(0)[0]) == "★" and str(table.get_row_at(0)[1]) == "0.005"
         table.focus()
-        await pilot.press("down", "enter")  # open the other run of the sweep
+        await pilot.press("down")
+        await wait_for(pilot, lambda: table.cursor_row == 1)
+        await pilot.press("enter")  # open the other run of the sweep
         await wait_for(pilot, lambda: app.screen.report is not None and app.screen.selected.name == str(
             table.get_row_at(1)[-1]))
         assert app.screen.query_one(TabbedContent).active == "tab-summary"

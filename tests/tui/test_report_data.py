@@ -39,6 +39,9 @@ async def test_the_data_tab_lists_findings_and_writes_the_accepted_ones_for_f2(m
         await wait_for(pilot, lambda: table.row_count > 0, timeout=60)
         kinds = {f.kind for f in table.findings}
         assert "leak" in kinds or "near_duplicate" in kinds
+        shown = app.screen.query_one("#data-text")
+        await wait_for(pilot, lambda: "Why the model says" in str(shown.render()), timeout=60)
+        assert table.findings[0].reason in str(shown.render())
         table.focus()
         await pilot.press("w")
         await wait_for(pilot, lambda: any("Accept rows first" in n.message for n in app.seen_notifications))
@@ -67,12 +70,18 @@ def test_snapshot_data_tab(snap_compare, make_app, finished_runs, monkeypatch):
                        "ambiguous", "the model never settled on it"),
     ], test_accuracy=0.9, test_accuracy_without_leaks=0.89, leaked_test_rows=1)
     monkeypatch.setattr(doctor, "diagnose", lambda run: fixed)
+    import core.explain
+
+    from tests.tui.fake_runs import fixed_explanation
+
+    monkeypatch.setattr(core.explain, "explain", lambda predictor, text: fixed_explanation(text))
 
     async def open_tab(pilot):
         await pilot.press("f4")
         await wait_for(pilot, lambda: getattr(pilot.app.screen, "report", None) is not None)
         await pilot.press("6")
         await wait_for(pilot, lambda: _doctor_table(pilot.app).row_count == 3)
+        await wait_for(pilot, lambda: "Why the model says" in str(pilot.app.screen.query_one("#data-text").render()))
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=open_tab)

@@ -1,5 +1,5 @@
 """F4's Data tab: the data doctor (core.doctor) on the selected run: the suspicious rows with their reason, the
-highlighted one in full, a cartography chart (confidence against variability, flagged rows marked), y / n to accept
+highlighted one in full with its explanation, a cartography chart (confidence against variability, flagged rows marked), y / n to accept
 or reject each suggestion, and w to write the cleaned copy and open F2 with it as the dataset."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual_plotext import PlotextPlot
 
 from core.format import printable
 from tui.safe import cell, notify_error
+from tui.widgets.explanation import explanation_text
 
 TEXT_WIDTH = 200
 MARKS = {True: "✓", False: "✗", None: ""}
@@ -97,7 +98,7 @@ class DataPane(Vertical):
     DataPane #data-body { height: 1fr; }
     DataPane #doctor { width: 2fr; }
     DataPane #cartography { width: 1fr; min-width: 30; }
-    DataPane #data-text { height: auto; max-height: 6; border-top: solid $primary 50%; }
+    DataPane #data-text { height: auto; max-height: 8; border-top: solid $primary 50%; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -106,6 +107,8 @@ class DataPane(Vertical):
         self.active = False
         self.diagnosed: Path | None = None  # the run whose findings are shown
         self.diagnosis: Any = None
+        self._explainer: tuple[Path, Any] | None = None  # (run, its core.predict.Predictor)
+        self._explaining = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Select a run, then open this tab: the data doctor checks its data.", id="data-count")
@@ -197,12 +200,36 @@ class DataPane(Vertical):
         plot.refresh()
 
     def _show_current(self) -> None:
+        """The highlighted review in full with the doctor's reason, then (once computed) its explanation."""
         finding = self.query_one(DoctorTable).current
         target = self.query_one("#data-text", Static)
+        self._explaining = finding.text if finding is not None else ""
         if finding is None:
             target.update("")
             return
         target.update(Text.assemble(printable(finding.text), "\n", (printable(finding.reason), "italic")))
+        if self.active and self.run is not None:
+            self._explain(self.run, finding)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report-doctor-explain")
+    def _explain(self, run: Path, finding: Any):
+        from core.explain import explain
+        from core.predict import Predictor
+
+        if self._explainer is None or self._explainer[0] != run:  # one model at a time, loaded on first use
+            self._explainer = (run, Predictor(run))
+        return finding, explain(self._explainer[1], finding.text)
+
+    @on(Worker.StateChanged)
+    def _explained(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "report-doctor-explain" or event.state != WorkerState.SUCCESS:
+            return
+        event.stop()
+        finding, explanation = event.worker.result
+        if finding.text == self._explaining:  # the cursor may have moved on
+            self.query_one("#data-text", Static).update(Text.assemble(
+                (printable(finding.reason), "italic"), "\n", Text("Why the model says ", style="bold"),
+                Text(printable(explanation.prediction.label), style="bold"), ":\n", explanation_text(explanation)))
 
     @on(DataTable.RowHighlighted, "#doctor")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

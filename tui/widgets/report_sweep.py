@@ -46,6 +46,9 @@ class SweepPane(Vertical):
         from core.training.sweep import ranked, score, tied_with_best, varying
 
         table = self.query_one(DataTable)
+        # A refresh of the same sweep (a run ended, the runs folder changed) keeps the highlighted run.
+        keep = table.cursor_row if found is not None and found[0] == getattr(self, "_shown", None) else 0
+        self._shown = found[0] if found is not None else None
         table.clear(columns=True)
         self.path = None
         if found is None:
@@ -79,6 +82,8 @@ class SweepPane(Vertical):
                           _score(point.get("val_accuracy")), _score(point.get("test_accuracy")),
                           cell(run.name + (" (folder gone)" if point.get("missing") else "") if run else "—", 44),
                           key=str(run) if run and not point.get("missing") else f"pending-{id(point)}")
+        if 0 < keep < table.row_count:
+            table.move_cursor(row=keep, animate=False)
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
