@@ -26,6 +26,12 @@ from bench.common import add_common_args, machine, require, table  # noqa: E402
 TEST_ROWS = 600
 
 
+def _name(model: str) -> str:
+    """A model folder's name as people say it (the offline MiniLM package keeps its weights in .../model)."""
+    path = Path(model)
+    return path.parent.name if path.name == "model" else path.name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
@@ -92,7 +98,7 @@ def main() -> None:
         scores = {name: evaluate_run(Run(run), str(paths["test"]), record=False) for name, run in runs.items()}
 
     print(f"\n{len(pool)} pool sentences, {len(flipped)} labels flipped (seed {args.seed}); {TEST_ROWS} clean test "
-          f"sentences; {args.model.rsplit('/', 1)[-1]}, {args.epochs} epochs, lr 7.6e-5, 64 tokens\n")
+          f"sentences; {_name(args.model)}, {args.epochs} epochs, lr 7.6e-5, 64 tokens\n")
     print(f"doctor: {len([f for f in diagnosis.findings if f.kind == 'label_error'])} label errors flagged; "
           f"top {len(errors)}: precision {hits / max(len(errors), 1):.2f}, recall {hits / len(flipped):.2f} "
           f"({doctor_seconds:.0f} s)\n")
