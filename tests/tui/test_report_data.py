@@ -53,6 +53,7 @@ async def test_the_data_tab_lists_findings_and_writes_the_accepted_ones_for_f2(m
         await wait_for(pilot, lambda: app.current_mode == "params", timeout=30)
         source = json.loads((run / "config.json").read_text())["config"]["dataset"]
         assert app.config.dataset.endswith(".clean.csv") and app.config.dataset != source
+        assert app.config.epochs == 2 and app.config.max_length == 32  # the run's recipe, not the app's settings
         changes = json.loads(open(app.config.dataset + ".changes.json").read())["changes"]
         assert [c["row"] for c in changes] == [table.findings[0].row]  # only the accepted one
 

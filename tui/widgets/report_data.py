@@ -98,7 +98,7 @@ class DataPane(Vertical):
     DataPane #data-body { height: 1fr; }
     DataPane #doctor { width: 2fr; }
     DataPane #cartography { width: 1fr; min-width: 30; }
-    DataPane #data-text { height: auto; max-height: 8; border-top: solid $primary 50%; }
+    DataPane #data-text { height: auto; max-height: 35%; border-top: solid $primary 50%; overflow-y: auto; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -116,6 +116,10 @@ class DataPane(Vertical):
             yield DoctorTable(id="doctor")
             yield PlotextPlot(id="cartography")
         yield Static(id="data-text")
+
+    def on_resize(self) -> None:
+        # The chart needs room to be read: on a narrow or short terminal the table has the width alone.
+        self.query_one("#cartography").display = self.size.width >= 100 and self.size.height >= 16
 
     def select(self, run: Path | None) -> None:
         self.run = run
@@ -178,7 +182,10 @@ class DataPane(Vertical):
         for note in diagnosis.notes:
             line += f"\n{note}"
         count.update(printable(line))
-        self.query_one(DoctorTable).show(findings)
+        table = self.query_one(DoctorTable)
+        table.show(findings)
+        if self.active and findings:
+            table.focus()  # y, n, A and w act on it at once
         self._chart(points, findings)
         self._show_current()
 
@@ -254,9 +261,11 @@ class DataPane(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-doctor-write")
     def _write_clean(self, run: Path, accepted: list[Any]):
         from core.doctor import clean_copy_path, write_clean
+        from core.runs.store import Run
 
         out = clean_copy_path(run)
-        return out, write_clean(run, accepted, out, relabel=True)
+        sidecar = write_clean(run, accepted, out, relabel=True)
+        return out, sidecar, Run(run).train_config().replace(dataset=str(out))  # the run's recipe, on clean data
 
     @on(Worker.StateChanged)
     def _written(self, event: Worker.StateChanged) -> None:
@@ -266,10 +275,10 @@ class DataPane(Vertical):
         if event.state == WorkerState.ERROR:
             notify_error(self.app, event.worker.error, title="Could not write the cleaned copy")
             return
-        out, sidecar = event.worker.result
+        out, sidecar, config = event.worker.result
         relabelled = sum(c["change"] == "relabelled" for c in sidecar["changes"])
-        self.app.config = self.app.config.replace(dataset=str(out))
+        self.app.config = config
         self.app.notify(printable(f"Wrote {out} ({sidecar['rows_written']} rows: "
                                   f"{len(sidecar['changes']) - relabelled} dropped, {relabelled} relabelled); "
-                                  "it is the dataset on F2 now."), title="Data doctor", markup=False)
+                                  "F2 has the run's settings with it as the dataset."), title="Data doctor", markup=False)
         self.app.switch_mode("params")
