@@ -13,6 +13,8 @@ from core.cli.output import say
 from core.cli.parser import CONFIG_FLAGS, config_from_args
 from core.errors import ConfigError
 
+SWEEP_ADVICE = "1e-5,3e-5,1e-4"  # the usual fine-tuning range, when the range test cannot say
+
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from core.training.lr_find import check_range, find_learning_rate
@@ -57,7 +59,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         say(f"{lr:13.2e}   {loss:.4f}")
     if finding.suggested_learning_rate is None:
         say("no suggestion: the smoothed loss fell less than 5% over the range (noise, not learning); try more "
-            "--steps or a wider range")
+            "--steps or a wider range, or let three short runs decide: sentitune sweep ... "
+            f"--grid learning_rate={SWEEP_ADVICE}")
     else:
         from core.format import number
 

@@ -213,3 +213,14 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def test_lr_find_without_a_suggestion_says_what_to_try(tiny_model, reviews_csv, tmp_path, capsys):
+    """A range too low to learn anything: no suggestion, and a short sweep offered instead."""
+    from core.cli import main
+
+    code = main(["lr-find", "--model", str(tiny_model), "--dataset", str(reviews_csv), "--output-dir",
+                 str(tmp_path), "--steps", "10", "--start-lr", "1e-9", "--end-lr", "2e-9"])
+    out = capsys.readouterr().out
+    assert code == 0 and "no suggestion" in out
+    assert "sentitune sweep ... --grid learning_rate=1e-5,3e-5,1e-4" in out

@@ -72,7 +72,6 @@ def test_snapshot_data_tab(snap_compare, make_app, finished_runs, monkeypatch):
     ], test_accuracy=0.9, test_accuracy_without_leaks=0.89, leaked_test_rows=1)
     monkeypatch.setattr(doctor, "diagnose", lambda run: fixed)
     import core.explain
-
     from tests.tui.fake_runs import fixed_explanation
 
     monkeypatch.setattr(core.explain, "explain", lambda predictor, text: fixed_explanation(text))

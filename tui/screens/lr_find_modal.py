@@ -105,7 +105,8 @@ class LrFindModal(ModalScreen[float | None]):
         self._plot(finding.learning_rates, finding.losses, finding.suggested_learning_rate)
         self.suggestion = finding.suggested_learning_rate
         if self.suggestion is None:
-            status.update("no suggestion: the loss fell less than 5% over the range (a larger batch_size may help)")
+            status.update("no suggestion: the loss fell less than 5% over the range (a larger batch_size may help); "
+                          "or let three short runs decide: type 1e-5, 3e-5, 1e-4 into learning_rate on F2")
             return
         status.update(plain(f"suggested learning rate {self.suggestion:.1e}: {finding.method}"))
         use = self.query_one("#lr-use", Button)
