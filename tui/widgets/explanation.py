@@ -103,3 +103,19 @@ class ExplanationView(Static):
     def clear(self) -> None:
         self.explanation, self.for_text, self._asked = None, None, None
         self.update("")
+
+
+class RunExplainer:
+    """Explanations of reviews with one run's model, loaded on first use and kept while the same run is asked
+    about (F4's Errors and Data tabs: one model at a time). Called from a worker thread."""
+
+    def __init__(self) -> None:
+        self._loaded: tuple[Any, Any] | None = None  # (run folder, its core.predict.Predictor)
+
+    def explain(self, run: Any, text: str) -> Any:
+        from core.explain import explain
+        from core.predict import Predictor
+
+        if self._loaded is None or self._loaded[0] != run:
+            self._loaded = (run, Predictor(run))
+        return explain(self._loaded[1], text)

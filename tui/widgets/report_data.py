@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 
 from core.format import printable
 from tui.safe import cell, notify_error
-from tui.widgets.explanation import explanation_text
+from tui.widgets.explanation import RunExplainer, explanation_text
 
 TEXT_WIDTH = 200
 MARKS = {True: "✓", False: "✗", None: ""}
@@ -107,7 +107,7 @@ class DataPane(Vertical):
         self.active = False
         self.diagnosed: Path | None = None  # the run whose findings are shown
         self.diagnosis: Any = None
-        self._explainer: tuple[Path, Any] | None = None  # (run, its core.predict.Predictor)
+        self._explainer = RunExplainer()  # the run's model, loaded on first use
         self._explaining = ""
 
     def compose(self) -> ComposeResult:
@@ -220,12 +220,7 @@ class DataPane(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-doctor-explain")
     def _explain(self, run: Path, finding: Any):
-        from core.explain import explain
-        from core.predict import Predictor
-
-        if self._explainer is None or self._explainer[0] != run:  # one model at a time, loaded on first use
-            self._explainer = (run, Predictor(run))
-        return finding, explain(self._explainer[1], finding.text)
+        return finding, self._explainer.explain(run, finding.text)
 
     @on(Worker.StateChanged)
     def _explained(self, event: Worker.StateChanged) -> None:

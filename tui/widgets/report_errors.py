@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 from core.format import printable
 from core.runs.layout import MODEL
 from tui.safe import cell, plain
-from tui.widgets.explanation import explanation_text
+from tui.widgets.explanation import RunExplainer, explanation_text
 
 TEXT_WIDTH = 200  # the table scrolls sideways; the full review shows under it
 
@@ -71,7 +71,7 @@ class ErrorsPane(Vertical):
         super().__init__(**kwargs)
         self.run: Path | None = None
         self.active = False  # the tab is shown: only then is a model loaded to explain
-        self._explainer: tuple[Path, object] | None = None  # (run, its core.predict.Predictor)
+        self._explainer = RunExplainer()  # the run's model, loaded on first use
         self._explaining = ""  # the review whose explanation is awaited
 
     def compose(self) -> ComposeResult:
@@ -128,12 +128,7 @@ class ErrorsPane(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-explain")
     def _explain(self, run: Path, text: str):
-        from core.explain import explain
-        from core.predict import Predictor
-
-        if self._explainer is None or self._explainer[0] != run:  # one model at a time, loaded on first use
-            self._explainer = (run, Predictor(run))
-        return text, explain(self._explainer[1], text)
+        return text, self._explainer.explain(run, text)
 
     @on(Worker.StateChanged)
     def _explained(self, event: Worker.StateChanged) -> None:
