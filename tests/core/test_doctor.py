@@ -122,3 +122,14 @@ def test_the_preview_warns_of_leaks_before_any_training(tmp_path, tiny_config):
     pd.concat([frame, copies]).to_csv(path, index=False)
     notes = build_preview(tiny_config.replace(dataset=str(path)), load_tokenizer).data.notes
     assert any("nearly copy a training review (leaks" in n and "sentitune doctor" in n for n in notes), notes
+
+
+def test_a_preview_too_large_to_search_says_it_was_not_checked(tmp_path, tiny_config, monkeypatch):
+    import core.data.stats as stats
+    from core.training.model import load_tokenizer
+
+    monkeypatch.setattr(stats, "COPIES_CHECKED_ROWS", 10)
+    path = tmp_path / "reviews.csv"
+    reviews_frame(60).to_csv(path, index=False)
+    notes = stats.build_preview(tiny_config.replace(dataset=str(path)), load_tokenizer).data.notes
+    assert any("not checked for near copies and leaks here (60 rows, over 10)" in n for n in notes), notes
