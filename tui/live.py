@@ -75,7 +75,7 @@ class LiveView:
                 return None
             self._delivered = True
         if self.kind == Kind.SWEEP_PROCESS:
-            from core.training.sweep import request_sweep_stop
+            from core.experiments.record import request_sweep_stop
 
             return request_sweep_stop(target)
         from core.runs.control import stop

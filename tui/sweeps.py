@@ -36,8 +36,8 @@ class SweepControl:
 
     @work(thread=True, exit_on_error=False, group="start-question")
     def _sweep_question(self, config: TrainConfig, grid: dict, detached: bool):
+        from core.experiments.plan import sweep_question
         from core.runs.store import train_rate
-        from core.training.planning import sweep_question
 
         rate = train_rate(self.runs_root, config.model, self.device_name)
         question = sweep_question(config, grid, self.dataset, rate)
@@ -59,8 +59,9 @@ class SweepControl:
         return True
 
     def _sweep_record(self, config: TrainConfig, grid: dict) -> Path:
+        from core.experiments.plan import plan_points
+        from core.experiments.record import create_sweep
         from core.training.preflight import check_data, preflight
-        from core.training.sweep import create_sweep, plan_points
 
         preflight(config, self.runs_root)
         check_data(config)
@@ -69,7 +70,7 @@ class SweepControl:
     def resume_sweep(self, path: Path) -> bool:
         """Go on with a stopped or interrupted sweep's runs left to do, here (F4's Sweep tab, R)."""
         from core.errors import CoreError
-        from core.training.sweep import check_resumable
+        from core.experiments.record import check_resumable
 
         if self.training:
             self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
@@ -94,7 +95,7 @@ class SweepControl:
         return self._run_sweep_here(path, live)
 
     def _run_sweep_here(self, path: Path, live: LiveView) -> dict:
-        from core.training.sweep import run_sweep
+        from core.experiments.worker import run_sweep
 
         return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=live.stop_event,
                          on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"],
@@ -106,8 +107,9 @@ class SweepControl:
         sweep (its stop file), whichever run it is at, and also between two runs."""
         import time
 
+        from core.experiments.launch import start_sweep_detached
+        from core.experiments.record import read_sweep
         from core.runs.control import follow
-        from core.training.sweep import read_sweep, start_sweep_detached
 
         path = self._sweep_record(config, grid)
         start_sweep_detached(path)
@@ -147,7 +149,8 @@ class SweepControl:
         self.update_subtitle()
 
     def _sweep_ended(self, record: dict | None) -> None:
-        from core.training.sweep import describe, ranked, score
+        from core.experiments.plan import describe
+        from core.experiments.record import ranked, score
 
         self.sweep = None
         if not record:

@@ -17,7 +17,7 @@ SWEEP_ADVICE = "1e-5,3e-5,1e-4"  # the usual fine-tuning range, when the range t
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from core.training.lr_find import check_range, find_learning_rate
+    from core.experiments.lr_find import check_range, find_learning_rate
     from core.training.stopping import StoppedEarly
 
     check_range(args.steps, args.start_lr, args.end_lr)
@@ -74,15 +74,21 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from core.training import sweep
+    from core.experiments import launch
+    from core.experiments.plan import describe, parse_grid, plan_points
+    from core.experiments.record import check_resumable, create_sweep, read_sweep, resolve_sweep
+    from core.experiments.worker import LOCK_FD_VARIABLE, WORKER_VARIABLE, run_sweep
 
-    existing = "--show" if args.show is not None else "--resume" if args.resume else None
+    existing = "--show" if args.show is not None else "--resume" if args.resume else "--join" if args.join else None
     if existing:
-        given = [flag for flag, name in (("--grid", "grid"), ("--random", "random"), ("--config", "config"))
-                 if getattr(args, name, None)] + [f"--{n.replace('_', '-')}" for n in CONFIG_FLAGS
-                                                  if getattr(args, n, None) is not None]
-        if existing == "--show" and (args.detach or args.resume):
-            given.append("--detach" if args.detach else "--resume")
+        given = [flag for flag, name in (("--grid", "grid"), ("--random", "random"), ("--trials", "trials"),
+                                         ("--prune", "prune"), ("--config", "config")) if getattr(args, name, None)]
+        given += [f"--{n.replace('_', '-')}" for n in CONFIG_FLAGS if getattr(args, n, None) is not None]
+        if existing == "--show":
+            given += [flag for flag, name in (("--detach", "detach"), ("--resume", "resume"), ("--join", "join"),
+                                              ("--workers", "workers")) if getattr(args, name, None)]
+        elif args.resume and args.join:
+            given.append("--join")
         if given:
             raise ConfigError({"sweep": f"{existing} uses the sweep's own settings; drop {', '.join(given)} "
                                         "(or start a new sweep with them)"})
@@ -90,50 +96,90 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _print_sweeps(args.output_dir, args.json)
         return 0
     if args.show:
-        record = sweep.read_sweep(sweep.resolve_sweep(args.show, args.output_dir))
-        _print_sweep(record, args.json)
+        _print_sweep(read_sweep(resolve_sweep(args.show, args.output_dir)), args.json)
         return 0
-    if args.resume:
-        path = sweep.resolve_sweep(args.resume, args.output_dir)
-        if not os.environ.get(sweep.LOCK_FD_VARIABLE):  # a background sweep's own process: its starter checked
-            sweep.check_resumable(path)
+    inherited = os.environ.pop(LOCK_FD_VARIABLE, None)  # a background worker: its starter took its lock
+    name = os.environ.pop(WORKER_VARIABLE, None)
+    if args.join and inherited:  # a background worker's own process: its starter checked the sweep
+        path = resolve_sweep(args.join, args.output_dir)
+    elif args.join:
+        path = resolve_sweep(args.join, args.output_dir)
+        launch.check_joinable(path)
+        if args.workers is None and not args.detach:
+            args.workers = 1  # a worker from this shell: one, here
+    elif args.resume:
+        path = resolve_sweep(args.resume, args.output_dir)
+        check_resumable(path)
     else:
         config = config_from_args(args)
-        grid = sweep.parse_grid(args.grid)
-        points = sweep.plan_points(grid, args.random, seed=config.seed)
+        grid = parse_grid(args.grid)
+        points = plan_points(grid, args.random, seed=config.seed, trials=args.trials)
         from core.training.preflight import check_data, preflight
 
         preflight(config, args.output_dir)
         check_data(config)
-        path = sweep.create_sweep(config, grid, points, args.output_dir, args.random)
+        path = create_sweep(config, grid, points, args.output_dir, args.random, args.trials, args.prune)
+    record = read_sweep(path)
+    workers = args.workers if args.workers is not None else 1 if inherited else launch.default_workers()
+    environments = launch.worker_environments(workers, record["base"].get("device", "auto"))
     if args.detach:
-        log = sweep.start_sweep_detached(path)
+        log = launch.start_sweep_detached(path, workers, join=bool(args.join))
         if args.json:
-            print(json.dumps({"sweep": str(path), "log": str(log)}))
+            print(json.dumps({"sweep": str(path), "log": str(log), "workers": workers}))
         else:
-            n = len(sweep.read_sweep(path)["points"])
-            say(f"sweep {path.stem} started in the background ({n} run{'s' if n != 1 else ''}); "
-                f"its log: {log}")
+            n = len(record["points"])
+            say(f"sweep {path.stem} {'joined by' if args.join else 'started in the background with'} {workers} "
+                f"worker{'s' if workers != 1 else ''} ({n} run{'s' if n != 1 else ''} in all); its log: {log}")
             say(f"see it: sentitune sweep --show {path.stem} · stop it: sentitune stop {path.stem}")
         return 0
+
     def on_point(k: int, n: int, point: dict) -> None:
         if args.json:
             print(json.dumps({"event": "SweepPoint", "sweep": str(path), "index": k, "of": n,
                               "settings": point["settings"]}), flush=True)
         else:
-            say(f"== sweep {path.stem}: run {k} of {n}: {sweep.describe(point['settings'])}")
+            say(f"== sweep {path.stem}: run {k} of {n}: {describe(point['settings'])}")
 
-    inherited = os.environ.pop(sweep.LOCK_FD_VARIABLE, None)  # started by --detach: the lock is ours already
-    record = sweep.run_sweep(path, args.printer, on_point, args.stop,
-                             lock_fd=int(inherited) if inherited and inherited.isdigit() else None)
+    children = []
+    if workers > 1 and not inherited:  # the others in the background, this one here
+        if not args.join:
+            launch._clear_stop(path)
+        children = launch.spawn_workers(path, environments[1:], first_index=1)
+        if not args.json:
+            say(f"sweep {path.stem}: {workers} workers; the other {workers - 1} log beside it "
+                f"({launch.log_path(path, 1).name}...)")
+    if not inherited:
+        launch.apply_here(environments[0])
+    try:
+        record = run_sweep(path, args.printer, on_point, args.stop,
+                           lock_fd=int(inherited) if inherited and inherited.isdigit() else None,
+                           name=name, join=bool(args.join or inherited or children))
+    finally:
+        if children and args.stop is not None and args.stop.is_set():
+            _stop_others(path)
+        launch.wait_for(children, None if args.json else say)
+    if children:
+        record = read_sweep(path)
     _print_sweep(record, args.json)
-    return 0 if record["status"] in ("finished", "stopped") else 1
+    return 0 if record["status"] in ("finished", "stopped", "running") else 1
+
+
+def _stop_others(path) -> None:
+    """Ctrl+C in a sweep of several workers: the others stop too."""
+    from core.errors import CoreError
+    from core.experiments.record import request_sweep_stop
+
+    try:
+        request_sweep_stop(path)
+    except CoreError:
+        pass  # they ended meanwhile
 
 
 def _print_sweeps(root: str, as_json: bool) -> None:
     """Every sweep under the runs folder, newest first: status, runs done, the best point so far."""
     from core.errors import CoreError
-    from core.training.sweep import describe, list_sweeps, ranked, read_sweep, score, varying
+    from core.experiments.plan import describe
+    from core.experiments.record import list_sweeps, ranked, read_sweep, score, varying
 
     paths = list_sweeps(root)
     if not paths and not as_json:
@@ -147,6 +193,7 @@ def _print_sweeps(root: str, as_json: bool) -> None:
             continue
         points, best = record["points"], ranked(record)
         done = sum(p.get("status") == "finished" for p in points)
+        pruned = sum(p.get("status") == "pruned" for p in points)
         if as_json:
             print(json.dumps({"sweep": path.stem, "status": record["status"], "runs": len(points), "finished": done,
                               "best": best[0] if best else None}))
@@ -156,12 +203,13 @@ def _print_sweeps(root: str, as_json: bool) -> None:
             top = f"best val macro-F1 {score(best[0]):.4f} ({shown})"
         else:
             top = "no scores yet"
-        say(f"{path.stem}  {record['status']:<11} {done} of {len(points)} runs finished  {top}")
+        say(f"{path.stem}  {record['status']:<11} {done} of {len(points)} runs finished"
+            + (f", {pruned} pruned" if pruned else "") + f"  {top}")
 
 
 def _print_sweep(record: dict, as_json: bool) -> None:
+    from core.experiments.record import ranked, score, tied_with_best, varying
     from core.format import number
-    from core.training.sweep import ranked, score, tied_with_best, varying
 
     best = ranked(record)
     ties = tied_with_best(record)
@@ -172,8 +220,12 @@ def _print_sweep(record: dict, as_json: bool) -> None:
     points = record["points"]
     names = varying(record) or list(points[0]["settings"])
     order = best + [p for p in points if not any(p is b for b in best)]
-    say(f"sweep: {record['status']}, {sum(p.get('status') == 'finished' for p in points)} of {len(points)} runs "
-        "finished; ranked by validation macro F1 (test figures are shown, never used to choose)")
+    pruned = sum(p.get("status") == "pruned" for p in points)
+    workers = len(record.get("workers") or [])
+    say(f"sweep: {record['status']}" + (f" ({workers} workers)" if workers > 1 else "")
+        + f", {sum(p.get('status') == 'finished' for p in points)} of {len(points)} runs finished"
+        + (f", {pruned} pruned" if pruned else "")
+        + "; ranked by validation macro F1 (test figures are shown, never used to choose)")
 
     def figure(value) -> str:
         return f"{value:.4f}" if isinstance(value, (int, float)) else "—"
@@ -184,10 +236,13 @@ def _print_sweep(record: dict, as_json: bool) -> None:
         mark = ("=" if len(ties) > 1 else "*") if any(point is t for t in ties) else ""
         run = Path(point["run_dir"]).name if point.get("run_dir") else "—"
         rows.append([mark, *[number(point["settings"].get(n, "")) for n in names], str(point.get("status", "")),
-                     figure(score(point) if ranked_point else None), figure(point.get("val_accuracy")),
+                     figure(score(point) if ranked_point or point.get("status") == "pruned" else None), figure(point.get("val_accuracy")),
                      figure(point.get("test_accuracy")), run + (" (folder gone)" if point.get("missing") else "")])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
     for row in rows:
         say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
     if len(ties) > 1:
         say(f"= {len(ties)} runs tie for best: the sweep cannot tell them apart")
+    if pruned:
+        say("pruned: stopped after an evaluation that was below the median of the finished runs at the same epoch; "
+            "their figures are from then, and they are not ranked")

@@ -134,10 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="one run per setting point, ranked by validation macro F1")
     training_flags(sweep)
     sweep.add_argument("--grid", metavar="NAME=A,B", action="append", default=[],
-                       help="values of a setting to try (repeat for more settings; NAME=LOW:HIGH with --random)")
+                       help="values of a setting to try (repeat for more settings; NAME=LOW:HIGH, a range, with "
+                            "--trials or --random)")
     sweep.add_argument("--random", metavar="N", type=int, help="N random points from the grid's values and ranges")
-    sweep.add_argument("--detach", action="store_true", help="run the sweep in a background process")
-    sweep.add_argument("--resume", metavar="SWEEP", help="run the points of an interrupted or stopped sweep not done")
+    sweep.add_argument("--trials", metavar="N", type=int, help="N points chosen by Optuna's TPE sampler from the "
+                       "grid's values and ranges, each from how the earlier ones did")
+    sweep.add_argument("--prune", action="store_true", help="stop a point after an evaluation when it is behind the "
+                       "median of the finished points at the same epoch (it ends 'pruned')")
+    sweep.add_argument("--workers", metavar="N", type=int, help="train N points at a time, each on its own GPU "
+                       "(default: one per GPU; on a CPU one, or the cores divided between N)")
+    sweep.add_argument("--detach", action="store_true", help="run the sweep in background processes")
+    sweep.add_argument("--resume", metavar="SWEEP", help="go on with the points of an interrupted or stopped sweep")
+    sweep.add_argument("--join", metavar="SWEEP", help="add a worker to a sweep from another shell or machine that "
+                       "sees the runs folder")
     sweep.add_argument("--show", metavar="SWEEP", nargs="?", const="",
                        help="print a sweep's runs ranked by validation macro F1 (no SWEEP: list the sweeps)")
 

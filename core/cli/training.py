@@ -262,9 +262,9 @@ def _retry_of(run_dir: Path) -> Path | None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from core.experiments.record import is_sweep_ref, request_sweep_stop, resolve_sweep
     from core.runs.control import stop
     from core.runs.store import resolve_run
-    from core.training.sweep import is_sweep_ref, request_sweep_stop, resolve_sweep
 
     if is_sweep_ref(args.run, args.output_dir):
         say(request_sweep_stop(resolve_sweep(args.run, args.output_dir)))

@@ -17,13 +17,14 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
+    PRUNED = "pruned"  # a sweep's point stopped by its pruner: behind the others at the same epoch (saved, as a stop)
     INTERRUPTED = "interrupted"  # said "running" but its process is gone (killed, machine rebooted)
     UNREADABLE = "unreadable"  # its files are damaged or of the wrong shape
     UNKNOWN = "unknown"  # no usable status.json
 
 
 LIVE = (RunStatus.STARTING, RunStatus.WAITING, RunStatus.RUNNING)
-ENDED = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.FAILED)
+ENDED = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.PRUNED)
 
 CONFIG = "config.json"  # the effective config, versions, device, labels, data notes, split fingerprint
 STATUS = "status.json"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from core.config import TrainConfig, split_sizes
-from core.format import format_duration, number, short_name
+from core.format import format_duration, short_name
 from core.runs.store import TrainRate
 
 
@@ -78,23 +78,3 @@ def start_question(config: TrainConfig, preview=None, rate: TrainRate | None = N
         else "estimated time: unknown (no earlier run of this model on this device)",
     ]
     return "\n".join(lines)
-
-
-def sweep_question(config: TrainConfig, grid: dict, preview=None, rate: TrainRate | None = None) -> str:
-    """The plan a sweep's start confirmation shows: how many runs, what varies, and the time they all take."""
-    from core.training.sweep import plan_points, point_configs
-
-    points = plan_points(grid, seed=config.seed)
-    rows = preview.rows_for(config) if preview is not None else None
-    fresh = preview if preview is not None and not preview.stale(config) else None
-    found = [estimate(c, plan(c, rows), rate, fresh) for c in point_configs(config, points)]
-    varies = "; ".join(f"{name} over {', '.join(number(v) for v in values)}"
-                       for name, values in grid.items())
-    return "\n".join([
-        f"Start a sweep of {len(points)} runs of {short_name(config.model)} on {short_name(config.dataset)}, "
-        "one after another?",
-        f"varying {varies}",
-        f"estimated time: ~{format_duration(sum(f.seconds for f in found))} in all" if all(found)
-        else "estimated time: unknown (no earlier run of this model on this device)",
-        "Ranked by validation macro F1 when done (F4, tab 5); Stop & save stops the current run and the rest.",
-    ])

@@ -16,7 +16,7 @@ def _sweep(env: Env, *grid: str) -> list[str]:
 
 def _pending_sweep(env: Env) -> list[str]:
     from core.config import TrainConfig
-    from core.training.sweep import create_sweep
+    from core.experiments.record import create_sweep
 
     other = env.tmp / "other-runs"
     path = create_sweep(TrainConfig(model=str(env.model), dataset=str(env.good)), {"epochs": [1, 2]},
@@ -27,7 +27,7 @@ def _pending_sweep(env: Env) -> list[str]:
 def _sweep_record(env: Env, damage: Callable[[dict], None] | None = None) -> Path:
     """A pending two-point sweep in a runs folder of its own, its record then changed by `damage`."""
     from core.config import TrainConfig
-    from core.training.sweep import create_sweep
+    from core.experiments.record import create_sweep
 
     path = create_sweep(TrainConfig(model=str(env.model), dataset=str(env.good)), {"epochs": [1, 2]},
                         [{"epochs": 1}, {"epochs": 2}], env.tmp / "other-runs")
@@ -40,11 +40,11 @@ def _sweep_record(env: Env, damage: Callable[[dict], None] | None = None) -> Pat
 
 def _running_sweep(env: Env, *flags: str) -> list[str]:
     """A sweep whose lock another process holds (as a sweep running in the background does)."""
+    from core.experiments.record import worker_lock
     from core.runs.lock import RunLock
-    from core.training.sweep import lock_file
 
-    path = _sweep_record(env, lambda r: r.update(status="running"))
-    env.held = RunLock(path=lock_file(path)).acquire()
+    path = _sweep_record(env)
+    env.held = RunLock(path=worker_lock(path, "elsewhere-1")).acquire()
     return ["sweep", "--resume", path.stem, "--output-dir", str(path.parent), *flags]
 
 
@@ -55,7 +55,7 @@ def _log_is_a_folder(env: Env) -> list[str]:
 
 
 def _sweep_left_pending(env: Env) -> None:
-    from core.training.sweep import read_sweep
+    from core.experiments.record import read_sweep
 
     (path,) = (env.tmp / "other-runs").glob("sweep-*.json")
     assert read_sweep(path)["status"] == "pending"  # not "starting" for ever, and its lock is free
@@ -87,7 +87,7 @@ EXPERIMENT_CASES: dict[str, Case] = {
                                                 "must be a number, not 'fast'"),
     "sweep over an unknown setting": Case(lambda e: _sweep(e, "learnin_rate=1,2"), 2, "did you mean 'learning_rate'"),
     "sweep with a range but no --random": Case(lambda e: _sweep(e, "learning_rate=1e-5:1e-3"), 2,
-                                               "a range is drawn from with --random N"),
+                                               "a range is searched with --trials N"),
     "sweep with a point the settings refuse": Case(lambda e: _sweep(e, "epochs=2,0"), 2, "must be at least 1"),
     "show a sweep that does not exist": Case(lambda e: ["sweep", "--show", "sweep-nope", "--output-dir",
                                                         str(e.runs)], 2, "no sweep sweep-nope"),
@@ -110,7 +110,7 @@ EXPERIMENT_CASES: dict[str, Case] = {
     "sweep point longer than the model takes": Case(lambda e: _sweep(e, "max_length=64,600"), 2,
                                                     "takes (512 tokens); use at most 512 (in the sweep point max_length=600)"),
     "resume a sweep that is already running": Case(lambda e: _running_sweep(e), 2,
-                                                   "is already running in another process; stop it first"),
+                                                   "is already running in another process; add a worker"),
     "resume in background a sweep that is already running": Case(
         lambda e: _running_sweep(e, "--detach"), 2, "is already running in another process"),
     "sweep in background whose log is a folder": Case(_log_is_a_folder, 2,

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from core.cli import main
-from core.training.lr_find import LrFinding, find_learning_rate, suggest
+from core.experiments.lr_find import LrFinding, find_learning_rate, suggest
+from core.experiments.plan import parse_grid, plan_points
+from core.experiments.record import create_sweep, ranked, read_sweep
+from core.experiments.worker import run_sweep
 from core.training.stopping import StoppedEarly
-from core.training.sweep import create_sweep, parse_grid, plan_points, ranked, read_sweep, run_sweep
 
 
 def test_suggest_takes_a_tenth_of_the_lowest_point_beside_the_steepest_fall_and_nothing_from_noise():
@@ -95,8 +99,7 @@ def test_a_two_point_sweep_ranks_its_runs_by_validation_f1(tiny_config, tmp_path
     assert summary["status"] == "finished" and summary["varying"] == ["learning_rate"]
     assert summary["best"]["settings"] == {"learning_rate": 5e-3}
     (record_path,) = tmp_path.glob("sweep-*.json")
-    stored = json.loads(record_path.read_text())  # the file itself says how each run did
-    assert all(isinstance(p["val_f1"], float) and isinstance(p["test_accuracy"], float) for p in stored["points"])
+    assert record_path.with_suffix(".journal").is_file()  # the study: every worker's points and figures
     record = read_sweep(record_path)
     for point in record["points"]:
         config = json.loads((tmp_path / point["run_dir"] / "config.json").read_text())["config"]
@@ -106,26 +109,31 @@ def test_a_two_point_sweep_ranks_its_runs_by_validation_f1(tiny_config, tmp_path
     shown = capsys.readouterr().out.splitlines()
     assert shown[1].split() == ["learning_rate", "status", "val", "macro-F1", "val", "acc", "test", "acc", "run"]
     assert shown[2].split()[:3] == ["*", "0.005", "finished"] and shown[3].split()[:2] == ["1e-4", "finished"]
+    assert main(["sweep", "--resume", record_path.stem, "--output-dir", str(tmp_path)]) == 2
+    assert "has nothing to resume: every run in it is done" in capsys.readouterr().err
 
 
-def test_show_marks_ties_and_runs_whose_folder_is_gone_and_resume_says_when_nothing_is_left(tiny_config, tmp_path,
-                                                                                              capsys):
-    grid = parse_grid(["learning_rate=1e-4,5e-5,2e-5"])
-    path = create_sweep(tiny_config, grid, plan_points(grid), tmp_path)
-    record = json.loads(path.read_text())
-    for point, f1 in zip(record["points"], (0.8, 0.8, 0.7)):  # figures the record kept; the folders are gone
-        point.update(status="finished", run_dir=f"gone-{f1}", val_f1=f1, val_f1_macro=f1, val_accuracy=0.75)
-    path.write_text(json.dumps(record))
-    timestamp = path.stem.removeprefix("sweep-")
-    assert main(["sweep", "--show", timestamp, "--output-dir", str(tmp_path)]) == 0  # the timestamp alone will do
+def test_a_sweep_recorded_before_the_study_still_shows_with_ties_and_folders_gone(tiny_config, tmp_path, capsys):
+    """Records of the earlier format (everything in the JSON file, no study) are listed and shown as they were;
+    they are not resumed."""
+    path = tmp_path / "sweep-20261120-101500.json"
+    path.write_text(json.dumps({
+        "kind": "sweep", "created": 1.0, "updated": 2.0, "status": "finished", "pid": None,
+        "base": tiny_config.to_dict(), "grid": {"learning_rate": [1e-4, 5e-5, 2e-5]}, "random": None,
+        "points": [{"settings": {"learning_rate": lr}, "status": "finished", "run_dir": f"gone-{f1}", "val_f1": f1,
+                    "val_f1_macro": f1, "val_accuracy": 0.75} for lr, f1 in ((1e-4, 0.8), (5e-5, 0.8), (2e-5, 0.7))],
+    }))
+    assert main(["sweep", "--show", "20261120-101500", "--output-dir", str(tmp_path)]) == 0  # the timestamp will do
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in out[2:5]] == [["=", "1e-4"], ["=", "5e-5"], ["2e-5", "finished"]]
     assert out[2].endswith("gone-0.8 (folder gone)")
     assert out[-1].startswith("= 2 runs tie for best: the sweep cannot tell them apart")
     (tmp_path / "gone-0.7").mkdir()  # a folder put back is no longer shown as gone
     assert not read_sweep(path)["points"][2].get("missing") and read_sweep(path)["points"][0]["missing"]
+    assert main(["sweep", "--show", "--output-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("sweep-20261120-101500  finished    3 of 3 runs finished")
     assert main(["sweep", "--resume", path.stem, "--output-dir", str(tmp_path)]) == 2
-    assert "has nothing to resume: every run in it is done" in capsys.readouterr().err
+    assert "recorded by an earlier version of sentitune: it shows, but does not go on" in capsys.readouterr().err
 
 
 def test_a_stopped_sweep_resumes_with_the_points_not_done(tiny_config, tmp_path):
@@ -142,31 +150,59 @@ def test_a_stopped_sweep_resumes_with_the_points_not_done(tiny_config, tmp_path)
 
     record = run_sweep(path, on_point=on_point, stop_event=stop)
     assert record["status"] == "stopped" and started == [1, 2]
-    assert [p["status"] for p in record["points"]] == ["finished", "stopped", "pending"]
+    # run 2 was stopped before it trained a step: it is left to do, and its empty folder is not kept
+    assert [p["status"] for p in record["points"]] == ["finished", "pending", "pending"]
+    assert record["points"][1]["run_dir"] is None
     record = run_sweep(path, on_point=lambda k, n, p: started.append(k))
     assert record["status"] == "finished" and started == [1, 2, 2, 3]
     assert all(p["status"] == "finished" for p in record["points"])
     assert len({p["run_dir"] for p in record["points"]}) == 3
 
 
-def test_a_killed_sweep_reads_as_interrupted_and_resumes(tiny_config, tmp_path):
-    config = tiny_config.replace(epochs=1, baseline=False)
+def test_a_worker_killed_mid_point_leaves_it_to_the_next_worker(tiny_config, tmp_path):
+    """SIGKILL (out of memory, a machine going down) in the middle of a point: the sweep reads as interrupted, and
+    the next worker goes on with that point's own run, from its checkpoint; nothing is lost or trained twice."""
+    from core.experiments.launch import spawn_workers
+
     grid = parse_grid(["learning_rate=1e-3,5e-3"])
-    path = create_sweep(config, grid, plan_points(grid), tmp_path)
-    record = json.loads(path.read_text())
-    record.update(status="running", pid=_dead_pid())
-    record["points"][0].update(status="running", run_dir=str(tmp_path / "gone-run"))
-    path.write_text(json.dumps(record))
-    assert read_sweep(path)["status"] == "interrupted" and read_sweep(path)["points"][0]["status"] == "interrupted"
-    record = run_sweep(path)
-    assert record["status"] == "finished" and all(p["status"] == "finished" for p in record["points"])
+    path = create_sweep(tiny_config.replace(epochs=200, baseline=False), grid, plan_points(grid), tmp_path)
+    (child,) = spawn_workers(path, [{}])
+    try:
+        run_dir = _wait_for_checkpoint(path, tmp_path)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    record = read_sweep(path)
+    assert record["status"] == "interrupted" and record["workers"] == []
+    assert [p["status"] for p in record["points"]] == ["interrupted", "pending"]
+    stop, seen = threading.Event(), []
+
+    def on_point(k, n, point):
+        seen.append((k, Path(point["run_dir"]).name))
+        stop.set()
+
+    record = run_sweep(path, on_point=on_point, stop_event=stop)
+    assert seen == [(1, run_dir)]  # the killed point first, in its own run folder
+    assert record["status"] == "stopped" and record["points"][0]["status"] == "stopped"
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")] == [run_dir]
+
+
+def _wait_for_checkpoint(path: Path, root: Path, timeout: float = 120) -> str:
+    """The first point's run folder, once a background worker has written a checkpoint in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run_dir = read_sweep(path)["points"][0].get("run_dir")
+        if run_dir and any((root / Path(run_dir).name / "checkpoints").glob("checkpoint-*")):
+            return Path(run_dir).name
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint in time; the worker's log: {path.with_suffix('.log').read_text()[-2000:]}")
 
 
 def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config, tmp_path, capsys):
     args = ["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
             "--epochs", "200", "--grid", "learning_rate=1e-3,5e-3", "--output-dir", str(tmp_path), "--detach"]
     assert main(args) == 0
-    assert "started in the background (2 runs)" in capsys.readouterr().out
+    assert "started in the background with 1 worker (2 runs in all)" in capsys.readouterr().out
     (path,) = tmp_path.glob("sweep-*.json")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until its first run is training
@@ -175,7 +211,7 @@ def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config
         if run_dir and (tmp_path / run_dir / "checkpoints").exists() or record["status"] not in ("starting", "running"):
             break
         time.sleep(0.2)
-    assert record["status"] == "running" and record["pid"] != os.getpid()
+    assert record["status"] == "running" and len(record["workers"]) == 1
     capsys.readouterr()
     for again in (["--detach"], []):  # one copy of a sweep at a time, however it is asked to go on
         assert main(["sweep", "--resume", path.stem, "--output-dir", str(tmp_path), *again]) == 2
@@ -192,7 +228,7 @@ def test_a_detached_sweep_runs_in_its_own_process_and_can_be_stopped(tiny_config
 
 
 def test_a_stop_asked_while_a_background_sweep_starts_reaches_it(tiny_config, tmp_path, capsys):
-    from core.training.sweep import start_sweep_detached
+    from core.experiments.launch import start_sweep_detached
 
     grid = parse_grid(["learning_rate=1e-3,5e-3"])
     path = create_sweep(tiny_config.replace(epochs=1), grid, plan_points(grid), tmp_path)

@@ -171,7 +171,8 @@ def test_resume_in_a_folder_it_cannot_write_is_one_line(trained_run, tmp_path, m
 
 def test_a_stop_between_two_runs_of_a_sweep_starts_no_further_run(tiny_config, tmp_path):
     """The record names run 2 only after the stop was asked: the sweep still ends before training it (item 3)."""
-    from core.training.sweep import create_sweep, read_sweep, request_sweep_stop, run_sweep
+    from core.experiments.record import create_sweep, read_sweep, request_sweep_stop
+    from core.experiments.worker import run_sweep
 
     root = tmp_path / "runs"
     path = create_sweep(tiny_config.replace(epochs=1), {"learning_rate": [5e-3, 1e-3]},

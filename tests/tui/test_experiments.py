@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, TabbedContent
 
-from core.training.sweep import read_sweep
+from core.experiments.record import read_sweep
 from tests.tui.waiting import wait_for
 from tui.screens.modals import ConfirmModal
 from tui.screens.params_screen import ParamsScreen
@@ -95,7 +95,7 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
 
 
 async def test_ctrl_f_finds_a_learning_rate_and_fills_the_field(make_app, monkeypatch):
-    from core.training import lr_find
+    from core.experiments import lr_find
     from tui.screens.lr_find_modal import LrFindModal
 
     monkeypatch.setattr(lr_find, "STEPS", 200)  # the tiny model learns in a narrow band: test it finely
@@ -134,8 +134,8 @@ async def test_a_sweep_in_background_runs_in_its_own_process_and_the_app_follows
         await pilot.pause()
     assert points == [(1, 2), (2, 2)]
     (record,) = app.runs_root.glob("sweep-*.json")
-    data = json.loads(record.read_text())
-    assert data["status"] == "finished" and data["pid"] is None
+    data = read_sweep(record)
+    assert data["status"] == "finished" and data["workers"] == []
     for point in data["points"]:  # trained by the sweep's process, not the app's
         status = json.loads((app.runs_root / point["run_dir"] / "status.json").read_text())
         assert status["status"] == "finished" and status["pid"] != os.getpid()
@@ -196,14 +196,16 @@ async def test_a_stop_answered_after_the_sweep_moved_on_stops_nothing(make_app, 
 async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_config, runs_root):
     import threading
 
-    from core.training.sweep import create_sweep, parse_grid, plan_points, read_sweep, run_sweep
+    from core.experiments.plan import parse_grid, plan_points
+    from core.experiments.record import create_sweep, read_sweep
+    from core.experiments.worker import run_sweep
 
     config = tiny_config.replace(epochs=1, baseline=False)
     grid = parse_grid(["learning_rate=1e-3,5e-3"])
     path = create_sweep(config, grid, plan_points(grid), runs_root)
     stop = threading.Event()
-    run_sweep(path, on_point=lambda k, n, p: k == 2 and stop.set(), stop_event=stop)  # run 2 stopped at once
-    assert [p["status"] for p in read_sweep(path)["points"]] == ["finished", "stopped"]
+    run_sweep(path, on_point=lambda k, n, p: k == 2 and stop.set(), stop_event=stop)  # stopped as run 2 starts
+    assert [p["status"] for p in read_sweep(path)["points"]] == ["finished", "pending"]
     app = make_app(config.replace(epochs=3))  # what F2 holds must not change the sweep's runs
     points, seen = _sweep_points()
     async with app.run_test(size=(100, 30), message_hook=seen) as pilot:
@@ -224,7 +226,7 @@ async def test_r_on_the_sweep_tab_goes_on_with_a_stopped_sweep(make_app, tiny_co
 
 
 async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make_app, monkeypatch):
-    from core.training import lr_find
+    from core.experiments import lr_find
     from tui.screens.lr_find_modal import LrFindModal
 
     monkeypatch.setattr(lr_find, "STEPS", lr_find.MAX_STEPS)  # still running while the test looks at it

@@ -46,7 +46,7 @@ async def test_sentitune_stop_from_another_shell_stops_the_apps_run_and_the_app_
 
 
 async def test_stop_while_a_background_sweep_starts_stops_the_sweep(make_app, tiny_config, runs_root):
-    from core.training.sweep import list_sweeps, read_sweep
+    from core.experiments.record import list_sweeps, read_sweep
 
     app = make_app(tiny_config.replace(epochs=300))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -60,17 +60,14 @@ async def test_stop_while_a_background_sweep_starts_stops_the_sweep(make_app, ti
 
 def test_a_background_sweeps_stop_goes_to_the_sweep_between_its_runs(tmp_path, tiny_config):
     """F3 shows the sweep's finished run 1 while run 2 is not named yet: the stop is the sweep's, not run 1's."""
+    from core.experiments.record import create_sweep, stop_file, worker_lock
     from core.runs.lock import RunLock
-    from core.training.sweep import create_sweep, lock_file, stop_file
 
     path = create_sweep(tiny_config, {"learning_rate": [5e-3, 1e-3]}, [{"learning_rate": 5e-3},
                                                                        {"learning_rate": 1e-3}], tmp_path)
-    record = json.loads(path.read_text())
-    record["status"] = "running"
-    path.write_text(json.dumps(record))
     finished = write_fake_run(tmp_path, "20260101-120000-tiny-reviews")
     live = LiveView(Kind.SWEEP_PROCESS, run_dir=finished, sweep=path)
-    with RunLock(path=lock_file(path)):  # the sweep's process holds it
+    with RunLock(path=worker_lock(path, "elsewhere-1")):  # the sweep's worker holds it
         assert live.ask_stop("train")  # to be sent to the sweep's process, by a worker
         assert "asked sweep" in live.deliver()
     assert stop_file(path).exists()

@@ -54,7 +54,7 @@ class LrFindModal(ModalScreen[float | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Find a learning rate", classes="dialog-title")
-            from core.training import lr_find
+            from core.experiments import lr_find
 
             yield Static(plain(f"{short_name(self.config.model)} on {short_name(self.config.dataset)}, batch "
                                f"{self.config.batch_size}: the learning rate "
@@ -71,7 +71,7 @@ class LrFindModal(ModalScreen[float | None]):
 
     @work(thread=True, exit_on_error=False, group="lr-find")
     def _find(self):
-        from core.training import lr_find
+        from core.experiments import lr_find
 
         return lr_find.find_learning_rate(self.config, self.runs_root, steps=lr_find.STEPS,
                                           start_lr=lr_find.START_LR, stop_event=self.stop,

@@ -11,9 +11,9 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, PRESETS, TrainConfig, changes, format_value, preset
+from core.experiments.plan import plan_points, point_configs
 from core.format import format_duration, printable, short_name
 from core.training.planning import plan
-from core.training.sweep import plan_points, point_configs
 from tui.safe import SafeInput, notify_error, plain
 from tui.screens.base import BaseScreen
 from tui.widgets.form_config import ConfigForm

@@ -119,7 +119,7 @@ class ReportScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-run")
     def _load_report(self, path: Path) -> tuple[RunReport, str | None, tuple | None]:
-        from core.training.sweep import sweep_of
+        from core.experiments.record import sweep_of
 
         report = load_report(path)
         stopped = stop_line(path) if report.info.status == RunStatus.STOPPED else None

@@ -129,7 +129,7 @@ class TrainScreen(BaseScreen):
             label = sentence(format_event(p.stopped))  # whether a model was saved and tested
         sweep = self.app.sweep
         if sweep is not None and self.app.training:  # which run of the sweep this dashboard shows
-            from core.training.sweep import describe
+            from core.experiments.plan import describe
 
             label = f"Sweep run {sweep.index} of {sweep.total} ({describe(sweep.settings)}) · {label}"
         status = self.query_one("#status-line", Static)

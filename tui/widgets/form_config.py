@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState
 
 from core.config import FIELDS, TrainConfig, fields_by_group, format_value, help_text, parse_value
 from core.errors import ConfigError
+from core.experiments.plan import parse_grid, plan_points, point_configs
 from core.training.coach import learning_rate_warning
-from core.training.sweep import parse_grid, plan_points, point_configs
 from tui.safe import SafeInput, plain
 
 MODEL_SETTLE_SECONDS = 0.4  # a model name typed key by key is read once, after the typing pauses

@@ -14,7 +14,7 @@ from tui.safe import sentence
 
 STATUS_STYLES = {RunStatus.FINISHED: "$success", RunStatus.STOPPED: "$warning", RunStatus.RUNNING: "$accent",
                  RunStatus.STARTING: "$accent", RunStatus.FAILED: "$error", RunStatus.INTERRUPTED: "$error",
-                 RunStatus.UNREADABLE: "$error"}
+                 RunStatus.UNREADABLE: "$error", RunStatus.PRUNED: "$warning"}
 RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED)
 
 

@@ -42,8 +42,8 @@ class SweepPane(Vertical):
         yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True)
 
     def show(self, found: tuple[Path, dict[str, Any]] | None, current: Path | None) -> None:
+        from core.experiments.record import ranked, score, tied_with_best, varying
         from core.format import number
-        from core.training.sweep import ranked, score, tied_with_best, varying
 
         table = self.query_one(DataTable)
         # A refresh of the same sweep (a run ended, the runs folder changed) keeps the highlighted run.
