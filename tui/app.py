@@ -87,6 +87,7 @@ class SentituneApp(SweepControl, TrainingControl, App):
         self.pending_review: tuple[str, Path | None] | None = None
         self.newest_run: Path | None = None  # the run that ended last in this app: F4 selects it, F5 uses its model
         self.sweep: SweepPoint | None = None  # the sweep being trained, at its current run
+        self.pruned: tuple[str | None, str | None] | None = None  # (run folder, why) of a sweep run just pruned
         self._quit_when_stopped = False
         self._detect_device = detect_device
         self._watch_seconds = watch_seconds

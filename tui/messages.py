@@ -27,6 +27,15 @@ class TrainingHistory(Message):
         self.run_dir, self.events = run_dir, events
 
 
+class SweepPointEnded(Message):
+    """A sweep's run `index` of `total` ended: `status` (finished, stopped, failed, pruned) and, when the pruner
+    stopped it, why (`pruned`)."""
+
+    def __init__(self, index: int, total: int, status: str, run_dir: str | None, pruned: str | None) -> None:
+        super().__init__()
+        self.index, self.total, self.status, self.run_dir, self.pruned = index, total, status, run_dir, pruned
+
+
 class SweepPoint(Message):
     """A sweep started its run `index` of `total` (settings: what that run varies; run_dir: its folder, which
     holds the history of a run the sweep resumes)."""

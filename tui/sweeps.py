@@ -11,7 +11,7 @@ from core.config import TrainConfig
 from core.runs import layout
 from core.runs.progress import RunProgress
 from tui.live import Kind, LiveView
-from tui.messages import SweepPoint, TrainingEvent
+from tui.messages import SweepPoint, SweepPointEnded, TrainingEvent
 from tui.safe import notify_error
 from tui.screens.modals import ConfirmModal
 from tui.training import starting
@@ -99,7 +99,9 @@ class SweepControl:
 
         return run_sweep(path, on_event=lambda e: self.post_message(TrainingEvent(e)), stop_event=live.stop_event,
                          on_point=lambda k, n, p: self.post_message(SweepPoint(str(path), k, n, p["settings"],
-                                                                               p.get("run_dir"))))
+                                                                               p.get("run_dir"))),
+                         on_done=lambda k, n, p: self.post_message(SweepPointEnded(k, n, p["status"], p.get("run_dir"),
+                                                                                   p.get("pruned"))))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep-detached")
     def _sweep_detached(self, config: TrainConfig, grid: dict, live: LiveView):
@@ -128,6 +130,7 @@ class SweepControl:
                 self.post_message(SweepPoint(str(path), k, len(points), point["settings"]))  # its events follow
                 for event in follow(point["run_dir"], stop=live.unfollow.is_set):
                     self.post_message(TrainingEvent(event))
+                self._said_how_it_ended(path, k)
                 continue
             if point is not None and point.get("status") != "running":
                 followed.add(point["run_dir"])  # it ended without a status (never started): nothing to show
@@ -136,6 +139,28 @@ class SweepControl:
                 return record
             time.sleep(0.3)
         return None
+
+    def _said_how_it_ended(self, path: Path, k: int) -> None:
+        """A background sweep's run ended: how, as the sweep's worker records it once the run has let go."""
+        import time
+
+        from core.experiments.record import read_sweep
+
+        for _ in range(20):  # the worker tells the study a moment after the run's last event
+            point = read_sweep(path)["points"][k - 1]
+            if point.get("status") not in ("running", "pending"):
+                break
+            time.sleep(0.1)
+        self.post_message(SweepPointEnded(k, len(read_sweep(path)["points"]), str(point.get("status")),
+                                          point.get("run_dir"), point.get("pruned")))
+
+    def on_sweep_point_ended(self, message: SweepPointEnded) -> None:
+        """A pruned run is said at once (F3 shows why); its figures stay on F4 like any other run's."""
+        self.pruned = (message.run_dir, message.pruned) if message.status == "pruned" else None
+        if message.status == "pruned":
+            self.notify(f"Sweep run {message.index} of {message.total} pruned: {message.pruned}.", title="Sweep",
+                        timeout=10)
+            self.progress_version += 1
 
     def on_sweep_point(self, message: SweepPoint) -> None:
         """A sweep's next run starts: the dashboard shows it from its start (a resumed run: from its history)."""

@@ -17,9 +17,11 @@ SWEEP_ADVICE = "1e-5,3e-5,1e-4"  # the usual fine-tuning range, when the range t
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from core.experiments.lr_find import check_range, find_learning_rate
+    from core.experiments.lr_find import check_range, default_steps, find_learning_rate
     from core.training.stopping import StoppedEarly
 
+    if args.steps is None:
+        args.steps = default_steps(args.start_lr, args.end_lr)
     check_range(args.steps, args.start_lr, args.end_lr)
     config = config_from_args(args)
     if args.printer is not None:

@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     finder = sub.add_parser("lr-find", help="find a learning rate: a short range test on the training split")
     training_flags(finder, schedule=False)
-    finder.add_argument("--steps", metavar="N", type=int, default=100, help="steps of the test (default 100)")
+    finder.add_argument("--steps", metavar="N", type=int, help="steps of the test (default: 50 per decade of the "
+                        "range, 250 for the default one)")
     finder.add_argument("--start-lr", metavar="LR", type=float, default=1e-6, help="first learning rate (1e-6)")
     finder.add_argument("--end-lr", metavar="LR", type=float, default=0.1, help="last learning rate (0.1)")
 

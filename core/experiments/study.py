@@ -106,7 +106,7 @@ def suggest(trial, name: str, spec: Any) -> Any:
             return trial.suggest_int(name, int(low), int(high))
         log = low > 0 and high / low >= 10
         value = trial.suggest_float(name, float(low), float(high), log=log)
-        return value if name in trial.system_attrs.get("fixed_params", {}) else float(f"{value:.3g}")
+        return float(f"{value:.3g}")  # as a random draw rounds it (a queued value is rounded already)
     return trial.suggest_categorical(name, list(spec))
 
 

@@ -54,10 +54,12 @@ def worker_name() -> str:
 def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
               on_point: Callable[[int, int, dict[str, Any]], None] | None = None,
               stop_event: threading.Event | None = None, lock_fd: int | None = None,
-              name: str | None = None, join: bool = False) -> dict[str, Any]:
+              name: str | None = None, join: bool = False,
+              on_done: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Work on the sweep until no point is left (or it is stopped); returns its final record.
 
-    `on_point(k, n, point)` is told as point k of n starts (its `run_dir` set: new, or resumed). A stop (the event,
+    `on_point(k, n, point)` is told as point k of n starts (its `run_dir` set: new, or resumed), `on_done(k, n,
+    point)` as it ends (with its `status`, and `pruned`: why, when it was). A stop (the event,
     `sentitune stop SWEEP`) ends the current run as stopped (saved) and leaves the rest pending. `lock_fd`: this
     worker's lock, taken by the process that started it in the background. Without `join`, RunError when the
     sweep already has a live worker (one copy at a time, unless asked to join)."""
@@ -82,7 +84,7 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
     try:
         if not adopted and not others:  # a (re)start: a stop asked of an earlier go is done with
             _clear_stop(path)
-        _work(path, record, stop_event or threading.Event(), on_event, on_point)
+        _work(path, record, stop_event or threading.Event(), on_event, on_point, on_done)
     finally:
         lock.release()
     return read_sweep(path)  # with this worker's lock free: finished, stopped, or running on in other workers
@@ -99,7 +101,7 @@ def _stopping(path: Path, stop_event: threading.Event) -> bool:
     return stop_event.is_set() or stop_file(path).exists()
 
 
-def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_event, on_point) -> None:
+def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_event, on_point, on_done) -> None:
     study = studies.load(journal_file(path), record)
     while not _stopping(path, stop_event):
         claimed = _claim(study, path)
@@ -110,6 +112,10 @@ def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_ev
             status = _run_point(path, record, study, trial, k, claim, stop_event, on_event, on_point)
         finally:
             claim.release()
+        if on_done is not None:
+            attrs = study._storage.get_trial(trial._trial_id).user_attrs
+            on_done(k + 1, len(record["points"]), {"settings": attrs.get("settings", {}), "status": str(status),
+                                                   "run_dir": attrs.get("run_dir"), "pruned": attrs.get("pruned")})
         if status == RunStatus.STOPPED:
             break
     if stop_event.is_set():  # Ctrl+C, the app's stop: the sweep reads as stopped, and its other workers stop too

@@ -260,3 +260,63 @@ def test_lr_find_without_a_suggestion_says_what_to_try(tiny_model, reviews_csv, 
     out = capsys.readouterr().out
     assert code == 0 and "no suggestion" in out
     assert "sentitune sweep ... --grid learning_rate=1e-5,3e-5,1e-4" in out
+
+
+def _span(run_dir: Path) -> tuple[float, float]:
+    """When a run's first and last events happened."""
+    times = [json.loads(line)["time"] for line in (run_dir / "events.jsonl").read_text().splitlines() if line]
+    return min(times), max(times)
+
+
+def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(tiny_config, tmp_path, capsys):
+    import optuna
+
+    code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
+                 "--batch-size", "8", "--epochs", "2", "--grid", "learning_rate=1e-3,2e-3,3e-3,5e-3",
+                 "--workers", "2", "--output-dir", str(tmp_path), "--json"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "finished" and len(summary["points"]) == 4
+    (path,) = tmp_path.glob("sweep-*.json")
+    assert path.with_name(f"{path.stem}.worker2.log").is_file()  # the second worker's log
+    study = optuna.load_study(study_name="sweep", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(path.with_suffix(".journal")))))
+    trials = [t for t in study.get_trials() if "point" in t.user_attrs]
+    assert sorted(t.user_attrs["point"] for t in trials) == [0, 1, 2, 3]
+    assert all(t.state.name == "COMPLETE" and 0 <= t.value <= 1 for t in trials)
+    assert [t.params["learning_rate"] for t in sorted(trials, key=lambda t: t.number)] == [1e-3, 2e-3, 3e-3, 5e-3]
+    runs = [Path(p["run_dir"]) for p in summary["points"]]
+    assert len(set(runs)) == 4
+    spans = [_span(r) for r in runs]
+    assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])  # overlapped
+
+
+def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_config, tmp_path, capsys):
+    """Two good points finish; the third learns nothing (a learning rate of 1e-8): behind their median at epoch 1,
+    it is stopped there, ends `pruned` with its figures so far, and is listed as such but not ranked."""
+    code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
+                 "--batch-size", "8", "--epochs", "3", "--grid", "learning_rate=5e-3,3e-3,1e-8", "--prune",
+                 "--workers", "1", "--output-dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    (path,) = tmp_path.glob("sweep-*.json")
+    record = read_sweep(path)
+    assert [p["status"] for p in record["points"]] == ["finished", "finished", "pruned"]
+    pruned = record["points"][2]
+    assert "below the median of the sweep's other runs" in pruned["pruned"]
+    metrics = json.loads((Path(pruned["run_dir"]) / "metrics.json").read_text())
+    assert metrics["validation"] and max(e["epoch"] for e in metrics["validation"]) < 2  # its figures so far
+    status = json.loads((Path(pruned["run_dir"]) / "status.json").read_text())
+    assert status["status"] == "pruned" and "pruned after epoch 1" in status["error"]
+    assert sorted(p["settings"]["learning_rate"] for p in ranked(record)) == [3e-3, 5e-3]
+    assert main(["sweep", "--show", path.stem, "--output-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "2 of 3 runs finished, 1 pruned" in shown and "pruned: stopped after an evaluation" in shown
+    assert any(line.split()[:2] == ["1e-8", "pruned"] for line in shown.splitlines())
+
+
+def test_the_range_test_takes_fifty_steps_a_decade_by_default():
+    from core.experiments.lr_find import STEPS, default_steps
+
+    assert default_steps() == STEPS == 250  # 1e-6 to 0.1
+    assert default_steps(1e-5, 1e-3) == 100 and default_steps(1e-7, 10) == 400
+    assert default_steps(1e-4, 2e-4) == 100  # never fewer than 100

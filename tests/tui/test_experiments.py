@@ -250,3 +250,36 @@ async def test_ctrl_f_with_a_list_in_a_field_says_which_value_the_test_uses(make
         assert isinstance(app.screen, LrFindModal)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen))
+
+
+async def test_a_pruned_run_is_said_on_f3_and_listed_as_pruned_on_the_sweep_tab(make_app, tiny_config, runs_root):
+    from core.events import TrainingStopped
+    from core.experiments.plan import parse_grid, plan_points
+    from core.experiments.record import create_sweep
+    from core.experiments.worker import run_sweep
+    from tui.messages import SweepPointEnded, TrainingEvent
+
+    config = tiny_config.replace(baseline=False)
+    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # the last learns nothing: pruned after its first epoch
+    path = create_sweep(config, grid, plan_points(grid), runs_root, prune=True)
+    ended = []
+    run_sweep(path, on_done=lambda k, n, p: ended.append((k, p["status"], p["pruned"])))
+    assert [(k, s) for k, s, _ in ended] == [(1, "finished"), (2, "finished"), (3, "pruned")]
+    pruned_run = read_sweep(path)["points"][2]["run_dir"]
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(TrainingEvent(TrainingStopped(run_dir=pruned_run, step=12, test=None, saved=True)))
+        app.post_message(SweepPointEnded(3, 3, "pruned", Path(pruned_run).name, ended[2][2]))
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: "Pruned: pruned after epoch 1" in str(
+            app.screen.query_one("#status-line").render()))
+        assert any("Sweep run 3 of 3 pruned" in n.message for n in app.seen_notifications)
+        app.newest_run = Path(pruned_run)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.current_mode == "report" and app.screen.report is not None)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "1 pruned: stopped early" in str(app.screen.query_one("#sweep-head").render()))
+        table = app.screen.query_one("#sweep-runs", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [r[2] for r in rows] == ["finished", "finished", "pruned"]
+        assert rows[2][3] != "—"  # its validation figure so far is shown (not ranked)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.console import Group
 from rich.text import Text
@@ -127,6 +128,9 @@ class TrainScreen(BaseScreen):
                      else f"Stopping: {stop_note(p.stage)}…")
         if p.stage == "stopped" and p.stopped is not None:
             label = sentence(format_event(p.stopped))  # whether a model was saved and tested
+            pruned = getattr(self.app, "pruned", None)
+            if pruned and pruned[0] and p.run_dir and Path(pruned[0]).name == Path(p.run_dir).name:
+                label = f"Pruned: {pruned[1]}."  # a sweep's pruner stopped it, not the user
         sweep = self.app.sweep
         if sweep is not None and self.app.training:  # which run of the sweep this dashboard shows
             from core.experiments.plan import describe

@@ -61,7 +61,11 @@ class SweepPane(Vertical):
         finished = sum(p.get("status") == "finished" for p in record["points"])
         ties = tied_with_best(record)
         tie = f" {len(ties)} runs tie for best (★=): the sweep cannot tell them apart." if len(ties) > 1 else ""
-        left = sum(p.get("status") not in ("finished", "failed") for p in record["points"])
+        left = sum(p.get("status") not in ("finished", "failed", "pruned") for p in record["points"])
+        pruned = sum(p.get("status") == "pruned" for p in record["points"])
+        if pruned:
+            tie += (f" {pruned} pruned: stopped early, behind the median of the finished runs at the same epoch "
+                    "(their figures are from then; not ranked).")
         if left and record["status"] not in ("running", "starting"):
             self.path = path
             tie += f" {left} run{'s' if left != 1 else ''} left to do: R goes on with the sweep."
@@ -78,7 +82,7 @@ class SweepPane(Vertical):
             mark = ("★=" if len(ties) > 1 else "★") if any(point is t for t in ties) else (
                 "▸" if run is not None and run == current else "")
             table.add_row(mark, *[cell(number(point["settings"].get(n, "")), 16) for n in names],
-                          cell(str(point.get("status", "")), 12), _score(score(point) if any(point is b for b in best) else None),
+                          cell(str(point.get("status", "")), 12), _score(score(point) if any(point is b for b in best) or point.get("status") == "pruned" else None),
                           _score(point.get("val_accuracy")), _score(point.get("test_accuracy")),
                           cell(run.name + (" (folder gone)" if point.get("missing") else "") if run else "—", 44),
                           key=str(run) if run and not point.get("missing") else f"pending-{id(point)}")

@@ -1,0 +1,88 @@
+"""What pruning saves, and what a second worker buys: one 12-point random sweep, three ways.
+
+    python bench/sweep_prune.py [--model DIR] [--data FILE] [--points 12] [--max-samples 1000]
+
+The same 12 points (learning rate 1e-5 to 3e-4 on a log scale, 1 to 3 epochs, batch size 16 or 32; `--random 12`,
+seed 42) on the MR sentences, swept by `sentitune sweep` in its own process three times, one after another:
+without pruning (one worker), with `--prune` (one worker), and without pruning with `--workers 2`. For each:
+optimizer steps spent (every run's last step, summed), the best validation macro F1 found, and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import add_common_args, machine, require, table  # noqa: E402
+
+
+def last_step(run_dir: Path) -> int:
+    """The run's last optimizer step, from its events."""
+    steps = [0]
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if isinstance(event.get("step"), int) and event.get("event") != "EvalCompleted":
+            steps.append(event["step"])
+    return max(steps)
+
+
+def sweep(args, root: Path, *flags: str) -> tuple[dict, float]:
+    from core.experiments.record import list_sweeps, read_sweep
+
+    command = [sys.executable, "-m", "core.cli", "sweep", "--model", args.model, "--dataset", args.data,
+               "--max-samples", str(args.max_samples), "--max-length", "64", "--seed", "42", "--random",
+               str(args.points), "--grid", "learning_rate=1e-5:3e-4", "--grid", "epochs=1,2,3",
+               "--grid", "batch_size=16,32", "--output-dir", str(root), *flags]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"sweep failed: {done.stderr[-2000:]}")
+    return read_sweep(list_sweeps(root)[0]), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    parser.add_argument("--points", type=int, default=12)
+    parser.add_argument("--max-samples", type=int, default=1000)
+    args = parser.parse_args()
+    require(args)
+    from core.experiments.record import ranked, score
+
+    print(f"machine: {machine()}")
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, flags in (("no pruning, 1 worker", ["--workers", "1"]), ("--prune, 1 worker", ["--prune", "--workers", "1"]),
+                            ("no pruning, 2 workers", ["--workers", "2"])):
+            root = Path(scratch) / name.replace(" ", "_").replace(",", "")
+            record, seconds = sweep(args, root, *flags)
+            steps = sum(last_step(Path(p["run_dir"])) for p in record["points"] if p.get("run_dir"))
+            best = ranked(record)[0]
+            results[name] = (steps, score(best), seconds, record)
+            statuses = [p["status"] for p in record["points"]]
+            rows.append([name, f"{steps:,}", f"{score(best):.4f}",
+                         ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["settings"].items()),
+                         f"{statuses.count('pruned')}", f"{seconds:.0f}"])
+            print(f"{name}: {steps} steps, best {score(best):.4f}, {seconds:.0f} s, {statuses}", flush=True)
+    print(f"\n{args.points} points, MR sentences (--max-samples {args.max_samples}), 64 tokens\n")
+    print(table(["sweep", "optimizer steps", "best val macro-F1", "best point", "pruned", "wall (s)"], rows))
+    full, pruned = results["no pruning, 1 worker"], results["--prune, 1 worker"]
+    print(f"\npruning spent {pruned[0] / full[0]:.0%} of the steps; best val macro-F1 {pruned[1]:.4f} against "
+          f"{full[1]:.4f} ({pruned[1] - full[1]:+.4f})")
+    print(f"2 workers: {results['no pruning, 2 workers'][2] / full[2]:.2f}x the wall time of 1")
+    points = [p for p in full[3]["points"] if isinstance(p.get("val_f1_macro"), float)]
+    if len(points) > 1:
+        values = sorted(score(p) for p in points)
+        print(f"spread of the 12 points' val macro-F1 without pruning: {values[0]:.4f} to {values[-1]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
