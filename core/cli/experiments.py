@@ -100,6 +100,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.show:
         _print_sweep(read_sweep(resolve_sweep(args.show, args.output_dir)), args.json)
         return 0
+    if args.workers is not None:
+        launch.worker_environments(args.workers, "cpu")  # a bad count is said before anything is written
     inherited = os.environ.pop(LOCK_FD_VARIABLE, None)  # a background worker: its starter took its lock
     name = os.environ.pop(WORKER_VARIABLE, None)
     if args.join and inherited:  # a background worker's own process: its starter checked the sweep

@@ -48,6 +48,33 @@ def _running_sweep(env: Env, *flags: str) -> list[str]:
     return ["sweep", "--resume", path.stem, "--output-dir", str(path.parent), *flags]
 
 
+def _done_sweep(env: Env) -> list[str]:
+    """A sweep whose every point the study has as finished: a worker joining it has nothing to do."""
+    import optuna
+
+    path = _sweep_record(env)
+    study = optuna.load_study(study_name="sweep", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(path.with_suffix(".journal")))))
+    for _ in range(2):
+        study.tell(study.ask(), 0.5)
+    return ["sweep", "--join", path.stem, "--output-dir", str(path.parent)]
+
+
+def _earlier_sweep(env: Env, *flags: str) -> list[str]:
+    """A record of the format before the study (everything in the JSON file)."""
+    root = env.tmp / "other-runs"
+    root.mkdir(exist_ok=True)
+    (root / "sweep-20261101-000000.json").write_text(json.dumps(
+        {"kind": "sweep", "status": "stopped", "base": {}, "points": [{"settings": {"epochs": 1}, "status": "pending"}]}))
+    return ["sweep", *flags, "sweep-20261101-000000", "--output-dir", str(root)]
+
+
+def _study_gone(env: Env) -> list[str]:
+    path = _sweep_record(env)
+    path.with_suffix(".journal").unlink()
+    return ["sweep", "--show", path.stem, "--output-dir", str(path.parent)]
+
+
 def _log_is_a_folder(env: Env) -> list[str]:
     path = _sweep_record(env)
     path.with_suffix(".log").mkdir()
@@ -128,6 +155,19 @@ EXPERIMENT_CASES: dict[str, Case] = {
                                                "'base' is not an object of settings"),
     "show a sweep whose record is not JSON": Case(_unparsable_sweep, 2,
                                                   "sweep-1.json is not valid JSON; the sweep record is damaged: start the sweep again"),
+    "sweep with both --random and --trials": Case(lambda e: [*_sweep(e, "epochs=1,2"), "--random", "3", "--trials",
+                                                             "3"], 2, "give one of them"),
+    "sweep with no workers": Case(lambda e: [*_sweep(e, "epochs=1,2"), "--workers", "0"], 2,
+                                  "--workers takes 1 to 64, not 0"),
+    "join a sweep with no point left": Case(_done_sweep, 2, "has no point left for another worker"),
+    "join a sweep recorded before the study": Case(lambda e: _earlier_sweep(e, "--join"), 2,
+                                                   "recorded by an earlier version of sentitune: no worker can join"),
+    "resume a sweep recorded before the study": Case(lambda e: _earlier_sweep(e, "--resume"), 2,
+                                                     "recorded by an earlier version of sentitune: it shows, but does "
+                                                     "not go on"),
+    "show a sweep whose study file is gone": Case(_study_gone, 2, "the sweep's study sweep-"),
+    "join and resume a sweep at once": Case(lambda e: ["sweep", "--resume", "sweep-x", "--join", "sweep-x",
+                                                       "--output-dir", str(e.runs)], 2, "drop --join"),
     "lr-find to an infinite learning rate": Case(lambda e: _lr_find(e, "--end-lr", "inf"), 2,
                                                  "--end-lr must be a number above 0 and at most 10, not inf"),
     "lr-find from above where it ends": Case(lambda e: _lr_find(e, "--start-lr", "0.5", "--end-lr", "0.1"), 2,

@@ -269,10 +269,11 @@ def _span(run_dir: Path) -> tuple[float, float]:
 
 
 def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(tiny_config, tmp_path, capsys):
+    """--workers 2 on --trials 4: TPE chooses each point within its range, two run at once, the study has all."""
     import optuna
 
     code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
-                 "--batch-size", "8", "--epochs", "2", "--grid", "learning_rate=1e-3,2e-3,3e-3,5e-3",
+                 "--batch-size", "8", "--trials", "4", "--grid", "learning_rate=1e-3:1e-2", "--grid", "epochs=1,2",
                  "--workers", "2", "--output-dir", str(tmp_path), "--json"])
     assert code == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -284,10 +285,12 @@ def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(
     trials = [t for t in study.get_trials() if "point" in t.user_attrs]
     assert sorted(t.user_attrs["point"] for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name == "COMPLETE" and 0 <= t.value <= 1 for t in trials)
-    assert [t.params["learning_rate"] for t in sorted(trials, key=lambda t: t.number)] == [1e-3, 2e-3, 3e-3, 5e-3]
-    runs = [Path(p["run_dir"]) for p in summary["points"]]
-    assert len(set(runs)) == 4
-    spans = [_span(r) for r in runs]
+    for point in summary["points"]:  # chosen by the sampler, within the grid, and trained with exactly that
+        settings = point["settings"]
+        assert 1e-3 <= settings["learning_rate"] <= 1e-2 and settings["epochs"] in (1, 2)
+        config = json.loads((Path(point["run_dir"]) / "config.json").read_text())["config"]
+        assert (config["learning_rate"], config["epochs"]) == (settings["learning_rate"], settings["epochs"])
+    spans = [_span(Path(p["run_dir"])) for p in summary["points"]]
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])  # overlapped
 
 
@@ -301,6 +304,8 @@ def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_
     (path,) = tmp_path.glob("sweep-*.json")
     record = read_sweep(path)
     assert [p["status"] for p in record["points"]] == ["finished", "finished", "pruned"]
+    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # a grid's points, in a grid's order, as before the study
+    assert [p["settings"] for p in record["points"]] == plan_points(grid)
     pruned = record["points"][2]
     assert "below the median of the sweep's other runs" in pruned["pruned"]
     metrics = json.loads((Path(pruned["run_dir"]) / "metrics.json").read_text())
