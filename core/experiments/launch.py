@@ -24,13 +24,19 @@ MAX_WORKERS = 64
 
 
 def visible_gpus() -> list[str]:
-    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (indices or UUIDs); [] without any."""
-    given = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if given is not None:
-        return [g.strip() for g in given.split(",") if g.strip() and g.strip() != "-1"]
+    """The GPUs this process may use, freest first, as CUDA_VISIBLE_DEVICES names them (UUIDs when NVML sees
+    them: CUDA's and NVML's numbering can differ, a UUID is the same GPU for both); [] without any."""
     from core.training.gpus import list_gpus
 
-    return [str(g.index) for g in list_gpus() or []]
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    allowed = None if given is None else [g.strip() for g in given.split(",") if g.strip() and g.strip() != "-1"]
+    gpus = list_gpus() or []
+    if allowed is not None:
+        by_name = {name: g for g in gpus for name in (str(g.index), g.uuid)}
+        if not all(a in by_name for a in allowed):
+            return allowed  # named in a way NVML does not know (MIG slices...): as given
+        gpus = [by_name[a] for a in allowed]
+    return [g.uuid or str(g.index) for g in sorted(gpus, key=lambda g: -g.free)]
 
 
 def default_workers() -> int:
@@ -44,11 +50,11 @@ def worker_environments(workers: int, device: str = "auto") -> list[dict[str, st
 
     if not 1 <= workers <= MAX_WORKERS:
         raise ConfigError({"workers": f"--workers takes 1 to {MAX_WORKERS}, not {workers}"})
+    if workers == 1:
+        return [{}]  # one worker: its runs choose the GPU with the most free memory, as any run does
     gpus = [] if device == "cpu" else visible_gpus()
     if gpus:
         return [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} for i in range(workers)]
-    if workers == 1:
-        return [{}]
     share = str(max(1, cpu_threads() // workers))
     return [{"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share} for _ in range(workers)]
 

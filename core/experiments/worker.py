@@ -12,6 +12,7 @@ does: a several-process run acts on it at the same step on every rank.
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import threading
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from core.runs.control import Owner, ask, clear_stop_request
 from core.runs.layout import RunStatus
 from core.runs.lock import RunLock
 from core.runs.store import create_run_dir, selection_score, write_status
+from core.training.gpus import GpuBusyError
 from core.training.preflight import disk_message
 
 LOCK_FD_VARIABLE = "SENTITUNE_SWEEP_LOCK_FD"
@@ -223,6 +225,12 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int, claim: 
         else:
             result = train(config, path.parent, events, stop_event, run_dir=run_dir, owner=Owner.SWEEP)
         status = str(result.status)
+    except GpuBusyError:  # this worker's GPU has no room (a shared box): the point waits for another worker
+        if not resumable:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            storage.set_trial_user_attr(trial._trial_id, "run_dir", None)
+        storage.set_trial_user_attr(trial._trial_id, "status", RunStatus.STOPPED if resumable else "pending")
+        raise
     except CoreError as exc:  # this point failed (out of memory, NaN loss...): the others may not
         status = RunStatus.FAILED
         storage.set_trial_user_attr(trial._trial_id, "error", str(exc))

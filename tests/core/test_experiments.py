@@ -325,3 +325,43 @@ def test_the_range_test_takes_fifty_steps_a_decade_by_default():
     assert default_steps() == STEPS == 250  # 1e-6 to 0.1
     assert default_steps(1e-5, 1e-3) == 100 and default_steps(1e-7, 10) == 400
     assert default_steps(1e-4, 2e-4) == 100  # never fewer than 100
+
+
+def test_workers_are_pinned_to_the_freest_gpus_or_share_the_cores(monkeypatch):
+    """NVML patched: each worker gets its own GPU, freest first, by UUID (CUDA's and NVML's numbering may
+    differ); CUDA_VISIBLE_DEVICES limits them; without a GPU the cores are divided."""
+    from core.experiments import launch
+    from core.training import gpus, model
+
+    fake = [gpus.Gpu(0, "GPU-a", "H200", 100, 10), gpus.Gpu(1, "GPU-b", "H200", 100, 90),
+            gpus.Gpu(2, "GPU-c", "H200", 100, 50)]
+    monkeypatch.setattr(gpus, "list_gpus", lambda: fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert launch.default_workers() == 3
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in launch.worker_environments(2)] == ["GPU-b", "GPU-c"]
+    assert launch.worker_environments(1) == [{}]  # one worker: its runs pick the freest GPU themselves
+    assert launch.worker_environments(2, device="cpu")[0]["OMP_NUM_THREADS"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,2")
+    assert launch.visible_gpus() == ["GPU-c", "GPU-a"] and launch.default_workers() == 2
+    monkeypatch.setattr(gpus, "list_gpus", lambda: None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(model, "cpu_threads", lambda: 16)
+    assert launch.default_workers() == 1
+    assert launch.worker_environments(4) == [{"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}] * 4
+
+
+def test_a_worker_whose_gpu_is_busy_leaves_its_point_for_another(tiny_config, tmp_path, monkeypatch):
+    from core.training import train as training
+    from core.training.gpus import GpuBusyError
+
+    def busy(*args, **kwargs):
+        raise GpuBusyError("GPU 0 has 1.0 GB free and the run needs 3.0 GB (alice: python 60.0 GB)")
+
+    monkeypatch.setattr(training, "train", busy)
+    grid = parse_grid(["learning_rate=1e-3,5e-3"])
+    path = create_sweep(tiny_config, grid, plan_points(grid), tmp_path)
+    with pytest.raises(GpuBusyError):
+        run_sweep(path)
+    record = read_sweep(path)
+    assert [p["status"] for p in record["points"]] == ["pending", "pending"] and record["status"] == "pending"
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]  # no half-made run
