@@ -79,7 +79,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from core.experiments import launch
     from core.experiments.plan import describe, parse_grid, plan_points
     from core.experiments.record import check_resumable, create_sweep, read_sweep, resolve_sweep
-    from core.experiments.worker import LOCK_FD_VARIABLE, WORKER_VARIABLE, run_sweep
+    from core.experiments.worker import LOCK_FD_VARIABLE, WORKER_VARIABLE, clear_stop, run_sweep
 
     existing = "--show" if args.show is not None else "--resume" if args.resume else "--join" if args.join else None
     if existing:
@@ -147,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     children = []
     if workers > 1 and not inherited:  # the others in the background, this one here
         if not args.join:
-            launch._clear_stop(path)
+            clear_stop(path)
         children = launch.spawn_workers(path, environments[1:], first_index=1)
         if not args.json:
             say(f"sweep {path.stem}: {workers} workers; the other {workers - 1} log beside it "

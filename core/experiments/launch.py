@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.errors import ConfigError, RunError
 from core.experiments.record import check_resumable, live_workers, read_sweep, stop_file, worker_lock
-from core.experiments.worker import LOCK_FD_VARIABLE, WORKER_VARIABLE, worker_name
+from core.experiments.worker import LOCK_FD_VARIABLE, WORKER_VARIABLE, clear_stop, worker_name
 from core.runs.lock import RunLock
 
 MAX_WORKERS = 64
@@ -112,7 +112,7 @@ def start_sweep_detached(path: str | Path, workers: int = 1, join: bool = False)
     else:
         check_resumable(path)
     if not live_workers(path):
-        _clear_stop(path)  # here, not in the child: a stop asked while it starts must reach it
+        clear_stop(path)  # here, not in the child: a stop asked while it starts must reach it
     spawn_workers(path, environments, first_index=len(live_workers(path)) if join else 0)
     return log_path(path, 0)
 
@@ -129,13 +129,6 @@ def check_joinable(path: Path) -> dict:
         raise RunError(f"sweep {path.stem} has no point left for another worker; see it with sentitune sweep --show "
                        f"{path.stem}")
     return record
-
-
-def _clear_stop(path: Path) -> None:
-    try:
-        stop_file(path).unlink(missing_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot write in {path.parent}: {exc.strerror or exc}; check its permissions") from None
 
 
 def wait_for(children: list[subprocess.Popen], say=None) -> None:

@@ -85,14 +85,14 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
     lock.record_pid()  # the lock file says which process works (for people reading it; the lock is the truth)
     try:
         if not adopted and not others:  # a (re)start: a stop asked of an earlier go is done with
-            _clear_stop(path)
+            clear_stop(path)
         _work(path, record, stop_event or threading.Event(), on_event, on_point, on_done)
     finally:
         lock.release()
     return read_sweep(path)  # with this worker's lock free: finished, stopped, or running on in other workers
 
 
-def _clear_stop(path: Path) -> None:
+def clear_stop(path: Path) -> None:
     try:
         stop_file(path).unlink(missing_ok=True)
     except OSError as exc:
@@ -125,6 +125,23 @@ def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_ev
             stop_file(path).touch()
         except OSError:
             pass
+
+
+class _PointStop(threading.Event):
+    """The stop a point's run watches: set by the sweep's own stop (Ctrl+C, the app's Stop), which it takes over
+    (as a run consumes a stop it acted on, so a second press can cut its testing short), or by the run's stop file
+    (`sentitune stop RUN`, or the pruner), which stops this run and not the sweep."""
+
+    def __init__(self, sweep: threading.Event) -> None:
+        super().__init__()
+        self.sweep, self.by_sweep = sweep, False
+
+    def is_set(self) -> bool:
+        if self.sweep.is_set():
+            self.sweep.clear()
+            self.by_sweep = True
+            super().set()
+        return super().is_set()
 
 
 def _try_lock(lock_path: Path) -> RunLock | None:
@@ -219,11 +236,12 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int, claim: 
                 except RunError:
                     pruned.clear()  # cannot stop it: it trains on, and is judged at the next evaluation
 
+    point_stop = _PointStop(stop_event)
     try:
         if resumable:
-            result = resume(run_dir, events, stop_event, owner=Owner.SWEEP, clear_stop_request=False)
+            result = resume(run_dir, events, point_stop, owner=Owner.SWEEP, clear_stop_request=False)
         else:
-            result = train(config, path.parent, events, stop_event, run_dir=run_dir, owner=Owner.SWEEP)
+            result = train(config, path.parent, events, point_stop, run_dir=run_dir, owner=Owner.SWEEP)
         status = str(result.status)
     except GpuBusyError:  # this worker's GPU has no room (a shared box): the point waits for another worker
         if not resumable:
@@ -254,6 +272,8 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int, claim: 
     elif status == RunStatus.FAILED:
         study.tell(trial, state=studies._optuna().trial.TrialState.FAIL)
     # stopped: the trial stays running, its lock free once this returns; a resume goes on with it
+    if point_stop.by_sweep:
+        stop_event.set()  # the sweep's own stop: this worker takes no further point
     return status
 
 

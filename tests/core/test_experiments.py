@@ -296,15 +296,16 @@ def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(
 
 def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_config, tmp_path, capsys):
     """Two good points finish; the third learns nothing (a learning rate of 1e-8): behind their median at epoch 1,
-    it is stopped there, ends `pruned` with its figures so far, and is listed as such but not ranked."""
+    it is stopped there, ends `pruned` with its figures so far, and is listed as such but not ranked; the sweep
+    goes on with the fourth."""
     code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
-                 "--batch-size", "8", "--epochs", "3", "--grid", "learning_rate=5e-3,3e-3,1e-8", "--prune",
+                 "--batch-size", "8", "--epochs", "3", "--grid", "learning_rate=5e-3,3e-3,1e-8,4e-3", "--prune",
                  "--workers", "1", "--output-dir", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     (path,) = tmp_path.glob("sweep-*.json")
     record = read_sweep(path)
-    assert [p["status"] for p in record["points"]] == ["finished", "finished", "pruned"]
-    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # a grid's points, in a grid's order, as before the study
+    assert [p["status"] for p in record["points"]] == ["finished", "finished", "pruned", "finished"]
+    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8,4e-3"])  # a grid's points, in a grid's order, as before the study
     assert [p["settings"] for p in record["points"]] == plan_points(grid)
     pruned = record["points"][2]
     assert "below the median of the sweep's other runs" in pruned["pruned"]
@@ -312,10 +313,10 @@ def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_
     assert metrics["validation"] and max(e["epoch"] for e in metrics["validation"]) < 2  # its figures so far
     status = json.loads((Path(pruned["run_dir"]) / "status.json").read_text())
     assert status["status"] == "pruned" and "pruned after epoch 1" in status["error"]
-    assert sorted(p["settings"]["learning_rate"] for p in ranked(record)) == [3e-3, 5e-3]
+    assert sorted(p["settings"]["learning_rate"] for p in ranked(record)) == [3e-3, 4e-3, 5e-3]
     assert main(["sweep", "--show", path.stem, "--output-dir", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
-    assert "2 of 3 runs finished, 1 pruned" in shown and "pruned: stopped after an evaluation" in shown
+    assert "3 of 4 runs finished, 1 pruned" in shown and "pruned: stopped after an evaluation" in shown
     assert any(line.split()[:2] == ["1e-8", "pruned"] for line in shown.splitlines())
 
 
