@@ -70,6 +70,9 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         say(f"suggested learning rate: {rounded}, {finding.method}; lowest loss at "
             f"{number(finding.lowest_loss_learning_rate)}, steepest fall at {number(finding.steepest_learning_rate)}")
         say(f"train with it: sentitune train ... --learning-rate {rounded}")
+        grid = ",".join(number(float(f"{finding.suggested_learning_rate * k:.2g}")) for k in (1, 3, 10))
+        say(f"or let three short runs decide, from it up (the longer the test, the lower it reads): "
+            f"sentitune sweep ... --grid learning_rate={grid}")
     if finding.record:
         say(f"curve saved in {finding.record}")
     return 0

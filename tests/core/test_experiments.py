@@ -366,3 +366,16 @@ def test_a_worker_whose_gpu_is_busy_leaves_its_point_for_another(tiny_config, tm
     record = read_sweep(path)
     assert [p["status"] for p in record["points"]] == ["pending", "pending"] and record["status"] == "pending"
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]  # no half-made run
+
+
+def test_lr_find_with_a_suggestion_offers_a_sweep_from_it_up(tiny_config, tmp_path, capsys, monkeypatch):
+    from core.experiments import lr_find
+
+    rates = [1e-6 * 10 ** (i / 10) for i in range(40)]
+    found = LrFinding(rates, [0.7] * 40, [0.7] * 40, 1.9e-5, 1e-4, 1.9e-4, lr_find.METHOD, False, 1.0)
+    monkeypatch.setattr(lr_find, "find_learning_rate", lambda *a, **k: found)
+    assert main(["lr-find", "--model", tiny_config.model, "--dataset", tiny_config.dataset,
+                 "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "suggested learning rate: 1.9e-5" in out and "--learning-rate 1.9e-5" in out
+    assert "sentitune sweep ... --grid learning_rate=1.9e-5,5.7e-5,1.9e-4" in out
