@@ -79,7 +79,9 @@ def check_range(steps: int, start_lr: float, end_lr: float) -> None:
 
 
 def default_steps(start_lr: float = START_LR, end_lr: float = END_LR) -> int:
-    """STEPS_PER_DECADE over the range (at least 100)."""
+    """STEPS_PER_DECADE over the range (at least 100); STEPS for a range check_range refuses."""
+    if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
+        return STEPS
     return max(100, min(MAX_STEPS, round(STEPS_PER_DECADE * math.log10(end_lr / start_lr))))
 
 

@@ -86,7 +86,7 @@ def run_sweep(path: str | Path, on_event: Callable[[Event], None] | None = None,
     try:
         if not adopted and not others:  # a (re)start: a stop asked of an earlier go is done with
             clear_stop(path)
-        _work(path, record, stop_event or threading.Event(), on_event, on_point, on_done)
+        _work(path, record, stop_event or threading.Event(), on_event, on_point, on_done, name)
     finally:
         lock.release()
     return read_sweep(path)  # with this worker's lock free: finished, stopped, or running on in other workers
@@ -103,13 +103,15 @@ def _stopping(path: Path, stop_event: threading.Event) -> bool:
     return stop_event.is_set() or stop_file(path).exists()
 
 
-def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_event, on_point, on_done) -> None:
+def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_event, on_point, on_done,
+          name: str) -> None:
     study = studies.load(journal_file(path), record)
     while not _stopping(path, stop_event):
         claimed = _claim(study, path)
         if claimed is None:
             break
         trial, k, claim = claimed
+        study._storage.set_trial_user_attr(trial._trial_id, "worker", name)  # who trains it (the last one, if several)
         try:
             status = _run_point(path, record, study, trial, k, claim, stop_event, on_event, on_point)
         finally:

@@ -269,28 +269,34 @@ def _span(run_dir: Path) -> tuple[float, float]:
 
 
 def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(tiny_config, tmp_path, capsys):
-    """--workers 2 on --trials 4: TPE chooses each point within its range, two run at once, the study has all."""
+    """--workers 2 --detach on --trials 4: two background workers, started together, share the points; TPE chooses
+    each within its range; runs of the two overlap in time; the study has every point."""
     import optuna
 
     code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
-                 "--batch-size", "8", "--trials", "4", "--grid", "learning_rate=1e-3:1e-2", "--grid", "epochs=1,2",
-                 "--workers", "2", "--output-dir", str(tmp_path), "--json"])
+                 "--batch-size", "8", "--epochs", "1", "--trials", "4", "--grid", "learning_rate=1e-3:1e-2",
+                 "--grid", "batch_size=8,16", "--workers", "2", "--detach", "--output-dir", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["status"] == "finished" and len(summary["points"]) == 4
+    assert "started in the background with 2 workers" in capsys.readouterr().out
     (path,) = tmp_path.glob("sweep-*.json")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and read_sweep(path)["status"] == "running":
+        time.sleep(0.3)
+    record = read_sweep(path)
+    assert record["status"] == "finished", path.with_suffix(".log").read_text()[-2000:]
     assert path.with_name(f"{path.stem}.worker2.log").is_file()  # the second worker's log
     study = optuna.load_study(study_name="sweep", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(path.with_suffix(".journal")))))
     trials = [t for t in study.get_trials() if "point" in t.user_attrs]
     assert sorted(t.user_attrs["point"] for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name == "COMPLETE" and 0 <= t.value <= 1 for t in trials)
-    for point in summary["points"]:  # chosen by the sampler, within the grid, and trained with exactly that
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers trained points
+    for point in record["points"]:  # chosen by the sampler, within the grid, and trained with exactly that
         settings = point["settings"]
-        assert 1e-3 <= settings["learning_rate"] <= 1e-2 and settings["epochs"] in (1, 2)
+        assert 1e-3 <= settings["learning_rate"] <= 1e-2 and settings["batch_size"] in (8, 16)
         config = json.loads((Path(point["run_dir"]) / "config.json").read_text())["config"]
-        assert (config["learning_rate"], config["epochs"]) == (settings["learning_rate"], settings["epochs"])
-    spans = [_span(Path(p["run_dir"])) for p in summary["points"]]
+        assert (config["learning_rate"], config["batch_size"]) == (settings["learning_rate"], settings["batch_size"])
+    spans = [_span(Path(p["run_dir"])) for p in record["points"]]
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])  # overlapped
 
 
@@ -299,7 +305,7 @@ def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_
     it is stopped there, ends `pruned` with its figures so far, and is listed as such but not ranked; the sweep
     goes on with the fourth."""
     code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
-                 "--batch-size", "8", "--epochs", "3", "--grid", "learning_rate=5e-3,3e-3,1e-8,4e-3", "--prune",
+                 "--batch-size", "8", "--epochs", "2", "--grid", "learning_rate=5e-3,3e-3,1e-8,4e-3", "--prune",
                  "--workers", "1", "--output-dir", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     (path,) = tmp_path.glob("sweep-*.json")

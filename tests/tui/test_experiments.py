@@ -259,7 +259,7 @@ async def test_a_pruned_run_is_said_on_f3_and_listed_as_pruned_on_the_sweep_tab(
     from core.experiments.worker import run_sweep
     from tui.messages import SweepPointEnded, TrainingEvent
 
-    config = tiny_config.replace(baseline=False)
+    config = tiny_config.replace(baseline=False, epochs=2)
     grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # the last learns nothing: pruned after its first epoch
     path = create_sweep(config, grid, plan_points(grid), runs_root, prune=True)
     ended = []
