@@ -49,9 +49,12 @@ def storage(journal: Path):
                        "is writable") from None
 
 
-def sampler(record: dict[str, Any]):
+def sampler(record: dict[str, Any], trial_number: int = 0):
+    """The sampler for the point of trial `trial_number`: seeded by the sweep's seed and that number, so each
+    point draws differently however many workers start at once (two workers seeded alike drew the same points),
+    and a sweep run again draws the same ones."""
     optuna = _optuna()
-    seed = record.get("base", {}).get("seed", 42)
+    seed = int(record.get("base", {}).get("seed", 42)) * 1000 + trial_number
     if record.get("trials"):
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # several workers: spread out
     return optuna.samplers.RandomSampler(seed=seed)  # every point is fixed: the sampler never chooses

@@ -192,6 +192,7 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int, claim: 
     grid = grid_from_json(record.get("grid"))
     base = TrainConfig.from_dict(record["base"])
     planned = record["points"][k]["settings"]
+    study.sampler = studies.sampler(record, trial.number)  # TPE draws at each suggest: seeded for this point
     try:
         settings = {name: studies.suggest(trial, name, spec) for name, spec in grid.items()}
         settings = {**settings, **planned}  # a planned point's values are its own, whatever the grid says now

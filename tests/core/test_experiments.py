@@ -291,6 +291,8 @@ def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(
     assert sorted(t.user_attrs["point"] for t in trials) == [0, 1, 2, 3]
     assert all(t.state.name == "COMPLETE" and 0 <= t.value <= 1 for t in trials)
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers trained points
+    chosen = [(p["settings"]["learning_rate"], p["settings"]["batch_size"]) for p in record["points"]]
+    assert len(set(chosen)) == 4  # two workers starting together do not draw the same points
     for point in record["points"]:  # chosen by the sampler, within the grid, and trained with exactly that
         settings = point["settings"]
         assert 1e-3 <= settings["learning_rate"] <= 1e-2 and settings["batch_size"] in (8, 16)
