@@ -1,6 +1,7 @@
 """What pruning saves, and what a second worker buys: one 12-point random sweep, three ways.
 
     python bench/sweep_prune.py [--model DIR] [--data FILE] [--points 12] [--max-samples 1000]
+    python bench/sweep_prune.py --replay RUNS_DIR     # pruners replayed on an unpruned sweep already made
 
 The same 12 points (learning rate 1e-5 to 3e-4 on a log scale, 1 to 3 epochs, batch size 16 or 32; `--random 12`,
 seed 42) on the MR sentences, swept by `sentitune sweep` in its own process three times, one after another:
@@ -33,6 +34,69 @@ def last_step(run_dir: Path) -> int:
     return max(steps)
 
 
+def epochs_of(point: dict) -> list[float]:
+    """A point's validation macro F1 after each epoch, as its run recorded them."""
+    metrics = Path(point["run_dir"]) / "metrics.json" if point.get("run_dir") else None
+    if metrics is None or not metrics.exists():
+        return []
+    return [e.get("f1_macro") for e in json.loads(metrics.read_text()).get("validation", [])]
+
+
+def replay(points: list[dict]) -> list[list]:
+    """Optuna's pruners replayed on an unpruned sweep's points, in order, one worker: each point reports its
+    per-epoch scores as the study would see them, and stops (one step after the decision) where the pruner says.
+    Rows: pruner, steps spent, share of the unpruned steps, best validation macro F1 among the points it kept."""
+    import math
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    full = sum(p["steps"] for p in points)
+    first_epochs = sum(math.ceil(p["steps"] / max(1, len(p["scores"]))) for p in points)
+    pruners = {
+        "median, 2 finished first (sentitune's --prune)": optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                                       n_min_trials=2),
+        "median, 1 finished first": optuna.pruners.MedianPruner(n_startup_trials=1, n_min_trials=1),
+        "successive halving, factor 3": optuna.pruners.SuccessiveHalvingPruner(min_resource=100, reduction_factor=3),
+        "successive halving, factor 2": optuna.pruners.SuccessiveHalvingPruner(min_resource=100, reduction_factor=2),
+        "Hyperband": optuna.pruners.HyperbandPruner(min_resource=100, max_resource=300, reduction_factor=3),
+    }
+    rows = []
+    for name, pruner in pruners.items():
+        study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
+        spent, best = 0, float("nan")
+        for point in points:
+            trial, per_epoch, kept = study.ask(), point["steps"] / max(1, len(point["scores"])), True
+            for epoch, value in enumerate(point["scores"], start=1):
+                trial.report(value, epoch * 100)
+                if trial.should_prune():
+                    spent += math.ceil(epoch * per_epoch) + 1
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    kept = False
+                    break
+            if kept:
+                spent += point["steps"]
+                study.tell(trial, max(point["scores"]))
+                best = max(point["scores"]) if math.isnan(best) else max(best, max(point["scores"]))
+        rows.append([name, f"{spent:,}", f"{spent / full:.0%}", f"{best:.4f}"])
+    rows.append(["(floor: every point stopped after its first epoch)", f"{first_epochs:,}", f"{first_epochs / full:.0%}",
+                 "—"])
+    return rows
+
+
+def replay_folder(root: Path) -> None:
+    from core.experiments.record import list_sweeps, read_sweep
+
+    record = read_sweep(list_sweeps(root)[0])
+    points = [{"steps": last_step(Path(p["run_dir"])), "scores": epochs_of(p)} for p in record["points"]
+              if p.get("run_dir") and p.get("status") == "finished"]
+    for point, p in zip(points, record["points"]):
+        print(json.dumps({"settings": p["settings"], "steps": point["steps"], "scores": point["scores"]}))
+    print(f"\n{len(points)} points, {sum(p['steps'] for p in points):,} steps unpruned, best "
+          f"{max(max(p['scores']) for p in points):.4f}\n")
+    print(table(["pruner", "steps", "of unpruned", "best val macro-F1 kept"], replay(points)))
+
+
 def sweep(args, root: Path, *flags: str) -> tuple[dict, float]:
     from core.experiments.record import list_sweeps, read_sweep
 
@@ -53,7 +117,11 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--points", type=int, default=12)
     parser.add_argument("--max-samples", type=int, default=1000)
+    parser.add_argument("--replay", metavar="RUNS_DIR", help="only replay pruners on the unpruned sweep in RUNS_DIR")
     args = parser.parse_args()
+    if args.replay:
+        replay_folder(Path(args.replay))
+        return
     require(args)
     from core.experiments.record import ranked, score
 
@@ -66,9 +134,7 @@ def main() -> None:
             record, seconds = sweep(args, root, *flags)
             for p in record["points"]:
                 p["steps"] = last_step(Path(p["run_dir"])) if p.get("run_dir") else 0
-                metrics = Path(p["run_dir"]) / "metrics.json" if p.get("run_dir") else None
-                p["validation"] = [{"epoch": e.get("epoch"), "f1_macro": e.get("f1_macro")} for e in
-                                   json.loads(metrics.read_text()).get("validation", [])] if metrics and metrics.exists() else []
+                p["scores"] = epochs_of(p)
             steps = sum(p["steps"] for p in record["points"])
             best = ranked(record)[0]
             results[name] = (steps, score(best), seconds, record)
@@ -83,10 +149,9 @@ def main() -> None:
     print(f"\npruning spent {pruned[0] / full[0]:.0%} of the steps; best val macro-F1 {pruned[1]:.4f} against "
           f"{full[1]:.4f} ({pruned[1] - full[1]:+.4f})")
     print(f"2 workers: {results['no pruning, 2 workers'][2] / full[2]:.2f}x the wall time of 1")
-    # Each unpruned point's validation macro F1 after every epoch, and its steps: a pruner can be tried on these
-    # without training again (as the study would have seen them, in order).
-    for p in full[3]["points"]:
-        print(json.dumps({"settings": p["settings"], "steps": p["steps"], "validation": p["validation"]}))
+    print("\nOptuna's pruners replayed on the unpruned sweep's per-epoch scores (one worker, in order):\n")
+    print(table(["pruner", "steps", "of unpruned", "best val macro-F1 kept"],
+                replay([p for p in full[3]["points"] if p["scores"]])))
     points = [p for p in full[3]["points"] if isinstance(p.get("val_f1_macro"), float)]
     if len(points) > 1:
         values = sorted(score(p) for p in points)
