@@ -347,13 +347,13 @@ def sweep_of(run_dir: str | Path, root: str | Path) -> tuple[Path, dict[str, Any
             record = read_object(path)
             if record.get("kind") != "sweep":
                 continue
-            if record.get("study"):
+            if record.get("study"):  # its run folders are in the study
                 record = read_sweep(path)
             points = record.get("points")
             if isinstance(points, list) and any(isinstance(p, dict) and p.get("run_dir")
                                                 and (path.parent / Path(str(p["run_dir"])).name).resolve() == wanted
                                                 for p in points):
-                return path, read_sweep(path)
+                return path, record if record.get("study") else read_sweep(path)
         except (CoreError, OSError, TypeError):
             continue  # a damaged record hides nothing else
     return None

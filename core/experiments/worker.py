@@ -113,7 +113,7 @@ def _work(path: Path, record: dict[str, Any], stop_event: threading.Event, on_ev
         trial, k, claim = claimed
         study._storage.set_trial_user_attr(trial._trial_id, "worker", name)  # who trains it (the last one, if several)
         try:
-            status = _run_point(path, record, study, trial, k, claim, stop_event, on_event, on_point)
+            status = _run_point(path, record, study, trial, k, stop_event, on_event, on_point)
         finally:
             claim.release()
         if on_done is not None:
@@ -183,7 +183,7 @@ def _claim(study, path: Path):
     return None
 
 
-def _run_point(path: Path, record: dict[str, Any], study, trial, k: int, claim: RunLock,
+def _run_point(path: Path, record: dict[str, Any], study, trial, k: int,
                stop_event: threading.Event, on_event, on_point) -> str:
     from core.experiments.plan import describe
     from core.training.train import resume, train

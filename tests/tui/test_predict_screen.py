@@ -343,17 +343,23 @@ class GatedPredictor:
         return RealPredictor(path, *args, **kwargs)
 
 
+async def _console_while_the_default_loads(pilot, monkeypatch):
+    """F5 with the newest run's model held loading (GatedPredictor's gate closed): (screen, picker)."""
+    GatedPredictor.gate = threading.Event()
+    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
+    await pilot.press("f5")
+    screen = pilot.app.screen
+    picker = screen.query_one(ModelPicker)
+    await wait_for(pilot, lambda: picker._loading)  # the newest run's model is loading
+    return screen, picker
+
+
 async def test_a_bad_path_typed_while_the_default_model_loads_keeps_the_default(make_app, finished_runs, tmp_path,
                                                                                 monkeypatch):
     older, newer = finished_runs
-    GatedPredictor.gate = threading.Event()
-    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f5")
-        screen = app.screen
-        picker = screen.query_one(ModelPicker)
-        await wait_for(pilot, lambda: picker._loading)  # the newest run's model is loading
+        screen, picker = await _console_while_the_default_loads(pilot, monkeypatch)  # the newest run's model is loading
         path = picker.query_one(Input)
         path.value = str(tmp_path / "no-such-model")
         path.focus()
@@ -375,14 +381,9 @@ async def test_a_bad_path_typed_while_the_default_model_loads_keeps_the_default(
 async def test_a_bad_path_failing_after_the_default_loaded_keeps_the_default(make_app, finished_runs, tmp_path,
                                                                              monkeypatch):
     older, newer = finished_runs
-    GatedPredictor.gate = threading.Event()
-    monkeypatch.setattr("core.predict.Predictor", GatedPredictor)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f5")
-        screen = app.screen
-        picker = screen.query_one(ModelPicker)
-        await wait_for(pilot, lambda: picker._loading)
+        screen, picker = await _console_while_the_default_loads(pilot, monkeypatch)
         picker.use(older / "model", by_hand=True)  # a real model, picked while the default loads...
         GatedPredictor.failures = [model_key(older / "model")]  # ...that turns out damaged
         GatedPredictor.gate.set()
