@@ -1,13 +1,18 @@
 """Does the data doctor find wrong labels, and does cleaning them pay? MR sentences with 10% of their labels flipped.
 
-    python bench/doctor_noise.py [--model DIR] [--data FILE] [--flip 0.1] [--top 200] [--epochs 2]
+    python bench/doctor_noise.py [--model DIR] [--data FILE] [--flip 0.1] [--top 200] [--epochs 2] [--folds 4]
+                                 [--work DIR]
 
 The data is cut once (seeded) into a pool and a clean test file of 600 sentences that no run trains on. The pool
-gets 10% of its labels flipped at random (seeded): a run trains on it, the doctor ranks its suspicious rows, and
-the top --top label errors are scored against the flipped rows (precision and recall). Then three runs, all scored
-on the same clean test file with `evaluate`: the noisy pool, the doctor's cleaned copy of it (`--write-clean
---relabel` of its top label errors), and the original pool. The cost of recording the training dynamics is timed
-inside the noisy run (the recorder's own seconds, against the run's training seconds).
+gets 10% of its labels flipped at random (seeded): a run trains on it, and the doctor ranks its suspicious rows
+twice, from the training dynamics alone (`sentitune doctor RUN`) and with cross-validated probabilities for the
+training rows (`--folds K`); the top --top label errors of each are scored against the flipped rows (precision and
+recall). Then, all scored on the same clean test file with `evaluate`: the noisy pool, two cleaned copies of it
+(`--write-clean --relabel` of the top --top label errors; `--write-clean --drop` of every label error flagged),
+and the original pool. The cost of recording the training dynamics is timed inside every run trained (the
+recorder's own seconds, against the runs' training seconds).
+
+--work DIR keeps the files and runs there; a second call with the same DIR reuses the runs already finished.
 """
 
 from __future__ import annotations
@@ -32,21 +37,38 @@ def _name(model: str) -> str:
     return path.parent.name if path.name == "model" else path.name
 
 
+def _precision(findings, flipped: set[int], top: int) -> tuple[int, int]:
+    """(hits, listed) of the top label errors against the flipped pool rows."""
+    errors = [f for f in findings if f.kind == "label_error"][:top]
+    return sum((f.row - 1) in flipped for f in errors), len(errors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     parser.add_argument("--flip", type=float, default=0.1)
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--work", help="keep files and runs here, and reuse the finished ones (default: a temp dir)")
     args = parser.parse_args()
     require(args)
+    if args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        measure(args, Path(args.work).resolve())
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            measure(args, Path(scratch))
+
+
+def measure(args: argparse.Namespace, root: Path) -> None:
     import pandas as pd
 
     from core.config import TrainConfig
     from core.doctor import diagnose, write_clean
     from core.evaluate import evaluate_run
-    from core.runs.store import Run
+    from core.runs.store import Run, list_runs
     from core.training import dynamics
     from core.training.train import train
 
@@ -70,49 +92,70 @@ def main() -> None:
     other = {"positive": "negative", "negative": "positive"}
     noisy = pool.copy()
     noisy["label"] = [other[label] if i in flipped else label for i, label in enumerate(pool["label"])]
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch)
-        paths = {"test": root / "clean_test.csv", "noisy": root / "noisy.csv", "original": root / "original.csv"}
-        test.to_csv(paths["test"], index=False)
-        noisy.to_csv(paths["noisy"], index=False)
-        pool.to_csv(paths["original"], index=False)
+    paths = {"test": root / "test.csv", "noisy": root / "noisy.csv", "original": root / "original.csv"}
+    for key, data in (("test", test), ("noisy", noisy), ("original", pool)):
+        text = data.to_csv(index=False)
+        if not paths[key].exists() or paths[key].read_text() != text:  # a changed file is never reused
+            paths[key].write_text(text)
+    trained = {"seconds": 0.0}
 
-        def run_on(path: Path):
-            config = TrainConfig(model=args.model, dataset=str(path), max_samples=0, epochs=args.epochs,
-                                 max_length=64, learning_rate=7.6e-5, seed=args.seed, baseline=False)
-            return train(config, root / "runs").run_dir
+    def run_on(path: Path) -> Path:
+        config = TrainConfig(model=args.model, dataset=str(path), max_samples=0, epochs=args.epochs,
+                             max_length=64, learning_rate=7.6e-5, seed=args.seed, baseline=False)
+        for info in list_runs(root / "runs"):
+            if info.has_model and info.status == "finished" and Run(info.path).train_config() == config:
+                print(f"reusing {info.path.name} (trained on {path.name})")
+                return info.path
+        run = train(config, root / "runs").run_dir
+        trained["seconds"] += Run(run).metrics["phases"]["training"]
+        return run
 
-        spent["seconds"] = 0.0
-        noisy_run = run_on(paths["noisy"])
-        recorder_seconds = spent["seconds"]
-        training_seconds = Run(noisy_run).metrics["phases"]["training"]
-        started = time.perf_counter()
-        diagnosis = diagnose(noisy_run)
-        doctor_seconds = time.perf_counter() - started
-        errors = [f for f in diagnosis.findings if f.kind == "label_error"][:args.top]
-        hits = sum((f.row - 1) in flipped for f in errors)
-        cleaned = root / "cleaned.csv"
-        write_clean(noisy_run, errors, cleaned, relabel=True)
-        runs = {"noisy (10% flipped)": noisy_run, "cleaned by the doctor": run_on(cleaned),
-                "original labels": run_on(paths["original"])}
-        scores = {name: evaluate_run(Run(run), str(paths["test"]), record=False) for name, run in runs.items()}
+    noisy_run = run_on(paths["noisy"])
+    started = time.perf_counter()
+    alone = diagnose(noisy_run, folds=0)
+    alone_seconds = time.perf_counter() - started
+    (root / "noisy-run").write_text(str(noisy_run))
+    started = time.perf_counter()
+    crossed = diagnose(noisy_run, folds=args.folds, on_progress=lambda line: print(line, flush=True)
+                       if line.endswith("left out") else None)
+    crossed_seconds = time.perf_counter() - started
+    errors = [f for f in crossed.findings if f.kind == "label_error"]
+    cleaned = {"relabel": root / "cleaned-relabel.csv", "drop": root / "cleaned-drop.csv"}
+    write_clean(noisy_run, errors[:args.top], cleaned["relabel"], relabel=True)
+    write_clean(noisy_run, errors, cleaned["drop"], relabel=False)
+    runs = {"noisy (10% flipped)": noisy_run,
+            f"cleaned: top {args.top} label errors relabelled": run_on(cleaned["relabel"]),
+            f"cleaned: all {len(errors)} label errors dropped": run_on(cleaned["drop"]),
+            "original labels": run_on(paths["original"])}
+    scores = {name: evaluate_run(Run(run), str(paths["test"]), record=False) for name, run in runs.items()}
 
     print(f"\n{len(pool)} pool sentences, {len(flipped)} labels flipped (seed {args.seed}); {TEST_ROWS} clean test "
           f"sentences; {_name(args.model)}, {args.epochs} epochs, lr 7.6e-5, 64 tokens\n")
-    print(f"doctor: {len([f for f in diagnosis.findings if f.kind == 'label_error'])} label errors flagged; "
-          f"top {len(errors)}: precision {hits / max(len(errors), 1):.2f}, recall {hits / len(flipped):.2f} "
-          f"({doctor_seconds:.0f} s)\n")
+    rows = []
+    for method, diagnosis, seconds in (("training dynamics (the default)", alone, alone_seconds),
+                                       (f"--folds {args.folds}", crossed, crossed_seconds)):
+        flagged = [f for f in diagnosis.findings if f.kind == "label_error"]
+        hits, listed = _precision(flagged, flipped, args.top)
+        all_hits, _ = _precision(flagged, flipped, len(flagged))
+        rows.append([method, len(flagged), f"{hits / max(listed, 1):.2f}", f"{hits / len(flipped):.2f}",
+                     f"{all_hits / max(len(flagged), 1):.2f}", f"{all_hits / len(flipped):.2f}", f"{seconds:.0f}"])
+    print(table(["doctor", "label errors flagged", f"top {args.top} precision", f"top {args.top} recall",
+                 "all flagged: precision", "recall", "seconds"], rows))
+    print()
     print(table(["trained on", "clean test accuracy", "95% CI"], [
         [name, f"{s['accuracy']:.4f}", f"{s['accuracy_ci_low']:.3f}-{s['accuracy_ci_high']:.3f}"]
         for name, s in scores.items()]))
-    lost = scores["original labels"]["accuracy"] - scores["noisy (10% flipped)"]["accuracy"]
-    won = scores["cleaned by the doctor"]["accuracy"] - scores["noisy (10% flipped)"]["accuracy"]
-    if lost > 0:
-        print(f"\nthe noise cost {lost * 100:.1f} points; cleaning won back {won * 100:.1f} ({won / lost:.0%})")
-    else:
-        print(f"\nthe noise cost nothing measurable here ({lost * 100:+.1f} points); cleaning: {won * 100:+.1f}")
-    print(f"recording the training dynamics: {recorder_seconds:.2f} s of {training_seconds:.0f} s of training "
-          f"({recorder_seconds / training_seconds:.1%})")
+    noisy_accuracy = scores["noisy (10% flipped)"]["accuracy"]
+    lost = scores["original labels"]["accuracy"] - noisy_accuracy
+    for name, s in scores.items():
+        if name.startswith("cleaned"):
+            won = s["accuracy"] - noisy_accuracy
+            share = f" ({won / lost:.0%} of what the noise cost)" if lost > 0 else ""
+            print(f"{name}: {won * 100:+.1f} points{share}")
+    print(f"the noise cost {lost * 100:+.1f} points")
+    if trained["seconds"]:
+        print(f"recording the training dynamics: {spent['seconds']:.2f} s of {trained['seconds']:.0f} s of training "
+              f"({spent['seconds'] / trained['seconds']:.1%}) in the runs trained here")
 
 
 if __name__ == "__main__":

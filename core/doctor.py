@@ -4,10 +4,11 @@ are (near) copies of each other, a test or validation review copying a training 
 - `label_error`, validation and test reviews: Cleanlab's confident learning on the run's out-of-sample
   probabilities (the kept model never trained on these reviews).
 - `label_error`, training reviews: the model trained on them, so its final probabilities are in-sample and
-  over-confident; confident learning would miss most errors. The area under the margin instead (Pleiss et al. 2020):
-  the label's probability minus the strongest other label's, averaged over the epochs as recorded while training
-  (core.training.dynamics). A review whose label the model keeps contradicting while it learns from it (a negative
-  mean margin) is most likely mislabelled.
+  over-confident; confident learning would miss most errors. By default, the area under the margin instead (Pleiss
+  et al. 2020): the label's probability minus the strongest other label's, averaged over the epochs as recorded
+  while training (core.training.dynamics). A review whose label the model keeps contradicting while it learns from
+  it (a negative mean margin) is most likely mislabelled. With `folds` (core.folds), K fold models give every
+  training review an out-of-sample probability, and confident learning ranks all reviews on that one scale.
 - `ambiguous`: a training review whose label's probability swings across epochs (dataset cartography's
   variability, Swayamdipta et al. 2020) and ends near neither label.
 - `near_duplicate` / `leak`: character n-gram TF-IDF vectors (scikit-learn) with a cosine similarity of at least
@@ -17,6 +18,8 @@ are (near) copies of each other, a test or validation review copying a training 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +60,14 @@ class Diagnosis:
     """The data rows of the training split, in the order its dynamics were recorded."""
 
 
-def diagnose(run_path: str | Path, batch_size: int = 64) -> Diagnosis:
+def diagnose(run_path: str | Path, batch_size: int = 64, folds: int | None = None,
+             on_progress: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> Diagnosis:
     """Every finding on the run's data, most suspicious first. RunError for a run without a model, DatasetError
-    when its data changed since it trained."""
+    when its data changed since it trained.
+
+    `folds`: cross-validate the training split first (core.folds; K trainings, `on_progress` follows them) unless
+    the run folder holds fold probabilities for that K already. None: fold probabilities the run folder holds (any
+    K) are used, else the training dynamics; 0: the training dynamics only."""
     import pandas as pd
 
     from core.data.clean import prepare
@@ -80,15 +88,32 @@ def diagnose(run_path: str | Path, batch_size: int = 64) -> Diagnosis:
     probs = {name: _probabilities(predictor, frame, names, batch_size) for name, frame in splits.items()}
     diagnosis = Diagnosis([], train_rows=[int(r) for r in splits["train"]["row"]])
     findings = diagnosis.findings
+    from core.folds import cross_validate, load_saved
+
+    config = run.train_config()
+    crossed = load_saved(run.path, data, config, folds) if folds != 0 else None
+    if crossed is None and folds:
+        crossed = cross_validate(run.path, folds, on_progress, stop)
     held = pd.concat([splits["validation"].assign(split="validation"), splits["test"].assign(split="test")],
                      ignore_index=True)
-    findings += _held_out_errors(held, np.concatenate([probs["validation"], probs["test"]]), names)
+    held_probs = np.concatenate([probs["validation"], probs["test"]])
     dynamics = run.path / FILE
+    if crossed is not None:  # validation and test: the fold models' mean, a little better than the kept model alone
+        every = pd.concat([splits["train"].assign(split="train"), held], ignore_index=True)
+        fold_mean = np.concatenate([crossed.held["validation"], crossed.held["test"]])
+        findings += _confident_learning(every, np.concatenate([crossed.train, fold_mean]), names, crossed.folds)
+        diagnosis.notes.append(f"training labels checked on {crossed.folds}-fold out-of-sample probabilities "
+                               f"({crossed.seconds / 60:.0f} min to compute, kept in the run folder)")
+    else:
+        findings += _confident_learning(held, held_probs, names)
     if dynamics.exists():
         with np.load(dynamics) as saved:
             findings += _training_findings(splits["train"], saved["probability"], saved["margin"],
-                                           probs["train"], names)
-    else:
+                                           probs["train"], names, label_errors=crossed is None)
+        if crossed is None:
+            diagnosis.notes.append(f"training labels judged from the training dynamics; sentitune doctor "
+                                   f"{run.path.name} --folds 4 judges them out of sample (4 more trainings)")
+    elif crossed is None:
         diagnosis.notes.append(f"run {run.path.name} recorded no training dynamics (runs before the data doctor, or "
                                "several processes): training reviews are checked for copies only; train it again "
                                "to check their labels")
@@ -112,28 +137,36 @@ def _probabilities(predictor, frame, names: list[str], batch_size: int) -> np.nd
     return np.asarray([[p.probabilities[n] for n in names] for p in predictions], dtype=np.float64)
 
 
-def _held_out_errors(held, probabilities: np.ndarray, names: list[str]) -> list[Finding]:
-    """Confident learning (cleanlab) on out-of-sample probabilities."""
-    if len(held) < 2 or len(set(held["label"])) < 2:
+def _confident_learning(frame, probabilities: np.ndarray, names: list[str], folds: int = 0) -> list[Finding]:
+    """Confident learning (cleanlab) on out-of-sample probabilities: the run's model for validation and test
+    reviews, the fold model that left it out for a training review (`folds`)."""
+    if len(frame) < 2 or len(set(frame["label"])) < 2:
         return []
     from cleanlab.filter import find_label_issues
 
-    labels = held["label"].to_numpy()
+    labels = frame["label"].to_numpy()
     issues = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
     out = []
     for i in issues:
-        row = held.iloc[int(i)]
+        row = frame.iloc[int(i)]
         given, suggested = int(labels[i]), int(probabilities[i].argmax())
+        if not folds:
+            who = "the model (which never trained on it)"
+        elif row["split"] == "train":
+            who = f"a model fine-tuned on the other {folds - 1} of {folds} folds of training reviews, never on it,"
+        else:
+            who = f"the {folds} fold models (none trained on it), on average,"
         out.append(Finding(str(row["split"]), int(row["row"]), str(row["text"]), names[given], names[suggested],
                            round(float(1 - probabilities[i, given]), 4), "label_error",
-                           f"the model (which never trained on it) gives its label {probabilities[i, given]:.0%} "
-                           f"and {names[suggested]} {probabilities[i, suggested]:.0%}"))
+                           f"{who} gives its label {probabilities[i, given]:.0%} and {names[suggested]} "
+                           f"{probabilities[i, suggested]:.0%}"))
     return out
 
 
 def _training_findings(train, probability: np.ndarray, margin: np.ndarray, final: np.ndarray,
-                       names: list[str]) -> list[Finding]:
-    """Area under the margin (label errors) and cartography (ambiguous) from the recorded epochs."""
+                       names: list[str], label_errors: bool = True) -> list[Finding]:
+    """Area under the margin (label errors, unless cross-validation found them) and cartography (ambiguous) from
+    the recorded epochs."""
     if probability.shape[1] != len(train):
         return []
     seen = ~np.isnan(probability).all(axis=0)
@@ -149,6 +182,8 @@ def _training_findings(train, probability: np.ndarray, margin: np.ndarray, final
         suggested = int(final[i].argmax()) if int(final[i].argmax()) != given else int(
             np.argsort(final[i])[-2]) if len(names) > 1 else given
         if area[i] < 0 and confidence[i] < 0.5:
+            if not label_errors:
+                continue
             out.append(Finding("train", int(row["row"]), str(row["text"]), names[given], names[suggested],
                                round(float(min(1.0, -area[i] + (0.5 - confidence[i]))), 4), "label_error",
                                f"over {epochs} epoch(s) of training on it the model gave its label {confidence[i]:.0%} "

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = command("doctor", "find the reviews of a run's data whose labels look wrong, ambiguous ones, near "
                                "copies and test reviews that leak from training")
     doctor.add_argument("--top", type=int, metavar="N", help="only the N most suspicious rows")
+    doctor.add_argument("--folds", type=int, metavar="K", help="check the training labels on out-of-sample "
+                        "probabilities: fine-tune K fold models with the run's settings first (K trainings on "
+                        "(K-1)/K of its training split; kept in the run folder, and used by the next doctor unless --folds 0)")
     doctor.add_argument("--write-clean", metavar="OUT.csv", help="write a copy of the data without the rows listed "
                         "(or relabelled, with --relabel), and OUT.csv.changes.json listing every change")
     how = doctor.add_mutually_exclusive_group()

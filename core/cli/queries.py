@@ -128,8 +128,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     if args.top is not None and args.top < 1:
         raise ConfigError({"top": "must be at least 1"})
+    if args.folds:
+        from core.folds import check_folds
+
+        check_folds(args.folds)
     run = resolve_run(args.run, args.output_dir)
-    diagnosis = diagnose(run)
+    diagnosis = diagnose(run, folds=args.folds, on_progress=lambda line: say(line, file=sys.stderr))
     findings = diagnosis.findings[:args.top] if args.top else diagnosis.findings
     for note in diagnosis.notes:
         say(f"sentitune: note: {note}", file=sys.stderr)

@@ -133,3 +133,47 @@ def test_a_preview_too_large_to_search_says_it_was_not_checked(tmp_path, tiny_co
     reviews_frame(60).to_csv(path, index=False)
     notes = stats.build_preview(tiny_config.replace(dataset=str(path)), load_tokenizer).data.notes
     assert any("not checked for near copies and leaks here (60 rows, over 10)" in n for n in notes), notes
+
+
+def test_folds_give_training_reviews_out_of_sample_probabilities_kept_for_the_next_doctor(noisy_run, tmp_path,
+                                                                                          capsys):
+    """--folds K: K fold models, each scoring the training reviews it left out; confident learning ranks every
+    review on that one scale; the probabilities stay in the run folder and are reused."""
+    import shutil
+
+    import numpy as np
+
+    from core.doctor import diagnose
+    from core.folds import FILE
+
+    run = shutil.copytree(noisy_run, tmp_path / "run")
+    lines: list[str] = []
+    diagnosis = diagnose(run, folds=2, on_progress=lines.append)
+    assert any(line.startswith("fold 2/2: fine-tuning") for line in lines), lines
+    with np.load(run / FILE) as saved:
+        train = saved["train"]
+        assert train.shape == (len(diagnosis.train_rows), 2) and np.allclose(train.sum(axis=1), 1)
+    assert any("2-fold out-of-sample" in n for n in diagnosis.notes)
+    flipped_rows = {i + 1 for i in FLIPPED}
+    errors = [f for f in diagnosis.findings if f.kind == "label_error"]
+    train_errors = [f for f in errors if f.split == "train"]
+    assert train_errors and all("never on it" in f.reason for f in train_errors)
+    assert sum(f.row in flipped_rows for f in errors[:10]) >= 7, [(f.row, f.split, f.score) for f in errors[:10]]
+    # the next doctor reuses them: no fold is trained again
+    assert main(["doctor", str(run), "--json", "--top", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert "fold 1/2" not in err and "2-fold out-of-sample" in err and len(out.splitlines()) == 5
+    # asking for another K trains again; a bad K is one clear line
+    assert main(["doctor", str(run), "--folds", "1"]) == 2
+    assert "folds: 1 is out of range" in capsys.readouterr().err
+
+
+def test_folds_need_every_label_in_every_fold():
+    import numpy as np
+
+    from core.errors import ConfigError
+    from core.folds import check_folds
+
+    check_folds(3, np.array([0, 0, 0, 1, 1, 1]))
+    with pytest.raises(ConfigError, match="need at least 4 training reviews of every label \\(the rarest has 3\\)"):
+        check_folds(4, np.array([0, 0, 0, 0, 1, 1, 1]))

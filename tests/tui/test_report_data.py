@@ -58,6 +58,45 @@ async def test_the_data_tab_lists_findings_and_writes_the_accepted_ones_for_f2(m
         assert [c["row"] for c in changes] == [table.findings[0].row]  # only the accepted one
 
 
+async def test_f_judges_training_labels_out_of_sample_and_f_again_stops(make_app, runs_root, copied_run,
+                                                                         monkeypatch):
+    import tui.widgets.report_data as report_data
+    from core.folds import FILE
+
+    import core.folds
+
+    monkeypatch.setattr(report_data, "FOLDS", 2)
+    real_fit, holding = core.folds._fit, {"first": True}
+
+    def held_fit(*args, stop=None, **kwargs):  # the first fold waits for the stop (a tiny fold ends too soon)
+        if holding.pop("first", False):
+            stop.wait(timeout=60)
+        return real_fit(*args, stop=stop, **kwargs)
+
+    monkeypatch.setattr(core.folds, "_fit", held_fit)
+    run = shutil.copytree(copied_run, runs_root / copied_run.name)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None)
+        await pilot.press("6")
+        table = _doctor_table(app)
+        await wait_for(pilot, lambda: table.row_count > 0, timeout=60)
+        before = list(table.findings)
+        count = app.screen.query_one("#data-count")
+        assert "f judge training labels out of sample" in str(count.render())
+        table.focus()
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "fold 1/2" in str(count.render()), timeout=60)
+        await pilot.press("f")  # stop: nothing kept, the findings come back
+        await wait_for(pilot, lambda: "suspicious rows" in str(count.render()), timeout=60)
+        assert not (run / FILE).exists() and table.findings == before
+        table.focus()
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "2-fold out-of-sample" in str(count.render()), timeout=120)
+        assert (run / FILE).exists()
+
+
 def test_snapshot_data_tab(snap_compare, make_app, finished_runs, monkeypatch):
     """The tab's layout with fixed findings (scores from a real run vary in their last digits across machines)."""
     import core.doctor as doctor
@@ -70,7 +109,7 @@ def test_snapshot_data_tab(snap_compare, make_app, finished_runs, monkeypatch):
         doctor.Finding("train", 7, "it was quite dull but the actors were brilliant", "positive", None, 0.31,
                        "ambiguous", "the model never settled on it"),
     ], test_accuracy=0.9, test_accuracy_without_leaks=0.89, leaked_test_rows=1)
-    monkeypatch.setattr(doctor, "diagnose", lambda run: fixed)
+    monkeypatch.setattr(doctor, "diagnose", lambda run, **kwargs: fixed)
     import core.explain
     from tests.tui.fake_runs import fixed_explanation
 

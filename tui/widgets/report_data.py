@@ -1,9 +1,11 @@
 """F4's Data tab: the data doctor (core.doctor) on the selected run: the suspicious rows with their reason, the
 highlighted one in full with its explanation, a cartography chart (confidence against variability, flagged rows marked), y / n to accept
-or reject each suggestion, and w to write the cleaned copy and open F2 with it as the dataset."""
+or reject each suggestion, w to write the cleaned copy and open F2 with it as the dataset, and f to judge the training
+labels out of sample (core.folds: FOLDS fold models, progress on the count line; f again stops them)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tui.safe import cell, notify_error
 from tui.widgets.explanation import RunExplainer, explanation_text
 
 TEXT_WIDTH = 200
+FOLDS = 4  # f: the fold models trained to judge training labels out of sample (core.folds)
 MARKS = {True: "✓", False: "✗", None: ""}
 
 
@@ -33,6 +36,7 @@ class DoctorTable(DataTable):
         Binding("n", "decide(False)", "Reject"),
         Binding("A", "accept_all", "Accept all"),
         Binding("w", "write", "Write cleaned file"),
+        Binding("f", "folds", "Check out of sample"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -79,6 +83,9 @@ class DoctorTable(DataTable):
     def action_write(self) -> None:
         self.post_message(DataPane.WriteClean())
 
+    def action_folds(self) -> None:
+        self.post_message(DataPane.CrossCheck())
+
     @property
     def accepted(self) -> list[Any]:
         return [f for f, d in zip(self.findings, self.decisions) if d]
@@ -92,6 +99,9 @@ class DataPane(Vertical):
 
     class WriteClean(Message):
         """Write the cleaned copy with the accepted suggestions."""
+
+    class CrossCheck(Message):
+        """Judge the training labels out of sample (FOLDS fold models), or stop doing so."""
 
     DEFAULT_CSS = """
     DataPane #data-count { color: $text-muted; }
@@ -109,6 +119,7 @@ class DataPane(Vertical):
         self.diagnosis: Any = None
         self._explainer = RunExplainer()  # the run's model, loaded on first use
         self._explaining = ""
+        self._folds_stop: threading.Event | None = None  # set while fold models train: setting it stops them
 
     def compose(self) -> ComposeResult:
         yield Static("Select a run, then open this tab: the data doctor checks its data.", id="data-count")
@@ -122,6 +133,8 @@ class DataPane(Vertical):
         self.query_one("#cartography").display = self.size.width >= 100 and self.size.height >= 16
 
     def select(self, run: Path | None) -> None:
+        if self._folds_stop is not None and run != self.run:  # the fold models were for the run left
+            self._folds_stop.set()
         self.run = run
         if self.active:
             self.refresh_findings()
@@ -139,14 +152,39 @@ class DataPane(Vertical):
         self.query_one(DoctorTable).show([])
         self._diagnose(self.run)
 
+    @on(CrossCheck)
+    def _cross_check(self, event: CrossCheck) -> None:
+        event.stop()
+        if self._folds_stop is not None:
+            self._folds_stop.set()
+            self.query_one("#data-count", Static).update("stopping the fold models…")
+            return
+        if self.run is None:
+            return
+        self._folds_stop = threading.Event()
+        self.diagnosed = self.run
+        self.query_one("#data-count", Static).update(printable(
+            f"judging the training labels of {self.run.name} out of sample: {FOLDS} fold models, each about "
+            f"{FOLDS - 1}/{FOLDS} of a training (f again stops)…"))
+        self._diagnose(self.run, FOLDS, self._folds_stop)
+
+    def _progress(self, line: str) -> None:
+        """A fold's progress line, from the worker thread."""
+        self.app.call_from_thread(self.query_one("#data-count", Static).update,
+                                  printable(f"{line} (f stops)"))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="report-doctor")
-    def _diagnose(self, run: Path):
+    def _diagnose(self, run: Path, folds: int | None = None, stop: threading.Event | None = None):
         import numpy as np
 
         from core.doctor import diagnose
         from core.training.dynamics import FILE
 
-        diagnosis = diagnose(run)
+        try:
+            diagnosis = diagnose(run, folds=folds, on_progress=self._progress if folds else None, stop=stop)
+        finally:
+            if folds:
+                self.app.call_from_thread(setattr, self, "_folds_stop", None)
         points = None
         if (run / FILE).exists():
             with np.load(run / FILE) as saved:
@@ -165,6 +203,12 @@ class DataPane(Vertical):
         event.stop()
         count = self.query_one("#data-count", Static)
         if event.state == WorkerState.ERROR:
+            from core.training.stopping import StoppedEarly
+
+            if isinstance(event.worker.error, StoppedEarly):  # f pressed again: the findings shown before stand
+                self.diagnosed = None
+                self.refresh_findings()
+                return
             count.update(Text(printable(f"The data doctor could not check this run: {event.worker.error}"),
                               style="italic"))
             return
@@ -175,7 +219,8 @@ class DataPane(Vertical):
         findings = diagnosis.findings
         kinds = {k: sum(f.kind == k for f in findings) for k in ("label_error", "ambiguous", "near_duplicate", "leak")}
         line = (f"{len(findings)} suspicious rows: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in kinds.items())
-                + ". y accept · n reject · A accept all · w write the cleaned copy and open it on F2")
+                + ". y accept · n reject · A accept all · w write the cleaned copy and open it on F2 · f judge "
+                  "training labels out of sample")
         if diagnosis.leaked_test_rows and diagnosis.test_accuracy_without_leaks is not None:
             line += (f"\ntest accuracy {diagnosis.test_accuracy:.1%}, {diagnosis.test_accuracy_without_leaks:.1%} "
                      f"without its {diagnosis.leaked_test_rows} leaked reviews")
