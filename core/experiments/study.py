@@ -28,6 +28,17 @@ STEP_PER_EPOCH = 100
 whatever its batch size, so the pruner compares points that saw as much data."""
 PRUNE_STARTUP = 2
 """Points that must finish before any is pruned: a median of fewer says nothing."""
+PRUNE_EVALS_PER_EPOCH = 4
+"""With pruning, a point is evaluated this many times an epoch (unless the sweep sets eval_steps): a hopeless point
+is stopped after a quarter of an epoch, not a whole one."""
+
+
+def report_step(epoch: float, evals_per_epoch: int = 1) -> int:
+    """The study's step for an evaluation at `epoch`: rounded to the nearest 1/evals_per_epoch of an epoch, so
+    points whose epochs have other numbers of steps (batch sizes) report at the same steps and are compared."""
+    if evals_per_epoch <= 1:
+        return int(round(epoch * STEP_PER_EPOCH))
+    return int(round(epoch * evals_per_epoch)) * (STEP_PER_EPOCH // evals_per_epoch)
 
 
 def _optuna():

@@ -197,6 +197,9 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int,
         settings = {name: studies.suggest(trial, name, spec) for name, spec in grid.items()}
         settings = {**settings, **planned}  # a planned point's values are its own, whatever the grid says now
         config = TrainConfig.from_dict(settings, base=base)
+        evals = 1
+        if record.get("prune") and not config.eval_steps:
+            config, evals = _evaluated_often(config, _training_rows(path, base)), studies.PRUNE_EVALS_PER_EPOCH
     except (CoreError, ValueError) as exc:  # a sampled value the settings refuse: this point fails, not the sweep
         storage.set_trial_user_attr(trial._trial_id, "error", f"{exc} (in the sweep point {describe(planned)})")
         study.tell(trial, state=studies._optuna().trial.TrialState.FAIL)
@@ -229,7 +232,7 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int,
         if on_event is not None:
             on_event(event)
         if isinstance(event, EvalCompleted) and event.split == "validation" and not pruned:
-            value, step = selection_score(event.metrics), int(round(event.epoch * studies.STEP_PER_EPOCH))
+            value, step = selection_score(event.metrics), studies.report_step(event.epoch, evals)
             if step not in storage.get_trial(trial._trial_id).intermediate_values:
                 trial.report(value, step)
             if record.get("prune") and trial.should_prune():
@@ -278,6 +281,32 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int,
     if point_stop.by_sweep:
         stop_event.set()  # the sweep's own stop: this worker takes no further point
     return status
+
+
+_ROWS: dict[str, int] = {}
+
+
+def _training_rows(path: Path, base: TrainConfig) -> int:
+    """The sweep's training reviews (the same for every point: a sweep keeps the data and its split), counted once
+    per worker."""
+    key = str(path)
+    if key not in _ROWS:
+        from core.data.clean import prepare
+
+        _ROWS[key] = len(prepare(base).splits["train"])
+    return _ROWS[key]
+
+
+def _evaluated_often(config: TrainConfig, training_rows: int) -> TrainConfig:
+    """A pruned sweep's point, evaluated (and checkpointed) PRUNE_EVALS_PER_EPOCH times an epoch: its eval_steps
+    from its own steps per epoch, its early-stopping patience kept in epochs."""
+    import math
+
+    per_step = config.batch_size * config.gradient_accumulation * config.num_processes
+    steps = max(1, math.ceil(training_rows / per_step))
+    evals = studies.PRUNE_EVALS_PER_EPOCH
+    return config.replace(eval_steps=max(1, math.ceil(steps / evals)),
+                          early_stopping_patience=config.early_stopping_patience * evals)
 
 
 def _median(study, step: int) -> float:

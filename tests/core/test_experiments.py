@@ -302,10 +302,10 @@ def test_two_workers_train_points_at_the_same_time_and_the_study_holds_them_all(
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])  # overlapped
 
 
-def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_config, tmp_path, capsys):
-    """Two good points finish; the third learns nothing (a learning rate of 1e-8): behind their median at epoch 1,
-    it is stopped there, ends `pruned` with its figures so far, and is listed as such but not ranked; the sweep
-    goes on with the fourth."""
+def test_pruning_stops_a_planted_hopeless_point_within_its_first_epoch(tiny_config, tmp_path, capsys):
+    """Two good points finish; the third learns nothing (a learning rate of 1e-8): pruned points are evaluated four
+    times an epoch, so behind their median at a quarter epoch, it is stopped there, within its first epoch, ends
+    `pruned` with its figures so far, and is listed as such but not ranked; the sweep goes on with the fourth."""
     code = main(["sweep", "--model", tiny_config.model, "--dataset", tiny_config.dataset, "--max-length", "64",
                  "--batch-size", "8", "--epochs", "2", "--grid", "learning_rate=5e-3,3e-3,1e-8,4e-3", "--prune",
                  "--workers", "1", "--output-dir", str(tmp_path)])
@@ -318,9 +318,11 @@ def test_pruning_stops_a_planted_hopeless_point_after_its_first_evaluation(tiny_
     pruned = record["points"][2]
     assert "below the median of the sweep's other runs" in pruned["pruned"]
     metrics = json.loads((Path(pruned["run_dir"]) / "metrics.json").read_text())
-    assert metrics["validation"] and max(e["epoch"] for e in metrics["validation"]) < 2  # its figures so far
+    assert metrics["validation"] and max(e["epoch"] for e in metrics["validation"]) < 1  # its figures so far
     status = json.loads((Path(pruned["run_dir"]) / "status.json").read_text())
-    assert status["status"] == "pruned" and "pruned after epoch 1" in status["error"]
+    assert status["status"] == "pruned" and "pruned after epoch 0." in status["error"]
+    finished = json.loads((Path(record["points"][0]["run_dir"]) / "metrics.json").read_text())
+    assert len(finished["validation"]) >= 8  # four evaluations an epoch, two epochs
     assert sorted(p["settings"]["learning_rate"] for p in ranked(record)) == [3e-3, 4e-3, 5e-3]
     assert main(["sweep", "--show", path.stem, "--output-dir", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
@@ -387,3 +389,17 @@ def test_lr_find_with_a_suggestion_offers_a_sweep_from_it_up(tiny_config, tmp_pa
     out = capsys.readouterr().out
     assert "suggested learning rate: 1.9e-5" in out and "--learning-rate 1.9e-5" in out
     assert "sentitune sweep ... --grid learning_rate=1.9e-5,5.7e-5,1.9e-4" in out
+
+
+def test_pruned_points_report_at_quarter_epochs_whatever_their_batch_size(tiny_config):
+    """A point of 22 steps an epoch evaluates every 6 steps (epochs 0.27, 0.55...), one of 44 every 11 (0.25,
+    0.5...): both report at study steps 25, 50, ..., so the pruner compares them after as much data."""
+    from core.experiments import study
+    from core.experiments.worker import _evaluated_often
+
+    assert _evaluated_often(tiny_config.replace(batch_size=32), 700).eval_steps == 6
+    assert _evaluated_often(tiny_config.replace(batch_size=16, early_stopping_patience=2), 700).eval_steps == 11
+    assert _evaluated_often(tiny_config.replace(early_stopping_patience=2), 700).early_stopping_patience == 8
+    assert [study.report_step(6 * k / 22, 4) for k in range(1, 5)] == [25, 50, 75, 100]
+    assert [study.report_step(11 * k / 44, 4) for k in range(1, 5)] == [25, 50, 75, 100]
+    assert study.report_step(2.0) == 200 and study.report_step(1.5) == 150
