@@ -82,18 +82,18 @@ def diagnose(run_path: str | Path, batch_size: int = 64, folds: int | None = Non
                        "(or stop it after its first epoch) first")
     data = prepare(run.train_config())
     check_same_data(run.path, data)
+    from core.folds import cross_validate, load_saved
+
+    config = run.train_config()
+    crossed = load_saved(run.path, data, config, folds) if folds != 0 else None
+    if crossed is None and folds:  # before the run's model is loaded: the folds may pick the GPU with room
+        crossed = cross_validate(run.path, folds, on_progress, stop)
     names = list(data.label_names)
     predictor = Predictor(run.path, calibrated=False)
     splits = {name: data.splits[name].reset_index(drop=True) for name in ("train", "validation", "test")}
     probs = {name: _probabilities(predictor, frame, names, batch_size) for name, frame in splits.items()}
     diagnosis = Diagnosis([], train_rows=[int(r) for r in splits["train"]["row"]])
     findings = diagnosis.findings
-    from core.folds import cross_validate, load_saved
-
-    config = run.train_config()
-    crossed = load_saved(run.path, data, config, folds) if folds != 0 else None
-    if crossed is None and folds:
-        crossed = cross_validate(run.path, folds, on_progress, stop)
     held = pd.concat([splits["validation"].assign(split="validation"), splits["test"].assign(split="test")],
                      ignore_index=True)
     held_probs = np.concatenate([probs["validation"], probs["test"]])

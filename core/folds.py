@@ -92,11 +92,18 @@ def cross_validate(run_path: str | Path, folds: int = 4, on_progress: Callable[[
     started = time.monotonic()
     from sklearn.model_selection import StratifiedKFold
 
+    from core.errors import TrainingError
     from core.training.logs import capture_library_logs
     from core.training.model import choose_precision, load_tokenizer, resolve_device
+    from core.training.oom import half_batch, is_oom, oom_message, release_failure
 
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
+    if device == "cuda":  # a shared box: the GPU with room for the run, as the run itself was placed
+        from core.training.gpus import place_run
+        from core.training.preflight import model_config
+
+        place_run(config, model_config(config.model), precision, say)
     tokenizer = load_tokenizer(config.model)
     encoded = {name: _encode(tokenizer, data.splits[name]["text"].tolist(), config.max_length)
                for name in ("train", "validation", "test")}
@@ -105,18 +112,33 @@ def cross_validate(run_path: str | Path, folds: int = 4, on_progress: Callable[[
     held = {name: np.zeros((len(data.splits[name]), len(names))) for name in ("validation", "test")}
     cutter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     cuts = cutter.split(np.zeros(len(labels)), labels)
+    recipe = config  # halved in batch after running out of memory; the run's own settings stay the key
     with capture_library_logs():  # the libraries' load reports and bars stay off the terminal
         for k, (fit, left_out) in enumerate(cuts, 1):
             say(f"fold {k}/{folds}: fine-tuning {Path(config.model).name} on {len(fit)} training reviews, "
                 f"scoring the {len(left_out)} left out")
-            model = _fit(config, names, device, precision, [encoded["train"][i] for i in fit], labels[fit],
-                         tokenizer, seed=config.seed + k, say=lambda line, k=k: say(f"fold {k}/{folds}: {line}"),
-                         stop=stop)
-            out[left_out] = _score(model, [encoded["train"][i] for i in left_out], tokenizer, device, precision,
-                                   config.eval_batch_size)
+            while True:
+                try:
+                    model = _fit(recipe, names, device, precision, [encoded["train"][i] for i in fit], labels[fit],
+                                 tokenizer, seed=recipe.seed + k,
+                                 say=lambda line, k=k: say(f"fold {k}/{folds}: {line}"), stop=stop)
+                    out[left_out] = _score(model, [encoded["train"][i] for i in left_out], tokenizer, device,
+                                           precision, recipe.eval_batch_size)
+                    scores = {name: _score(model, encoded[name], tokenizer, device, precision,
+                                           recipe.eval_batch_size) for name in held}
+                    break
+                except Exception as exc:  # out of memory: this fold again at half the batch, as a run retries
+                    if not is_oom(exc):
+                        raise
+                    smaller = half_batch(recipe)
+                    if smaller is None:
+                        raise TrainingError(f"fold {k}/{folds}: {oom_message(recipe)}") from None
+                    release_failure(exc)
+                    say(f"fold {k}/{folds}: out of memory at batch_size {recipe.batch_size}; again at "
+                        f"{smaller.batch_size} with gradient_accumulation {smaller.gradient_accumulation}")
+                    recipe = smaller.replace(eval_batch_size=max(1, smaller.eval_batch_size // 2))
             for name in held:
-                held[name] += _score(model, encoded[name], tokenizer, device, precision,
-                                     config.eval_batch_size) / folds
+                held[name] += scores[name] / folds
             del model
             if device == "cuda":
                 torch.cuda.empty_cache()
@@ -159,7 +181,8 @@ def _autocast(device: str, precision: str):
 
 def _fit(config, names: list[str], device: str, precision: str, ids, labels: np.ndarray, tokenizer, seed: int,
          say: Callable[[str], None], stop: threading.Event | None = None):
-    """One fold model: the run's recipe (AdamW, its schedule and warm-up, clipping at 1), no checkpoints."""
+    """One fold model: the run's recipe (AdamW, its schedule and warm-up, gradient accumulation, clipping at 1), no
+    checkpoints."""
     import torch
     import transformers
 
@@ -167,8 +190,8 @@ def _fit(config, names: list[str], device: str, precision: str, ids, labels: np.
 
     transformers.set_seed(seed)
     model = load_model(config.model, names).to(device).train()
-    batch = config.batch_size * config.gradient_accumulation
-    steps = config.epochs * math.ceil(len(ids) / batch)
+    micro, group = config.batch_size, config.batch_size * config.gradient_accumulation
+    steps = config.epochs * math.ceil(len(ids) / group)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = transformers.get_scheduler(config.lr_scheduler, optimizer,
                                           num_warmup_steps=int(math.ceil(config.warmup_ratio * steps)),
@@ -177,20 +200,23 @@ def _fit(config, names: list[str], device: str, precision: str, ids, labels: np.
     rng = np.random.default_rng(seed)
     step, last = 0, time.monotonic()
     for epoch in range(config.epochs):
-        for _, inputs in _batches(ids, rng.permutation(len(ids)), batch, tokenizer, labels):
+        order = rng.permutation(len(ids))
+        for start in range(0, len(order), group):
             if stop is not None and stop.is_set():
                 from core.training.stopping import StoppedEarly
 
                 raise StoppedEarly
-            inputs = {k: v.to(device) for k, v in inputs.items()}
-            with _autocast(device, precision):
-                loss = model(**inputs).loss
+            chosen = order[start:start + group]
             optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            for _, inputs in _batches(ids, chosen, micro, tokenizer, labels):  # accumulated as the run does
+                inputs = {k: v.to(device) for k, v in inputs.items()}
+                with _autocast(device, precision):
+                    loss = model(**inputs).loss * (len(inputs["labels"]) / len(chosen))
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+                total += float(loss.detach())
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
-            else:
-                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             if scaler is not None:
                 scaler.step(optimizer)
@@ -201,7 +227,7 @@ def _fit(config, names: list[str], device: str, precision: str, ids, labels: np.
             step += 1
             if time.monotonic() - last >= 10 or step == steps:
                 last = time.monotonic()
-                say(f"step {step}/{steps}, epoch {epoch + 1}/{config.epochs}, loss {float(loss.detach()):.3f}")
+                say(f"step {step}/{steps}, epoch {epoch + 1}/{config.epochs}, loss {total:.3f}")
     return model.eval()
 
 
