@@ -28,15 +28,21 @@ def _doctor_table(app):
     return app.screen.query_one(DoctorTable)
 
 
+async def _open_data_tab(pilot):
+    """F4, its Data tab, and the doctor's findings for the selected run once listed."""
+    await pilot.press("f4")
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "report", None) is not None)
+    await pilot.press("6")
+    table = _doctor_table(pilot.app)
+    await wait_for(pilot, lambda: table.row_count > 0, timeout=60)
+    return table
+
+
 async def test_the_data_tab_lists_findings_and_writes_the_accepted_ones_for_f2(make_app, runs_root, copied_run):
     run = shutil.copytree(copied_run, runs_root / copied_run.name)
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f4")
-        await wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None)
-        await pilot.press("6")
-        table = _doctor_table(app)
-        await wait_for(pilot, lambda: table.row_count > 0, timeout=60)
+        table = await _open_data_tab(pilot)
         kinds = {f.kind for f in table.findings}
         assert "leak" in kinds or "near_duplicate" in kinds
         shown = app.screen.query_one("#data-text")
@@ -60,10 +66,9 @@ async def test_the_data_tab_lists_findings_and_writes_the_accepted_ones_for_f2(m
 
 async def test_f_judges_training_labels_out_of_sample_and_f_again_stops(make_app, runs_root, copied_run,
                                                                          monkeypatch):
+    import core.folds
     import tui.widgets.report_data as report_data
     from core.folds import FILE
-
-    import core.folds
 
     monkeypatch.setattr(report_data, "FOLDS", 2)
     real_fit, holding = core.folds._fit, {"first": True}
@@ -77,11 +82,7 @@ async def test_f_judges_training_labels_out_of_sample_and_f_again_stops(make_app
     run = shutil.copytree(copied_run, runs_root / copied_run.name)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("f4")
-        await wait_for(pilot, lambda: getattr(app.screen, "report", None) is not None)
-        await pilot.press("6")
-        table = _doctor_table(app)
-        await wait_for(pilot, lambda: table.row_count > 0, timeout=60)
+        table = await _open_data_tab(pilot)
         before = list(table.findings)
         count = app.screen.query_one("#data-count")
         assert "f judge training labels out of sample" in str(count.render())
