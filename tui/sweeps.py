@@ -21,11 +21,14 @@ class SweepControl:
     """Mixed into the App beside TrainingControl: a sweep is trained by the same App-owned worker group."""
 
     def _ask_to_sweep(self, config: TrainConfig, detached: bool, question: str, grid: dict) -> None:
-        def answer(yes: bool | None) -> None:
+        def answer(yes: bool | str | None) -> None:
             if yes:
-                self.start_sweep(config, grid, detached)
+                self.start_sweep(config, grid, detached, prune=yes == "p")
 
-        self.push_screen(ConfirmModal(question, yes="Start sweep", no="Cancel", enter_is_yes=True), answer)
+        question += ("\nPruning stops a run as soon as it falls behind the median of the finished ones (evaluated "
+                     "four times an epoch): fewer steps, the same best point most of the time.")
+        self.push_screen(ConfirmModal(question, yes="Start sweep", no="Cancel", enter_is_yes=True,
+                                      other=("Start, pruning", "p")), answer)
 
     def confirm_sweep(self, config: TrainConfig, grid: dict, detached: bool = False) -> None:
         """Ask once, with the runs the sweep makes and the time they take, then train them one after another."""
@@ -45,27 +48,29 @@ class SweepControl:
             question += "\nIt runs in a background process that survives the SSH session ending."
         return config, detached, question, grid
 
-    def start_sweep(self, config: TrainConfig, grid: dict, detached: bool = False) -> bool:
-        """Train one run per point of `grid` over `config`, one after another; F3 shows the current one."""
+    def start_sweep(self, config: TrainConfig, grid: dict, detached: bool = False, prune: bool = False) -> bool:
+        """Train one run per point of `grid` over `config`, one after another (`prune`: the hopeless ones stopped
+        early, core.experiments.study); F3 shows the current one."""
         if self.training:
             self.notify("A run is already training; stop it first (F3, Stop & save).", severity="warning")
             return False
         self.config = config
         self._save_last_config(config)
         if detached:
-            self._begin(starting(), LiveView(Kind.SWEEP_PROCESS), lambda live: self._sweep_detached(config, grid, live))
+            self._begin(starting(), LiveView(Kind.SWEEP_PROCESS),
+                        lambda live: self._sweep_detached(config, grid, live, prune))
         else:
-            self._begin(RunProgress(), LiveView(Kind.SWEEP_HERE), lambda live: self._sweep(config, grid, live))
+            self._begin(RunProgress(), LiveView(Kind.SWEEP_HERE), lambda live: self._sweep(config, grid, live, prune))
         return True
 
-    def _sweep_record(self, config: TrainConfig, grid: dict) -> Path:
+    def _sweep_record(self, config: TrainConfig, grid: dict, prune: bool = False) -> Path:
         from core.experiments.plan import plan_points
         from core.experiments.record import create_sweep
         from core.training.preflight import check_data, preflight
 
         preflight(config, self.runs_root)
         check_data(config)
-        return create_sweep(config, grid, plan_points(grid, seed=config.seed), self.runs_root)
+        return create_sweep(config, grid, plan_points(grid, seed=config.seed), self.runs_root, prune=prune)
 
     def resume_sweep(self, path: Path) -> bool:
         """Go on with a stopped or interrupted sweep's runs left to do, here (F4's Sweep tab, R)."""
@@ -85,8 +90,8 @@ class SweepControl:
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep")
-    def _sweep(self, config: TrainConfig, grid: dict, live: LiveView):
-        path = self._sweep_record(config, grid)
+    def _sweep(self, config: TrainConfig, grid: dict, live: LiveView, prune: bool = False):
+        path = self._sweep_record(config, grid, prune)
         live.found(sweep=path)
         return self._run_sweep_here(path, live)
 
@@ -104,7 +109,7 @@ class SweepControl:
                                                                                    p.get("pruned"))))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="sweep-detached")
-    def _sweep_detached(self, config: TrainConfig, grid: dict, live: LiveView):
+    def _sweep_detached(self, config: TrainConfig, grid: dict, live: LiveView, prune: bool = False):
         """Start the sweep in its own process, then follow each of its runs as it trains. A stop goes to the
         sweep (its stop file), whichever run it is at, and also between two runs."""
         import time
@@ -113,7 +118,7 @@ class SweepControl:
         from core.experiments.record import read_sweep
         from core.runs.control import follow
 
-        path = self._sweep_record(config, grid)
+        path = self._sweep_record(config, grid, prune)
         start_sweep_detached(path)
         self._stop_answer(lambda: live.found(sweep=path))  # a stop pressed while it started goes to the sweep now
         followed: set[str] = set()

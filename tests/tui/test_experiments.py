@@ -94,6 +94,23 @@ async def test_a_list_in_a_field_runs_a_sweep_shown_on_f3_and_ranked_on_f4(make_
         assert app.screen.query_one(TabbedContent).active == "tab-summary"
 
 
+async def test_p_in_the_sweep_question_starts_a_pruned_sweep(make_app, tiny_config):
+    """The question offers pruning: p records the sweep with it, and its runs are evaluated four times an epoch."""
+    app = make_app(tiny_config.replace(epochs=1, baseline=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        question = await _ask_for_sweep(pilot, "learning_rate", "1e-4, 5e-3")
+        assert "Pruning stops a run as soon as it falls behind" in question
+        assert "Start, pruning (p)" in [str(b.label) for b in app.screen.query(Button)]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.training)
+        await wait_for(pilot, lambda: not app.training, timeout=60)
+        (path,) = app.runs_root.glob("sweep-*.json")
+        record = read_sweep(path)
+        assert record["prune"] is True and len(record["points"]) == 2
+        first = json.loads((Path(record["points"][0]["run_dir"]) / "config.json").read_text())["config"]
+        assert first["eval_steps"] > 0  # a quarter of its epoch
+
+
 async def test_ctrl_f_finds_a_learning_rate_and_fills_the_field(make_app, monkeypatch):
     from core.experiments import lr_find
     from tui.screens.lr_find_modal import LrFindModal

@@ -11,15 +11,17 @@ from textual.widgets import Button, Label, Static
 from tui.safe import plain
 
 
-class ConfirmModal(ModalScreen[bool]):
-    """Ask a yes/no question; dismisses with True for yes."""
+class ConfirmModal(ModalScreen[bool | str]):
+    """Ask a yes/no question; dismisses with True for yes. `other` (label, key) adds a third answer between them,
+    dismissed with its key."""
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes", show=False),
                 Binding("n", "dismiss(False)", "No", show=False)]
 
-    def __init__(self, question: str, yes: str = "Yes", no: str = "Cancel", enter_is_yes: bool = False) -> None:
+    def __init__(self, question: str, yes: str = "Yes", no: str = "Cancel", enter_is_yes: bool = False,
+                 other: tuple[str, str] | None = None) -> None:
         super().__init__()
-        self.question, self.yes, self.no = question, yes, no
+        self.question, self.yes, self.no, self.other = question, yes, no, other
         self.enter_is_yes = enter_is_yes  # Enter presses the focused button: Yes here, else No
 
     def compose(self) -> ComposeResult:
@@ -27,13 +29,23 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(plain(self.question), classes="dialog-text")  # may quote an error or a file name
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="warning", id="yes")
+                if self.other is not None:
+                    yield Button(f"{self.other[0]} ({self.other[1]})", variant="primary", id="other")
                 yield Button(f"{self.no} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes" if self.enter_is_yes else "#no", Button).focus()
 
+    def on_key(self, event) -> None:
+        if self.other is not None and event.key == self.other[1]:
+            event.stop()
+            self.dismiss(self.other[1])
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        if event.button.id == "other" and self.other is not None:
+            self.dismiss(self.other[1])
+            return
         self.dismiss(event.button.id == "yes")
 
 
