@@ -251,5 +251,5 @@ def _print_sweep(record: dict, as_json: bool) -> None:
     if len(ties) > 1:
         say(f"= {len(ties)} runs tie for best: the sweep cannot tell them apart")
     if pruned:
-        say("pruned: stopped after an evaluation that was below the median of the finished runs at the same epoch; "
+        say("pruned: stopped after an evaluation that was below the median of the finished runs at the same quarter epoch; "
             "their figures are from then, and they are not ranked")

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--trials", metavar="N", type=int, help="N points chosen by Optuna's TPE sampler from the "
                        "grid's values and ranges, each from how the earlier ones did")
     sweep.add_argument("--prune", action="store_true", help="stop a point after an evaluation when it is behind the "
-                       "median of the finished points at the same epoch (it ends 'pruned')")
+                       "median of the finished points at the same quarter epoch (it ends 'pruned')")
     sweep.add_argument("--workers", metavar="N", type=int, help="train N points at a time, each on its own GPU "
                        "(default: one per GPU; on a CPU one, or the cores divided between N)")
     sweep.add_argument("--detach", action="store_true", help="run the sweep in background processes")

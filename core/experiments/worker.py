@@ -4,7 +4,7 @@ Several workers (processes, on one machine or several sharing the runs folder) c
 the study hands each queued point to one of them. A worker first goes on with a point another worker left
 (stopped, or killed: its lock is free while its trial still runs), from its last checkpoint when it has one;
 then takes the next queued point. With pruning, each validation score is reported to the study, and a point the
-pruner finds clearly behind the others at the same epoch is stopped (saved, as a stop would) and ends `pruned`.
+pruner finds clearly behind the others at the same quarter epoch is stopped (saved, as a stop would) and ends `pruned`.
 The decision is made here, in the one process that follows the run's events, and reaches the run as a stop
 does: a several-process run acts on it at the same step on every rank.
 """
@@ -262,7 +262,7 @@ def _run_point(path: Path, record: dict[str, Any], study, trial, k: int,
     storage.set_trial_user_attr(trial._trial_id, "scores", scores)
     if pruned and status == RunStatus.STOPPED:
         note = (f"pruned after epoch {pruned['epoch']:g}: validation macro F1 {pruned['value']:.4f}, below the "
-                f"median of the sweep's other runs at that epoch ({pruned['median']:.4f})")
+                f"median of the sweep's other runs at that point ({pruned['median']:.4f})")
         _record_pruned(run_dir, note)
         storage.set_trial_user_attr(trial._trial_id, "pruned", note)
         storage.set_trial_user_attr(trial._trial_id, "status", PRUNED)

@@ -17,7 +17,7 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
-    PRUNED = "pruned"  # a sweep's point stopped by its pruner: behind the others at the same epoch (saved, as a stop)
+    PRUNED = "pruned"  # a sweep's point stopped by its pruner: behind the others at the same quarter epoch (saved, as a stop)
     INTERRUPTED = "interrupted"  # said "running" but its process is gone (killed, machine rebooted)
     UNREADABLE = "unreadable"  # its files are damaged or of the wrong shape
     UNKNOWN = "unknown"  # no usable status.json

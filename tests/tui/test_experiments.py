@@ -277,7 +277,7 @@ async def test_a_pruned_run_is_said_on_f3_and_listed_as_pruned_on_the_sweep_tab(
     from tui.messages import SweepPointEnded, TrainingEvent
 
     config = tiny_config.replace(baseline=False, epochs=2)
-    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # the last learns nothing: pruned after its first epoch
+    grid = parse_grid(["learning_rate=5e-3,3e-3,1e-8"])  # the last learns nothing: pruned within its first epoch
     path = create_sweep(config, grid, plan_points(grid), runs_root, prune=True)
     ended = []
     run_sweep(path, on_done=lambda k, n, p: ended.append((k, p["status"], p["pruned"])))
@@ -288,7 +288,7 @@ async def test_a_pruned_run_is_said_on_f3_and_listed_as_pruned_on_the_sweep_tab(
         app.post_message(TrainingEvent(TrainingStopped(run_dir=pruned_run, step=12, test=None, saved=True)))
         app.post_message(SweepPointEnded(3, 3, "pruned", Path(pruned_run).name, ended[2][2]))
         await pilot.press("f3")
-        await wait_for(pilot, lambda: "Pruned: pruned after epoch 1" in str(
+        await wait_for(pilot, lambda: "Pruned: pruned after epoch 0." in str(
             app.screen.query_one("#status-line").render()))
         assert any("Sweep run 3 of 3 pruned" in n.message for n in app.seen_notifications)
         app.newest_run = Path(pruned_run)

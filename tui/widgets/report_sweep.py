@@ -64,7 +64,7 @@ class SweepPane(Vertical):
         left = sum(p.get("status") not in ("finished", "failed", "pruned") for p in record["points"])
         pruned = sum(p.get("status") == "pruned" for p in record["points"])
         if pruned:
-            tie += (f" {pruned} pruned: stopped early, behind the median of the finished runs at the same epoch "
+            tie += (f" {pruned} pruned: stopped early, behind the median of the finished runs at the same quarter epoch "
                     "(their figures are from then; not ranked).")
         if left and record["status"] not in ("running", "starting"):
             self.path = path
