@@ -136,60 +136,18 @@ def test_a_preview_too_large_to_search_says_it_was_not_checked(tmp_path, tiny_co
 
 
 def test_folds_give_training_reviews_out_of_sample_probabilities_kept_for_the_next_doctor(noisy_run, tmp_path,
-                                                                                          capsys):
+                                                                                          capsys, monkeypatch):
     """--folds K: K fold models, each scoring the training reviews it left out; confident learning ranks every
-    review on that one scale; the probabilities stay in the run folder and are reused."""
+    review on that one scale; the probabilities stay in the run folder and are reused. An injected CUDA
+    out-of-memory error at the run's batch of 8: the fold trains again at 4 with twice the gradient accumulation
+    (the same effective batch), and the probabilities are kept under the run's own settings."""
     import shutil
 
     import numpy as np
-
-    from core.doctor import diagnose
-    from core.folds import FILE
-
-    run = shutil.copytree(noisy_run, tmp_path / "run")
-    lines: list[str] = []
-    diagnosis = diagnose(run, folds=2, on_progress=lines.append)
-    assert any(line.startswith("fold 2/2: fine-tuning") for line in lines), lines
-    with np.load(run / FILE) as saved:
-        train = saved["train"]
-        assert train.shape == (len(diagnosis.train_rows), 2) and np.allclose(train.sum(axis=1), 1)
-    assert any("2-fold out-of-sample" in n for n in diagnosis.notes)
-    flipped_rows = {i + 1 for i in FLIPPED}
-    errors = [f for f in diagnosis.findings if f.kind == "label_error"]
-    train_errors = [f for f in errors if f.split == "train"]
-    assert train_errors and all("never on it" in f.reason for f in train_errors)
-    # two folds of ~140 reviews make weak tiny models: still, most of the top 20 are planted flips (12 here)
-    assert sum(f.row in flipped_rows for f in errors[:20]) >= 10, [(f.row, f.split, f.score) for f in errors[:20]]
-    # the next doctor reuses them: no fold is trained again
-    assert main(["doctor", str(run), "--json", "--top", "5"]) == 0
-    out, err = capsys.readouterr()
-    assert "fold 1/2" not in err and "2-fold out-of-sample" in err and len(out.splitlines()) == 5
-    # asking for another K trains again; a bad K is one clear line
-    assert main(["doctor", str(run), "--folds", "1"]) == 2
-    assert "folds: 1 is out of range" in capsys.readouterr().err
-
-
-def test_folds_need_every_label_in_every_fold():
-    import numpy as np
-
-    from core.errors import ConfigError
-    from core.folds import check_folds
-
-    check_folds(3, np.array([0, 0, 0, 1, 1, 1]))
-    with pytest.raises(ConfigError, match="need at least 4 training reviews of every label \\(the rarest has 3\\)"):
-        check_folds(4, np.array([0, 0, 0, 0, 1, 1, 1]))
-
-
-def test_a_fold_out_of_memory_goes_on_at_half_the_batch_and_one_that_cannot_says_what_to_do(noisy_run, tmp_path,
-                                                                                              monkeypatch, capsys):
-    """An injected CUDA out-of-memory error at the run's batch of 8: the fold trains again at 4 with twice the
-    gradient accumulation (the same effective batch), and the fold probabilities are kept under the run's own
-    settings; at a batch of 1 there is nothing to halve: one line, nothing kept."""
-    import shutil
-
     import torch
 
     import core.folds as folds
+    from core.doctor import diagnose
 
     real_fit = folds._fit
     seen: list[tuple[int, int]] = []
@@ -203,14 +161,36 @@ def test_a_fold_out_of_memory_goes_on_at_half_the_batch_and_one_that_cannot_says
     monkeypatch.setattr(folds, "_fit", tight_gpu)
     run = shutil.copytree(noisy_run, tmp_path / "run")
     lines: list[str] = []
-    folds.cross_validate(run, 2, on_progress=lines.append)
-    assert seen[:2] == [(8, 1), (4, 2)] and seen[2] == (4, 2)  # the second fold starts at the smaller batch
+    diagnosis = diagnose(run, folds=2, on_progress=lines.append)
+    assert any(line.startswith("fold 2/2: fine-tuning") for line in lines), lines
+    assert seen == [(8, 1), (4, 2), (4, 2)]  # the second fold starts at the smaller batch
     assert any("out of memory at batch_size 8; again at 4 with gradient_accumulation 2" in line for line in lines)
-    from core.data.clean import prepare
-    from core.runs.store import Run
+    with np.load(run / folds.FILE) as saved:
+        train = saved["train"]
+        assert train.shape == (len(diagnosis.train_rows), 2) and np.allclose(train.sum(axis=1), 1)
+    assert any("2-fold out-of-sample" in n for n in diagnosis.notes)
+    flipped_rows = {i + 1 for i in FLIPPED}
+    errors = [f for f in diagnosis.findings if f.kind == "label_error"]
+    train_errors = [f for f in errors if f.split == "train"]
+    assert train_errors and all("never on it" in f.reason for f in train_errors)
+    # two folds of ~140 reviews make weak tiny models: still, most of the top 20 are planted flips
+    assert sum(f.row in flipped_rows for f in errors[:20]) >= 10, [(f.row, f.split, f.score) for f in errors[:20]]
+    # the next doctor reuses them: no fold is trained again
+    assert main(["doctor", str(run), "--json", "--top", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert "fold 1/2" not in err and "2-fold out-of-sample" in err and len(out.splitlines()) == 5
+    # a bad K is one clear line
+    assert main(["doctor", str(run), "--folds", "1"]) == 2
+    assert "folds: 1 is out of range" in capsys.readouterr().err
 
-    config = Run(run).train_config()
-    assert folds.load_saved(run, prepare(config), config, 2) is not None
+
+def test_a_fold_out_of_memory_at_a_batch_of_one_says_what_to_do(noisy_run, tmp_path, monkeypatch, capsys):
+    """Nothing to halve: one line, nothing kept."""
+    import shutil
+
+    import torch
+
+    import core.folds as folds
 
     monkeypatch.setattr(folds, "_fit", lambda *a, **k: (_ for _ in ()).throw(
         torch.cuda.OutOfMemoryError("CUDA out of memory")))
@@ -220,3 +200,14 @@ def test_a_fold_out_of_memory_goes_on_at_half_the_batch_and_one_that_cannot_says
     err = capsys.readouterr().err
     assert "fold 1/2: the GPU ran out of memory at batch_size 8" in err and "Traceback" not in err
     assert not (other / folds.FILE).exists()
+
+
+def test_folds_need_every_label_in_every_fold():
+    import numpy as np
+
+    from core.errors import ConfigError
+    from core.folds import check_folds
+
+    check_folds(3, np.array([0, 0, 0, 1, 1, 1]))
+    with pytest.raises(ConfigError, match="need at least 4 training reviews of every label \\(the rarest has 3\\)"):
+        check_folds(4, np.array([0, 0, 0, 0, 1, 1, 1]))
