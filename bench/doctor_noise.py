@@ -153,6 +153,10 @@ def measure(args: argparse.Namespace, root: Path) -> None:
             share = f" ({won / lost:.0%} of what the noise cost)" if lost > 0 else ""
             print(f"{name}: {won * 100:+.1f} points{share}")
     print(f"the noise cost {lost * 100:+.1f} points")
+    noisy_training = Run(noisy_run).metrics["phases"]["training"]
+    print(f"--folds {args.folds}: {crossed_seconds:.0f} s, {crossed_seconds / noisy_training:.1f}x the noisy run's "
+          f"training ({noisy_training:.0f} s)" + (" (fold probabilities reused from --work: not timed)"
+                                                   if crossed_seconds < noisy_training / 2 else ""))
     if trained["seconds"]:
         print(f"recording the training dynamics: {spent['seconds']:.2f} s of {trained['seconds']:.0f} s of training "
               f"({spent['seconds'] / trained['seconds']:.1%}) in the runs trained here")
