@@ -115,6 +115,9 @@ def measure(args: argparse.Namespace, root: Path) -> None:
     alone = diagnose(noisy_run, folds=0)
     alone_seconds = time.perf_counter() - started
     (root / "noisy-run").write_text(str(noisy_run))
+    from core.folds import FILE as FOLDS_FILE
+
+    reused = (noisy_run / FOLDS_FILE).exists()
     started = time.perf_counter()
     crossed = diagnose(noisy_run, folds=args.folds, on_progress=lambda line: print(line, flush=True)
                        if line.endswith("left out") else None)
@@ -156,7 +159,7 @@ def measure(args: argparse.Namespace, root: Path) -> None:
     noisy_training = Run(noisy_run).metrics["phases"]["training"]
     print(f"--folds {args.folds}: {crossed_seconds:.0f} s, {crossed_seconds / noisy_training:.1f}x the noisy run's "
           f"training ({noisy_training:.0f} s)" + (" (fold probabilities reused from --work: not timed)"
-                                                   if crossed_seconds < noisy_training / 2 else ""))
+                                                   if reused else ""))
     if trained["seconds"]:
         print(f"recording the training dynamics: {spent['seconds']:.2f} s of {trained['seconds']:.0f} s of training "
               f"({spent['seconds'] / trained['seconds']:.1%}) in the runs trained here")
