@@ -66,7 +66,10 @@ def measure(args: argparse.Namespace, root: Path) -> None:
     import pandas as pd
 
     from core.config import TrainConfig
+    from core.data.clean import prepare
     from core.doctor import diagnose, write_clean
+    from core.errors import CoreError
+    from core.training.setup import check_same_data
     from core.evaluate import evaluate_run
     from core.runs.store import Run, list_runs
     from core.training import dynamics
@@ -104,6 +107,10 @@ def measure(args: argparse.Namespace, root: Path) -> None:
                              max_length=64, learning_rate=7.6e-5, seed=args.seed, baseline=False)
         for info in list_runs(root / "runs"):
             if info.has_model and info.status == "finished" and Run(info.path).train_config() == config:
+                try:
+                    check_same_data(info.path, prepare(config))  # a file rewritten since: trained again
+                except CoreError:
+                    continue
                 print(f"reusing {info.path.name} (trained on {path.name})")
                 return info.path
         run = train(config, root / "runs").run_dir
