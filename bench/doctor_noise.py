@@ -69,10 +69,10 @@ def measure(args: argparse.Namespace, root: Path) -> None:
     from core.data.clean import prepare
     from core.doctor import diagnose, write_clean
     from core.errors import CoreError
-    from core.training.setup import check_same_data
     from core.evaluate import evaluate_run
     from core.runs.store import Run, list_runs
     from core.training import dynamics
+    from core.training.setup import check_same_data
     from core.training.train import train
 
     print(f"machine: {machine()}")
