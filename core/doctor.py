@@ -80,14 +80,14 @@ def diagnose(run_path: str | Path, batch_size: int = 64, folds: int | None = Non
     if not run.info.has_model:
         raise RunError(f"run {run.path.name} has no saved model to diagnose its data with; train it to the end "
                        "(or stop it after its first epoch) first")
-    data = prepare(run.train_config())
+    config = run.train_config()
+    data = prepare(config)
     check_same_data(run.path, data)
     from core.folds import cross_validate, load_saved
 
-    config = run.train_config()
     crossed = load_saved(run.path, data, config, folds) if folds != 0 else None
     if crossed is None and folds:  # before the run's model is loaded: the folds may pick the GPU with room
-        crossed = cross_validate(run.path, folds, on_progress, stop)
+        crossed = cross_validate(run.path, folds, on_progress, stop, data=data)
     names = list(data.label_names)
     predictor = Predictor(run.path, calibrated=False)
     splits = {name: data.splits[name].reset_index(drop=True) for name in ("train", "validation", "test")}

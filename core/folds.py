@@ -71,9 +71,10 @@ def load_saved(run_path: Path, data, config, folds: int | None = None) -> FoldPr
 
 
 def cross_validate(run_path: str | Path, folds: int = 4, on_progress: Callable[[str], None] | None = None,
-                   stop: threading.Event | None = None) -> FoldProbabilities:
+                   stop: threading.Event | None = None, data=None) -> FoldProbabilities:
     """Train the K fold models of the run (see the module) and store their probabilities in the run folder.
-    Setting `stop` ends it at the next step (core.training.stopping.StoppedEarly), keeping nothing."""
+    Setting `stop` ends it at the next step (core.training.stopping.StoppedEarly), keeping nothing. `data`: the
+    run's prepared data, when the caller has loaded and checked it already."""
     import os
 
     import torch
@@ -84,8 +85,9 @@ def cross_validate(run_path: str | Path, folds: int = 4, on_progress: Callable[[
 
     run = Run(Path(run_path))
     config = run.train_config()
-    data = prepare(config)
-    check_same_data(run.path, data)
+    if data is None:
+        data = prepare(config)
+        check_same_data(run.path, data)
     labels = data.splits["train"]["label"].to_numpy()
     check_folds(folds, labels)
     say = on_progress or (lambda line: None)
