@@ -188,6 +188,21 @@ async def test_running_and_failed_runs_show_what_exists(make_app, runs_root):
         assert len(app.screen.query_one("#loss-plot").series) == 2
 
 
+async def test_on_a_short_terminal_the_runs_table_leaves_the_tabs_most_of_the_screen(make_app, runs_root):
+    """80x24 over SSH: eight runs would take 40% of the screen and leave the Data tab one finding; a quarter there."""
+    for day in range(8):
+        write_fake_run(runs_root, f"202601{day + 10}-120000-tiny-reviews", created=1_790_000_000.0 + day * 86_400)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot)
+        short = app.screen.query_one("#runs", DataTable).size.height
+        assert len(app.screen.runs) == 8 and 3 <= short <= 24 // 4
+        await pilot.resize_terminal(100, 40)
+        await settle(pilot)
+        assert app.screen.query_one("#runs", DataTable).size.height > short  # a tall terminal shows more runs
+
+
 async def test_empty_runs_folder_then_a_new_run_appears(make_app, runs_root):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

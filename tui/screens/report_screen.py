@@ -45,8 +45,12 @@ class ReportScreen(BaseScreen):
         *[Binding(str(i), f"tab('{tab}')", name, show=False) for i, (tab, name) in enumerate(TABS.items(), start=1)],
     ]
 
+    # A short terminal (80x24 over SSH) gives the tabs the room: the runs table scrolls within a quarter of it.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
     DEFAULT_CSS = """
     ReportScreen #runs { height: auto; max-height: 40%; min-height: 3; }
+    ReportScreen.-short #runs { max-height: 25%; }
     ReportScreen #report-tabs { height: 1fr; }
     ReportScreen TabPane { padding: 0 1; }
     ReportScreen #summary { height: 1fr; }
