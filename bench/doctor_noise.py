@@ -11,8 +11,8 @@ recall). Then, all scored on the same clean test file with `evaluate`: the noisy
 (`--write-clean --relabel` of the top --top label errors; with --also-drop a second one, `--write-clean --drop` of
 every label error flagged), and the original pool, each trained --train-seeds times (seeds --seed, --seed + 1, ...:
 the split and the training order change) and reported by its mean, since one run's accuracy on 600 sentences moves
-by more than the effect measured. The doctor ranks the first noisy run's rows. The cost of recording the training dynamics is timed inside every run trained (the
-recorder's own seconds, against the runs' training seconds).
+by more than the effect measured. The doctor ranks the first noisy run's rows. The cost of recording the training
+dynamics is timed inside every run trained (the recorder's own seconds, against the runs' training seconds).
 
 --work DIR keeps the files and runs there; a second call with the same DIR reuses the runs already finished.
 """
