@@ -83,7 +83,8 @@ def main() -> None:
         "fold models, with the run's model in the mean for validation and test": training_rows(
             fold_gold[:count], (crossed.folds * fold_gold + own_gold) / (crossed.folds + 1)),
         "the run's model alone (in sample for training rows)": own_gold,
-        "training rows: fold model and first-epoch dynamics, mean": training_rows((fold_gold[:count] + first_epoch) / 2),
+        "training rows: fold model and first-epoch dynamics, mean": training_rows(
+            (fold_gold[:count] + first_epoch) / 2),
         "training rows: fold model and dynamics over the epochs, mean": training_rows(
             (fold_gold[:count] + mean_epochs) / 2),
         "training rows: fold model and the run's final model, mean": training_rows(
